@@ -1,0 +1,365 @@
+"""The backend shim: the one place that knows about concrete array libraries.
+
+A :class:`Backend` bundles an array API namespace (``xp``), a device and a
+floating dtype.  Everything else in anynet receives ``xp`` from here and uses
+only the array API standard.  This module also moves data between the host
+(NumPy) and the device, and reports which backends this machine can use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+Namespace = Any
+
+BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
+DTYPES = ("float32", "float64")
+
+_INSTALL_HINTS = {
+    "cupy": "pip install 'anynet[cuda12]' (CUDA 12) or 'anynet[cuda13]' (CUDA 13)",
+    "torch": "pip install torch",
+    "jax": "pip install jax",
+    "array_api_strict": "pip install array-api-strict",
+}
+
+
+class BackendUnavailable(ImportError):
+    """A backend's library is not installed."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace, a device on it and the floating dtype of a network."""
+
+    name: str
+    xp: Namespace
+    device: Any
+    dtype: Any
+    dtype_name: str
+
+    def asarray(self, data, dtype=None) -> Array:
+        """Return ``data`` (host NumPy, a Python sequence or an array of this
+        backend) as an array of this backend on this device, in ``dtype``
+        (default: the backend's floating dtype)."""
+        dtype = self.dtype if dtype is None else dtype
+        if not self.owns(data):
+            data = np.asarray(data)
+        return self.xp.asarray(data, dtype=dtype, device=self.device)
+
+    @property
+    def index_dtype(self):
+        """The integer dtype for labels and indices: int64, or int32 for
+        float32 networks (JAX has no int64 outside its 64-bit mode)."""
+        return self.xp.int64 if self.dtype_name == "float64" else self.xp.int32
+
+    def to_numpy(self, array) -> np.ndarray:
+        """Copy an array of this backend to a host NumPy array."""
+        return to_numpy(array)
+
+    def owns(self, array) -> bool:
+        """True when ``array`` is an array of this backend's namespace."""
+        return _namespace_name(array) == self.name
+
+    def errstate(self):
+        """A context that silences NumPy's floating-point warnings.
+
+        sigmoid(z) = 1/(1+exp(-z)) overflows exp for very negative z and
+        correctly returns 0; NumPy would warn about the intermediate inf.
+        """
+        if self.name == "numpy":
+            return np.errstate(over="ignore", under="ignore")
+        return contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for timing); a no-op on the CPU."""
+        if self.name == "cupy":
+            import cupy
+
+            cupy.cuda.get_current_stream().synchronize()
+        elif self.name == "torch" and self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.device}, {self.dtype_name})"
+
+
+def _namespace_name(array) -> str | None:
+    checks = (
+        ("numpy", array_api_compat.is_numpy_array),
+        ("cupy", array_api_compat.is_cupy_array),
+        ("torch", array_api_compat.is_torch_array),
+        ("jax", array_api_compat.is_jax_array),
+        ("array_api_strict", _is_strict_array),
+    )
+    for name, check in checks:
+        if check(array):
+            return name
+    return None
+
+
+def _is_strict_array(array) -> bool:
+    return type(array).__module__.startswith("array_api_strict")
+
+
+def is_array(obj) -> bool:
+    """True for an array of any backend anynet knows."""
+    return _namespace_name(obj) is not None
+
+
+def to_numpy(array) -> np.ndarray:
+    """Copy an array of any supported backend to a host NumPy array."""
+    name = _namespace_name(array)
+    if name == "cupy":
+        return array.get()
+    if name == "torch":
+        return array.detach().cpu().numpy()
+    if name == "array_api_strict":
+        import array_api_strict
+
+        array = array.to_device(array_api_strict.Device("CPU_DEVICE"))
+    return np.asarray(array)
+
+
+def _load(name: str):
+    """Import a backend's library, or say what to install."""
+    module = {"array_api_strict": "array_api_strict"}.get(name, name)
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"backend {name!r} is not installed: {_INSTALL_HINTS[name]}"
+        ) from exc
+
+
+def _namespace(name: str) -> Namespace:
+    _load(name)
+    if name == "jax":
+        import jax.numpy
+
+        return jax.numpy
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return array_api_strict
+    return importlib.import_module(f"array_api_compat.{name}")
+
+
+def _cuda_device_count() -> int:
+    """Number of CUDA devices CuPy sees; 0 when the driver or runtime is absent."""
+    import cupy
+
+    try:
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # CUDARuntimeError without a driver, and its kin
+        return 0
+
+
+def _resolve_device(name: str, device):
+    if name == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"numpy has only the 'cpu' device, not {device!r}")
+        return "cpu"
+    if name == "cupy":
+        import cupy
+
+        count = _cuda_device_count()
+        if count == 0:
+            raise RuntimeError(
+                "backend 'cupy' needs an NVIDIA GPU, and CuPy found no CUDA device "
+                "(check the driver with nvidia-smi)"
+            )
+        if isinstance(device, cupy.cuda.Device):
+            return device
+        index = _device_index(device, prefixes=("cuda", "gpu"))
+        if not 0 <= index < count:
+            raise ValueError(f"cupy device {device!r} does not exist: {count} CUDA device(s) here")
+        return cupy.cuda.Device(index)
+    if name == "torch":
+        import torch
+
+        resolved = torch.device("cpu" if device is None else device)
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"torch device {device!r} needs CUDA, which this PyTorch build cannot use")
+        return resolved
+    if name == "jax":
+        import jax
+
+        if device is None:
+            return jax.devices()[0]
+        if not isinstance(device, str):
+            return device
+        kind, _, index = device.partition(":")
+        try:
+            candidates = jax.devices(kind)
+        except RuntimeError as exc:
+            raise RuntimeError(f"jax has no {kind!r} devices here: {exc}") from exc
+        position = int(index or 0)
+        if not 0 <= position < len(candidates):
+            raise ValueError(f"jax device {device!r} does not exist: {len(candidates)} {kind} device(s)")
+        return candidates[position]
+    import array_api_strict
+
+    if device is None:
+        return array_api_strict.Device("CPU_DEVICE")
+    if isinstance(device, array_api_strict.Device):
+        return device
+    try:
+        return array_api_strict.Device(device)
+    except ValueError as exc:
+        raise ValueError(f"array_api_strict has no device {device!r}: {exc}") from exc
+
+
+def _device_index(device, prefixes) -> int:
+    if device is None:
+        return 0
+    if isinstance(device, int):
+        return device
+    text = str(device)
+    for prefix in prefixes:
+        if text == prefix:
+            return 0
+        if text.startswith(prefix + ":"):
+            text = text[len(prefix) + 1 :]
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"cannot read a CUDA device from {device!r}; use an index or 'cuda:N'") from None
+
+
+def _name_of(backend) -> tuple[str, Any]:
+    """Map a backend given as a name, a namespace module or an array to
+    (name, device implied by it or None)."""
+    if isinstance(backend, str):
+        name = backend.lower().replace("-", "_")
+        aliases = {"np": "numpy", "pytorch": "torch", "strict": "array_api_strict", "jax.numpy": "jax"}
+        name = aliases.get(name, name)
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        return name, None
+    if is_array(backend):
+        return _namespace_name(backend), array_api_compat.device(backend)
+    module_name = getattr(backend, "__name__", None)
+    if isinstance(module_name, str):
+        if "array_api_strict" in module_name:
+            return "array_api_strict", None
+        for name in ("numpy", "cupy", "torch", "jax"):
+            if module_name.split(".")[0] == name or module_name == f"array_api_compat.{name}":
+                return name, None
+    raise TypeError(
+        f"backend must be a name ({', '.join(BACKENDS)}), an array namespace module or an array, "
+        f"not {type(backend).__name__}"
+    )
+
+
+def get_backend(backend="numpy", device=None, dtype="float64") -> Backend:
+    """Resolve ``backend`` (a name, a namespace module, an array or a Backend),
+    ``device`` (what that library calls a device; None for its default) and
+    ``dtype`` ("float64" or "float32") into a :class:`Backend`.
+
+    Raises ImportError saying what to install when the library is missing,
+    RuntimeError when the device is missing, ValueError for unknown names.
+    """
+    if isinstance(backend, Backend):
+        if device is None and dtype in (None, backend.dtype_name):
+            return backend
+        backend, device = backend.name, backend.device if device is None else device
+    dtype_name = _dtype_name(dtype)
+    name, implied_device = _name_of(backend)
+    if device is None:
+        device = implied_device
+    xp = _namespace(name)
+    if name == "jax" and dtype_name == "float64":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            raise RuntimeError(
+                "jax float64 needs 64-bit mode: set JAX_ENABLE_X64=1 or call "
+                "jax.config.update('jax_enable_x64', True) before creating the network, "
+                "or use dtype='float32'"
+            )
+    resolved = _resolve_device(name, device)
+    return Backend(name, xp, resolved, getattr(xp, dtype_name), dtype_name)
+
+
+def _dtype_name(dtype) -> str:
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.replace("torch.", "").replace("array_api_strict.", "")
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    return name
+
+
+def _version(name: str) -> str:
+    module = importlib.import_module(name)
+    return getattr(module, "__version__", "?")
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What ``available_backends`` reports about one backend."""
+
+    name: str
+    usable: bool
+    version: str | None
+    devices: tuple
+    reason: str | None
+
+
+def _devices(name: str) -> tuple:
+    if name == "numpy":
+        return ("cpu",)
+    if name == "cupy":
+        count = _cuda_device_count()
+        if count == 0:
+            raise RuntimeError("no CUDA device")
+        return tuple(f"cuda:{i}" for i in range(count))
+    if name == "torch":
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return ("cpu",) + tuple(f"cuda:{i}" for i in range(gpus))
+    if name == "jax":
+        import jax
+
+        return tuple(f"{d.platform}:{d.id}" for d in jax.devices())
+    import array_api_strict
+
+    return tuple(d.__repr__() for d in array_api_strict.__array_namespace_info__().devices())
+
+
+def available_backends() -> list[BackendInfo]:
+    """Probe every known backend: usable or not, its version, its devices and,
+    when unusable, why ("cupy: not installed", "cupy: no CUDA device")."""
+    infos = []
+    for name in BACKENDS:
+        module = {"jax": "jax"}.get(name, name)
+        try:
+            _load(name)
+        except BackendUnavailable:
+            infos.append(BackendInfo(name, False, None, (), f"not installed ({_INSTALL_HINTS[name]})"))
+            continue
+        version = _version(module)
+        try:
+            devices = _devices(name)
+        except Exception as exc:  # a broken driver must not break the report
+            infos.append(BackendInfo(name, False, version, (), str(exc)))
+            continue
+        infos.append(BackendInfo(name, True, version, devices, None))
+    return infos
+
+
+def namespace_of(*arrays) -> Namespace:
+    """The array API namespace of ``arrays`` (NumPy's for Python scalars)."""
+    arrays = [a for a in arrays if is_array(a)]
+    if not arrays:
+        return _namespace("numpy")
+    return array_api_compat.array_namespace(*arrays)

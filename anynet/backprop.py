@@ -1,0 +1,46 @@
+"""The book's feedforward and backpropagation, as pure functions of the
+parameters and a batch, in the "fully matrix-based" form of chapter 2.
+
+Rows are samples: a batch ``x`` has shape ``(m, sizes[0])`` and each layer
+computes ``z = a @ w.T + b.T`` with the book's ``w`` of shape ``(y, x)`` and
+``b`` of shape ``(y, 1)``.  Gradients are *summed* over the batch, exactly the
+sum of the per-sample ``backprop`` results the book accumulates.  Only the
+array API standard is used, through ``xp``; nothing is written in place.
+"""
+
+from __future__ import annotations
+
+
+def feedforward(weights, biases, x, *, activations, xp):
+    """Output activations for the batch ``x`` (rows are samples)."""
+    a = x
+    for w, b, act in zip(weights, biases, activations):
+        a = act.fn(a @ w.T + b.T, xp=xp)
+    return a
+
+
+def backprop(weights, biases, x, y, *, activations, cost, xp):
+    """Return ``(nabla_b, nabla_w)``, the gradient of ``cost`` summed over the
+    batch ``(x, y)``, in the shapes of ``biases`` and ``weights``."""
+    # feedforward, keeping every z and activation
+    activation = x
+    acts = [x]
+    zs = []
+    for w, b, act in zip(weights, biases, activations):
+        z = activation @ w.T + b.T
+        zs.append(z)
+        activation = act.fn(z, xp=xp)
+        acts.append(activation)
+    # backward pass
+    num_layers = len(weights) + 1
+    nabla_b = [None] * len(biases)
+    nabla_w = [None] * len(weights)
+    delta = cost.output_delta(zs[-1], acts[-1], y, activations[-1], xp=xp)
+    nabla_b[-1] = xp.sum(delta, axis=0)[:, None]
+    nabla_w[-1] = delta.T @ acts[-2]
+    for l in range(2, num_layers):
+        sp = activations[-l].prime(zs[-l], acts[-l], xp=xp)
+        delta = (delta @ weights[-l + 1]) * sp
+        nabla_b[-l] = xp.sum(delta, axis=0)[:, None]
+        nabla_w[-l] = delta.T @ acts[-l - 1]
+    return nabla_b, nabla_w

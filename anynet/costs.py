@@ -1,0 +1,116 @@
+"""Cost functions: network2.py's ``QuadraticCost`` and ``CrossEntropyCost`` and
+the log-likelihood cost of a softmax output layer (book chapter 3).
+
+``fn(a, y)`` is the cost summed over every sample in ``a`` (one column vector,
+as in the book, or a batch); ``delta(z, a, y)`` is the output error of the
+book's sigmoid output layer.  Inside anynet, ``output_delta`` generalises
+``delta`` to the output activation actually used.
+"""
+
+from __future__ import annotations
+
+from .activations import Sigmoid
+from .backend import namespace_of
+
+
+def _xlogy(x, y, *, xp):
+    """x*log(y) with 0*log(0) = 0: no NaN at a = 0 or 1."""
+    safe_y = xp.where(x == 0, xp.ones_like(y), y)
+    return x * xp.log(safe_y)
+
+
+class Cost:
+    name = ""
+    output_activations: tuple[str, ...] = ()
+
+    @classmethod
+    def fn(cls, a, y):
+        """The cost of output ``a`` against target ``y``, summed over samples."""
+        return cls._fn(a, y, xp=namespace_of(a))
+
+    @classmethod
+    def check_output(cls, activation) -> None:
+        if activation.name not in cls.output_activations:
+            raise ValueError(
+                f"{cls.__name__} cannot follow a {activation.name} output layer; "
+                f"its output activation must be one of {', '.join(cls.output_activations)}"
+            )
+
+
+class QuadraticCost(Cost):
+    """C = 0.5 * ||a - y||^2, the cost of network.py."""
+
+    name = "quadratic"
+    output_activations = ("sigmoid", "tanh", "relu")
+
+    @staticmethod
+    def _fn(a, y, *, xp):
+        d = a - y
+        return 0.5 * xp.sum(d * d)
+
+    @staticmethod
+    def delta(z, a, y):
+        """Output error (a - y) * sigmoid'(z) of a sigmoid output layer."""
+        xp = namespace_of(z, a, y)
+        return (a - y) * Sigmoid().prime(z, a, xp=xp)
+
+    @staticmethod
+    def output_delta(z, a, y, activation, *, xp):
+        return (a - y) * activation.prime(z, a, xp=xp)
+
+
+class CrossEntropyCost(Cost):
+    """C = -sum(y ln a + (1 - y) ln(1 - a)) for sigmoid outputs; NaN-free at a = 0 or 1."""
+
+    name = "cross-entropy"
+    output_activations = ("sigmoid",)
+
+    @staticmethod
+    def _fn(a, y, *, xp):
+        return -xp.sum(_xlogy(y, a, xp=xp) + _xlogy(1 - y, 1 - a, xp=xp))
+
+    @staticmethod
+    def delta(z, a, y):
+        """Output error a - y: the sigmoid derivative cancels."""
+        return a - y
+
+    @staticmethod
+    def output_delta(z, a, y, activation, *, xp):
+        return a - y
+
+
+class LogLikelihoodCost(Cost):
+    """C = -sum(y ln a) for a softmax output layer (y one-hot: -ln a_y)."""
+
+    name = "log-likelihood"
+    output_activations = ("softmax",)
+
+    @staticmethod
+    def _fn(a, y, *, xp):
+        return -xp.sum(_xlogy(y, a, xp=xp))
+
+    @staticmethod
+    def delta(z, a, y):
+        """Output error a - y of a softmax layer."""
+        return a - y
+
+    @staticmethod
+    def output_delta(z, a, y, activation, *, xp):
+        return a - y
+
+
+COSTS = {cls.name: cls for cls in (QuadraticCost, CrossEntropyCost, LogLikelihoodCost)}
+
+
+def get_cost(spec) -> type[Cost]:
+    """A cost class from a name ("quadratic", "cross-entropy", "log-likelihood"), a class or an instance."""
+    if isinstance(spec, type) and issubclass(spec, Cost):
+        return spec
+    if isinstance(spec, Cost):
+        return type(spec)
+    if isinstance(spec, str):
+        key = spec.lower().replace("_", "-").replace("crossentropy", "cross-entropy")
+        key = {"mse": "quadratic", "loglikelihood": "log-likelihood", "nll": "log-likelihood"}.get(key, key)
+        if key in COSTS:
+            return COSTS[key]
+    raise ValueError(f"unknown cost {spec!r}; choose one of {', '.join(COSTS)}")
