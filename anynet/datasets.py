@@ -206,7 +206,9 @@ def _images_and_labels(images_path: Path, labels_path: Path, dtype: np.dtype) ->
     """Read a pair of IDX files into X (n, rows*cols) scaled to [0, 1] and y int64."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"{images_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}")
+        raise ValueError(
+            f"{images_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}"
+        )
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise ValueError(f"{labels_path}: expected uint8 labels of shape (n,), got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
@@ -317,11 +319,14 @@ def load_mnist_pickle(path, *, dtype="float64") -> Dataset:
 def _check_pickle_splits(data, path: Path, dtype: np.dtype):
     """Validate the unpickled structure and convert it to ((X, y), (X, y), (X, y))."""
     if not (isinstance(data, (tuple, list)) and len(data) == 3):
-        raise ValueError(f"{path}: expected 3 (images, labels) pairs (train, validation, test), got {type(data).__name__}")
-    return tuple(_check_pickle_pair(pair, path, split) for pair, split in zip(data, ("train", "validation", "test")))
+        raise ValueError(
+            f"{path}: expected 3 (images, labels) pairs (train, validation, test), got {type(data).__name__}"
+        )
+    splits = ("train", "validation", "test")
+    return tuple(_check_pickle_pair(pair, path, split, dtype) for pair, split in zip(data, splits, strict=True))
 
 
-def _check_pickle_pair(pair, path: Path, split: str):
+def _check_pickle_pair(pair, path: Path, split: str, dtype: np.dtype):
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise ValueError(f"{path}: the {split} split is not an (images, labels) pair")
     X, y = pair
@@ -365,7 +370,7 @@ def to_tuples(X, y, *, one_hot: bool, n_classes: int = N_CLASSES) -> list:
         return [(columns[i], int(label)) for i, label in enumerate(y)]
     targets = np.zeros((len(y), n_classes, 1), dtype=X.dtype)  # one array per sample, like the book
     targets[np.arange(len(y)), y, 0] = 1
-    return list(zip(columns, targets))
+    return list(zip(columns, targets, strict=True))
 
 
 # -------------------------------------------------------------------- downloads
@@ -465,7 +470,10 @@ def _stream(url: str, out, size: int, progress: bool, label: str) -> tuple[str, 
         error.close()  # it holds the open connection
         raise
     digest, received = hashlib.sha256(), 0
-    with response, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=not progress) as bar:
+    with (
+        response,
+        tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=not progress) as bar,
+    ):
         while chunk := response.read(_CHUNK):
             received += len(chunk)
             if received > size:  # stop a server that sends more than the file can be
@@ -520,9 +528,9 @@ def load_dataset(
         if dataset is not None:
             return dataset
 
-    urls = _mirror_list(name, None)
-    problems = []
+    urls, problems = MIRRORS[name], None
     if download:
+        urls = _mirror_list(name, None)
         directory = _cache_root(data_dir) / name
         problems = _download_missing(name, directory, urls, progress)
         if not problems:
@@ -531,18 +539,17 @@ def load_dataset(
 
     if fallback_to_sample:
         return _sample_instead(name, "download failed" if download else "download disabled", dtype)
-    raise DataNotFoundError(
-        _not_found_message(name, data_dir, urls, looked_in=looked_in, problems=problems if download else None)
-    )
+    raise DataNotFoundError(_not_found_message(name, data_dir, urls, looked_in=looked_in, problems=problems))
 
 
 def _float_dtype(dtype) -> np.dtype:
+    problem = f"dtype must be a floating NumPy dtype such as 'float64' or 'float32', got {dtype!r}"
     try:
         result = np.dtype(dtype)
     except TypeError as error:
-        raise TypeError(f"dtype must be a floating NumPy dtype such as 'float64' or 'float32', got {dtype!r}") from error
+        raise TypeError(problem) from error
     if result.kind != "f":
-        raise TypeError(f"dtype must be a floating NumPy dtype such as 'float64' or 'float32', got {dtype!r}")
+        raise TypeError(problem)
     return result
 
 
@@ -565,7 +572,9 @@ def _load_directory(directory: Path, *, name: str, how: str, dtype: np.dtype, pi
     pickle_path = directory / PICKLE_NAME
     if pickle_ok and pickle_path.is_file():
         return dataclasses.replace(
-            load_mnist_pickle(pickle_path, dtype=dtype), name=name, source=f"{pickle_path} (Nielsen's mnist.pkl.gz, {how})"
+            load_mnist_pickle(pickle_path, dtype=dtype),
+            name=name,
+            source=f"{pickle_path} (Nielsen's mnist.pkl.gz, {how})",
         )
     return None
 
@@ -590,7 +599,9 @@ def _load_sample(dtype: np.dtype) -> Dataset:
         raise DataNotFoundError(f"the bundled sample is missing ({', '.join(missing)}); reinstall anynet")
     train = _images_and_labels(SAMPLE_FILES["train_images"], SAMPLE_FILES["train_labels"], dtype)
     test = _images_and_labels(SAMPLE_FILES["test_images"], SAMPLE_FILES["test_labels"], dtype)
-    description = f"{len(train[1]):,} train / {len(test[1]):,} test Fashion-MNIST images (MIT licence, Zalando Research)"
+    description = (
+        f"{len(train[1]):,} train / {len(test[1]):,} test Fashion-MNIST images (MIT licence, Zalando Research)"
+    )
     return Dataset(
         name="sample",
         source=f"bundled sample: {description}",
@@ -624,7 +635,7 @@ def _not_found_message(name: str, data_dir, urls, *, looked_in: list[str], probl
         f"  - pass a path: a directory holding {stems} (raw or .gz){pickle_hint}",
         f"  - set ANYNET_DATA to a directory holding {name}/ (or those files directly)",
         f"  - put the files in the cache directory {_cache_root(data_dir) / name}",
-        "  - install Fashion-MNIST system-wide: apt install dataset-fashion-mnist (Debian/Ubuntu), then use fashion-mnist",
+        "  - for Fashion-MNIST: apt install dataset-fashion-mnist (Debian/Ubuntu), then use fashion-mnist",
         f"  - be online: the files are downloaded from {', '.join(urls)} (set ANYNET_MIRRORS to use other mirrors)",
         "  - or use the bundled sample: --data sample (load_dataset('sample'))",
     ]

@@ -73,7 +73,9 @@ def sample_md(counts: dict[str, int], histograms: dict[str, np.ndarray]) -> str:
         f"| {label} | {name} | {histograms['train'][label]} | {histograms['test'][label]} |"
         for label, name in enumerate(CLASS_NAMES)
     )
-    digests = "\n".join(f"| `{path.name}` | {path.stat().st_size:,} | `{sha256(path)}` |" for path in SAMPLE_FILES.values())
+    digests = "\n".join(
+        f"| `{path.name}` | {path.stat().st_size:,} | `{sha256(path)}` |" for path in SAMPLE_FILES.values()
+    )
     return f"""# Bundled sample: a subset of Fashion-MNIST
 
 These files let `load_dataset("sample")` (and `--data sample`) work on a fresh,
@@ -84,9 +86,9 @@ offline install.  They are real data, not synthetic.
   Debian/Ubuntu package `dataset-fashion-mnist` (`{DEFAULT_SOURCE}`).
 - **Licence:** MIT, Copyright (c) 2017 Zalando SE, https://tech.zalando.com
   (full text below).
-- **Indices taken:** training images and labels 0 to {counts['train'] - 1} (the first
-  {counts['train']:,} of `train-images-idx3-ubyte`), test images and labels 0 to
-  {counts['test'] - 1} (the first {counts['test']:,} of `t10k-images-idx3-ubyte`), in file order.
+- **Indices taken:** training images and labels 0 to {counts["train"] - 1} (the first
+  {counts["train"]:,} of `train-images-idx3-ubyte`), test images and labels 0 to
+  {counts["test"] - 1} (the first {counts["test"]:,} of `t10k-images-idx3-ubyte`), in file order.
   Pixels and labels are unchanged.
 - **Format:** gzipped IDX, the same layout as the original files.
 - **Regenerate:** `python tools/make_sample.py` (writes byte-identical files).
@@ -106,7 +108,9 @@ offline install.  They are real data, not synthetic.
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="directory with the four Fashion-MNIST IDX files")
+    parser.add_argument(
+        "--source", type=Path, default=DEFAULT_SOURCE, help="directory with the four Fashion-MNIST IDX files"
+    )
     parser.add_argument("--train", type=int, default=4000, help="number of training images to take (default 4000)")
     parser.add_argument("--test", type=int, default=1000, help="number of test images to take (default 1000)")
     args = parser.parse_args(argv)
