@@ -88,8 +88,17 @@ class Backend:
 
             torch.cuda.synchronize(self.device)
 
+    @property
+    def device_name(self) -> str:
+        """The device as the user would write it ("cpu", "cuda:0", "device1")."""
+        if self.name == "array_api_strict":
+            return repr(self.device).split("'")[1]
+        if self.name == "cupy":
+            return f"cuda:{self.device.id}"
+        return str(self.device)
+
     def __str__(self) -> str:
-        return f"{self.name} ({self.device}, {self.dtype_name})"
+        return f"{self.name} ({self.device_name}, {self.dtype_name})"
 
 
 def _namespace_name(array) -> str | None:
@@ -260,10 +269,11 @@ def _name_of(backend) -> tuple[str, Any]:
     )
 
 
-def get_backend(backend="numpy", device=None, dtype="float64") -> Backend:
+def get_backend(backend="numpy", device=None, dtype=None) -> Backend:
     """Resolve ``backend`` (a name, a namespace module, an array or a Backend),
     ``device`` (what that library calls a device; None for its default) and
-    ``dtype`` ("float64" or "float32") into a :class:`Backend`.
+    ``dtype`` ("float64" or "float32"; None keeps a given Backend's, else
+    "float64") into a :class:`Backend`.
 
     Raises ImportError saying what to install when the library is missing,
     RuntimeError when the device is missing, ValueError for unknown names.
@@ -272,7 +282,8 @@ def get_backend(backend="numpy", device=None, dtype="float64") -> Backend:
         if device is None and dtype in (None, backend.dtype_name):
             return backend
         backend, device = backend.name, backend.device if device is None else device
-    dtype_name = _dtype_name(dtype)
+        dtype = backend.dtype_name if dtype is None else dtype
+    dtype_name = _dtype_name("float64" if dtype is None else dtype)
     name, implied_device = _name_of(backend)
     if device is None:
         device = implied_device
@@ -333,7 +344,7 @@ def _devices(name: str) -> tuple:
         return tuple(f"{d.platform}:{d.id}" for d in jax.devices())
     import array_api_strict
 
-    return tuple(d.__repr__() for d in array_api_strict.__array_namespace_info__().devices())
+    return tuple(repr(d).split("'")[1] for d in array_api_strict.__array_namespace_info__().devices())
 
 
 def available_backends() -> list[BackendInfo]:

@@ -86,7 +86,8 @@ class Network:
     backend, device, dtype
         where the arrays live: "numpy" (default), "cupy", "torch", "jax",
         "array_api_strict", a namespace module or an array; what that library
-        calls a device; "float64" (default) or "float32".
+        calls a device; "float64" (the default, unless a Backend object with
+        its own dtype is given) or "float32".
     seed
         an int seeds a NumPy Generator on the host for initial weights and
         shuffling, so every backend gets bit-identical weights and batches.
@@ -109,7 +110,7 @@ class Network:
         *,
         backend="numpy",
         device=None,
-        dtype="float64",
+        dtype=None,
         seed=None,
         activation="sigmoid",
         output_activation=None,
@@ -342,10 +343,11 @@ class Network:
         best = (-1, None)  # (accuracy, parameters) for early stopping
         since_best = 0
         history = ([], [], [], [])
+        order = list(range(train.n)) if self._rng is None else np.arange(train.n)
         for j in range(epochs):
             start = time.perf_counter()
             with self._backend.errstate():
-                state = self._epoch(train, mini_batch_size, eta, reg, optimizer, state, progress, j)
+                state = self._epoch(train, order, mini_batch_size, eta, reg, optimizer, state, progress, j)
                 report = EpochReport(epoch=j, eta=eta, seconds=0.0, n_training=train.n)
                 if monitor_training_cost:
                     report.training_cost = self._total_cost(train, lmbda)
@@ -423,31 +425,33 @@ class Network:
         )
         return state
 
-    def _order(self, n):
-        """This epoch's shuffled sample order, as a device index array."""
+    def _shuffle(self, order):
+        """Shuffle the host list ``order`` in place, as the book's SGD shuffles
+        its training list (each epoch continues from the last one's order),
+        and return it as a device index array."""
         if self._rng is None:
-            order = list(range(n))
-            random.shuffle(order)  # the book's random.shuffle, same sequence
+            random.shuffle(order)  # the book's random.shuffle: same sequence
         else:
-            order = self._rng.permutation(n)
+            self._rng.shuffle(order)
         return self._backend.asarray(np.asarray(order), dtype=self._backend.index_dtype)
 
-    def _epoch(self, train, m, eta, reg, optimizer, state, progress, epoch):
+    def _epoch(self, train, order, m, eta, reg, optimizer, state, progress, epoch):
         xp = self._backend.xp
-        order = self._order(train.n)
+        order = self._shuffle(order)
         starts = range(0, train.n, m)
         if progress:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc=f"epoch {epoch}", unit="batch", leave=False)
         for k in starts:
-            idx = order[k : k + m]
+            idx = order[k : min(k + m, train.n)]  # the standard leaves out-of-range stops undefined
             state = self._step(xp.take(train.x, idx, axis=0), xp.take(train.targets, idx, axis=0), eta, reg, optimizer, state)
         return state
 
     def _chunks(self, data):
         for k in range(0, data.n, _EVAL_CHUNK):
-            yield data.x[k : k + _EVAL_CHUNK, ...], data.targets[k : k + _EVAL_CHUNK, ...], data.labels[k : k + _EVAL_CHUNK]
+            stop = min(k + _EVAL_CHUNK, data.n)
+            yield data.x[k:stop, ...], data.targets[k:stop, ...], data.labels[k:stop]
 
     def _correct(self, data) -> int:
         xp = self._backend.xp

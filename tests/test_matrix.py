@@ -1,0 +1,152 @@
+"""The backend matrix: every backend x device x dtype against oracles.
+
+* central finite differences (float64, h = 1e-6): truncation error h^2 ~ 1e-12
+  and cancellation eps/h ~ 1e-10 relative to the cost, so 1e-7 relative to the
+  gradient's scale is a safe and still sharp bound;
+* the matrix-based mini-batch against the sum of per-sample backprops;
+* every backend against NumPy (float64 1e-12, float32 1e-5; the shared
+  implementation of ``anynet check``);
+* PyTorch autograd on the same weights.
+"""
+
+import array_api_compat
+import numpy as np
+import pytest
+
+import anynet
+from anynet import backprop as math_
+from anynet.consistency import GRAD_RTOL, TRAIN_RTOL, compare_backend
+from conftest import RTOL, assert_on_backend, rel_diff
+
+SIZES = [7, 6, 5, 4]
+
+
+def problem(n=9, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, SIZES[0])), rng.integers(0, SIZES[-1], size=n)
+
+
+def test_same_seed_gives_bit_identical_initial_weights(backend):
+    net = anynet.Network(SIZES, backend=backend, seed=42)
+    ref = anynet.Network(SIZES, seed=42)
+    for ours, theirs, shape in zip(net.weights + net.biases, ref.weights + ref.biases, [(6, 7), (5, 6), (4, 5), (6, 1), (5, 1), (4, 1)]):
+        assert_on_backend(ours, backend, shape)
+        np.testing.assert_array_equal(backend.to_numpy(ours), theirs.astype(backend.dtype_name))
+
+
+def test_results_stay_on_the_backends_device(backend):
+    net = anynet.Network(SIZES, backend=backend, seed=1)
+    x, y = problem()
+    out = net.feedforward(x[:2].T)
+    assert_on_backend(out, backend, (4, 2))
+    nabla_b, nabla_w = net.backprop(x[0].reshape(-1, 1), np.eye(4)[y[0]].reshape(-1, 1))
+    for g, p in zip(nabla_b + nabla_w, net.biases + net.weights):
+        assert_on_backend(g, backend, p.shape)
+    net.SGD((x, y), 2, 4, 1.0, verbose=False)
+    for p, shape in zip(net.weights, [(6, 7), (5, 6), (4, 5)]):
+        assert_on_backend(p, backend, shape)
+    assert isinstance(net.evaluate((x, y)), int)
+
+
+def test_finite_differences(backend64):
+    xp = backend64.xp
+    net = anynet.Network(SIZES, backend=backend64, seed=3)
+    x, labels = problem()
+    y = np.eye(4)[labels]
+    X, Y = backend64.asarray(x), backend64.asarray(y)
+    nabla_b, nabla_w = math_.backprop(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
+    host_w = [backend64.to_numpy(w) for w in net.weights]
+    host_b = [backend64.to_numpy(b) for b in net.biases]
+
+    def cost(ws, bs):
+        out = math_.feedforward([backend64.asarray(w) for w in ws], [backend64.asarray(b) for b in bs], X, activations=net.activations, xp=xp)
+        return float(net.cost._fn(out, Y, xp=xp))
+
+    h = 1e-6
+    for params, grads, is_weight in ((host_w, nabla_w, True), (host_b, nabla_b, False)):
+        for layer, (param, grad) in enumerate(zip(params, grads)):
+            numeric = np.zeros_like(param)
+            for index in np.ndindex(param.shape):
+                plus = [p.copy() for p in params]
+                minus = [p.copy() for p in params]
+                plus[layer][index] += h
+                minus[layer][index] -= h
+                args_plus = (plus, host_b) if is_weight else (host_w, plus)
+                args_minus = (minus, host_b) if is_weight else (host_w, minus)
+                numeric[index] = (cost(*args_plus) - cost(*args_minus)) / (2 * h)
+            assert rel_diff(grad, numeric) <= 1e-7
+
+
+def test_mini_batch_equals_sum_of_per_sample_backprops(backend):
+    net = anynet.Network(SIZES, backend=backend, seed=5)
+    x, labels = problem(n=6)
+    one_hot = np.eye(4)[labels]
+    batch_b, batch_w = net.backprop(x.T, one_hot.T)
+    sum_b = [0.0] * 3
+    sum_w = [0.0] * 3
+    for xi, yi in zip(x, one_hot):
+        nb, nw = net.backprop(xi.reshape(-1, 1), yi.reshape(-1, 1))
+        sum_b = [s + backend.to_numpy(g) for s, g in zip(sum_b, nb)]
+        sum_w = [s + backend.to_numpy(g) for s, g in zip(sum_w, nw)]
+    for batch, summed in zip(batch_b + batch_w, sum_b + sum_w):
+        assert rel_diff(batch, summed) <= RTOL[backend.dtype_name]
+
+
+def test_gradients_and_training_match_numpy(backend):
+    """The check ``anynet check`` runs: one mini-batch's gradients, then 200
+    SGD steps, compared with NumPy in the same dtype."""
+    result = compare_backend(backend, steps=200)
+    assert result.grad_rel_diff <= GRAD_RTOL[backend.dtype_name]
+    assert result.weight_rel_diff <= TRAIN_RTOL[backend.dtype_name]
+    assert result.ok
+
+
+def test_device_resident_data_trains_like_host_data(backend):
+    x, y = problem(n=40)
+    host_net = anynet.Network(SIZES, backend=backend, seed=8)
+    device_net = anynet.Network(SIZES, backend=backend, seed=8)
+    host_net.SGD((x, y), 2, 5, 2.0, verbose=False)
+    X = backend.asarray(x)
+    Y = backend.asarray(y, dtype=backend.index_dtype)
+    device_net.SGD((X, Y), 2, 5, 2.0, verbose=False)
+    for a, b in zip(host_net.weights, device_net.weights):
+        assert rel_diff(a, b) == 0.0
+    assert device_net.evaluate((X, Y)) == host_net.evaluate((x, y))
+
+
+def test_gradients_match_pytorch_autograd(backend64):
+    torch = pytest.importorskip("torch")
+    net = anynet.Network(SIZES, backend=backend64, seed=9)
+    x, labels = problem()
+    y = np.eye(4)[labels]
+    nabla_b, nabla_w = net.backprop(x.T, y.T)
+    ws = [torch.tensor(backend64.to_numpy(w), requires_grad=True) for w in net.weights]
+    bs = [torch.tensor(backend64.to_numpy(b), requires_grad=True) for b in net.biases]
+    a = torch.tensor(x)
+    for w, b in zip(ws, bs):
+        a = torch.sigmoid(a @ w.T + b.T)
+    cost = 0.5 * ((a - torch.tensor(y)) ** 2).sum()
+    cost.backward()
+    for ours, param in zip(nabla_w + nabla_b, ws + bs):
+        assert rel_diff(ours, param.grad.numpy()) <= 1e-12
+
+
+def test_sgd_is_reproducible_from_the_seed(backend):
+    x, y = problem(n=30)
+    runs = []
+    for _ in range(2):
+        net = anynet.Network(SIZES, backend=backend, seed=21)
+        net.SGD((x, y), 2, 4, 1.0, verbose=False)
+        runs.append([backend.to_numpy(w) for w in net.weights])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_device_of_strict_arrays_is_checked():
+    strict = pytest.importorskip("array_api_strict")
+    net = anynet.Network(SIZES, backend="array_api_strict", device="device1", seed=1)
+    x, y = problem()
+    on_default = (strict.asarray(x), strict.asarray(y))
+    with pytest.raises(ValueError, match="device"):
+        net.SGD(on_default, 1, 3, 1.0, verbose=False)
+    assert array_api_compat.device(net.weights[0]) == strict.Device("device1")
