@@ -439,7 +439,9 @@ def _download_file(filename: str, target: Path, urls, expected, progress: bool) 
         try:
             _download_verified(url, target, expected, progress)
             return []
-        except (OSError, http.client.HTTPException, _VerificationError) as error:
+        except http.client.HTTPException as error:  # the server did not speak HTTP properly
+            failures.append(f"{url}: broken HTTP response ({type(error).__name__}: {error})")
+        except (OSError, _VerificationError) as error:
             failures.append(f"{url}: {error}")
     return failures
 

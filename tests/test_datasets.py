@@ -92,8 +92,8 @@ def serve():
     """Start real HTTP servers on 127.0.0.1 serving a directory; return their base URL."""
     servers = []
 
-    def start(directory: Path) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(directory)))
+    def start(directory: Path, handler=QuietHandler) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         servers.append((server, thread))
@@ -418,6 +418,45 @@ def test_oversized_file_is_rejected(tmp_path, serve, mirror):
     with pytest.raises(DataNotFoundError, match=r"more than the expected"):
         fetch("mnist", data_dir=tmp_path / "cache", mirrors=[serve(big)], progress=False)
     assert cache_files(tmp_path / "cache") == []
+
+
+def test_short_file_is_rejected(tmp_path, serve, mirror):
+    short = tmp_path / "short"
+    short.mkdir()
+    for path in mirror.iterdir():
+        (short / path.name).write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(DataNotFoundError, match=r"bytes, expected"):
+        fetch("mnist", data_dir=tmp_path / "cache", mirrors=[serve(short)], progress=False)
+    assert cache_files(tmp_path / "cache") == []
+
+
+class HangsUpHandler(QuietHandler):
+    """Promises more bytes than it sends, then closes the connection."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"only a few bytes")
+        self.close_connection = True
+
+
+class GarbageHandler(QuietHandler):
+    """Answers with something that is not HTTP."""
+
+    def do_GET(self):
+        self.wfile.write(b"SSH-2.0-not-a-web-server\r\n\r\n")
+        self.close_connection = True
+
+
+def test_broken_servers_then_a_good_one(tmp_path, serve, mirror):
+    cache = tmp_path / "cache"
+    broken = [serve(tmp_path, HangsUpHandler), serve(tmp_path, GarbageHandler)]
+    fetch("mnist", data_dir=cache, mirrors=[*broken, serve(mirror)], progress=False)
+    assert cache_files(cache) == sorted(p.name for p in mirror.iterdir())
+    with pytest.raises(DataNotFoundError, match=r"(?s)got 16 bytes, expected .*broken HTTP response"):
+        fetch("mnist", data_dir=tmp_path / "other", mirrors=broken, progress=False)
+    assert cache_files(tmp_path / "other") == []
 
 
 def test_first_mirror_down_next_works(tmp_path, serve, mirror, closed_port_url):
