@@ -3,6 +3,7 @@ array API backend (NumPy, CuPy, PyTorch, JAX, array-api-strict)."""
 
 from .activations import ReLU, Sigmoid, Softmax, Tanh, sigmoid, sigmoid_prime
 from .backend import Backend, available_backends, get_backend
+from .checkpoint import load
 from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
 from .network import EpochReport, Network
 from .optimizers import SGD, Adam, Momentum

@@ -1,0 +1,345 @@
+"""Checkpoints: round trips across backends, network2.py's JSON files, and the
+refusal of every file that is not a sound checkpoint (truncated, modified,
+pickled, inconsistent) with a CheckpointError naming the file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import anynet
+from anynet.activations import Sigmoid
+from anynet.checkpoint import CheckpointError, arrays_sha256, save
+from conftest import make_backend, rel_diff
+
+SIZES = [6, 5, 4]
+
+
+def data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, SIZES[0])), rng.integers(0, SIZES[-1], n)
+
+
+def trained(**kwargs):
+    net = anynet.Network(SIZES, seed=7, **kwargs)
+    net.SGD(data(), 2, 10, 1.0, verbose=False)
+    return net
+
+
+def host(arrays):
+    return [anynet.backend.to_numpy(a) for a in arrays]
+
+
+def read_npz(path):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return json.loads(arrays.pop("header").tobytes()), arrays
+
+
+def write_npz(path, header, arrays, *, rehash=True):
+    """Write a checkpoint by hand, with a consistent digest unless ``rehash`` is False."""
+    if rehash:
+        header = dict(header, sha256=arrays_sha256(arrays))
+    raw = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, header=raw, **arrays)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"cost": "cross-entropy", "activation": "tanh"},
+        {"cost": "log-likelihood", "activation": "relu"},
+    ],
+    ids=["book", "cross-entropy-tanh", "log-likelihood-softmax"],
+)
+def test_round_trip_numpy_is_bit_identical(tmp_path, kwargs):
+    net = trained(**kwargs)
+    path = tmp_path / "net.ckpt"
+    net_state = np.random.get_state()[1].copy()
+    save(net, path)
+    loaded = anynet.load(path)
+
+    assert sorted(os.listdir(tmp_path)) == ["net.ckpt"]  # the name as given, no .npz added
+    assert np.array_equal(np.random.get_state()[1], net_state)  # loading draws no random numbers
+    assert loaded.sizes == net.sizes and loaded.cost is net.cost
+    assert [a.name for a in loaded.activations] == [a.name for a in net.activations]
+    for a, b in zip(net.weights + net.biases, loaded.weights + loaded.biases):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    x = data(5, seed=1)[0].T
+    assert np.array_equal(net.feedforward(x), loaded.feedforward(x))
+
+
+def test_header_records_the_network(tmp_path):
+    net = trained(cost="cross-entropy")
+    save(net, tmp_path / "net.npz")
+    header, arrays = read_npz(tmp_path / "net.npz")
+    assert header["format"] == "anynet-checkpoint" and header["format_version"] == 1
+    assert header["sizes"] == SIZES and header["cost"] == "cross-entropy"
+    assert header["activations"] == ["sigmoid", "sigmoid"] and header["dtype"] == "float64"
+    assert header["seed"] == 7 and header["anynet_version"] == anynet.__version__
+    assert sorted(arrays) == ["b0", "b1", "w0", "w1"]
+    assert header["sha256"] == arrays_sha256({k: arrays[k] for k in ("w0", "w1", "b0", "b1")})
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [("array_api_strict", None, "float64"), ("array_api_strict", "device1", "float64"), ("torch", "cpu", "float64")],
+    ids=["strict-default", "strict-device1", "torch-cpu"],
+)
+def test_save_on_numpy_load_anywhere(tmp_path, combo):
+    backend = make_backend(combo)  # skips when the library is missing
+    net = trained()
+    save(net, tmp_path / "net.npz")
+    loaded = anynet.load(tmp_path / "net.npz", backend=combo[0], device=combo[1])
+
+    assert loaded.backend.name == backend.name and loaded.backend.device == backend.device
+    test = data(60, seed=2)
+    assert loaded.evaluate(test) == net.evaluate(test)
+    x = test[0][:8].T
+    assert rel_diff(loaded.feedforward(x), net.feedforward(x)) <= 1e-12
+    for a, b in zip(host(loaded.weights), net.weights):
+        assert np.array_equal(a, b)
+
+
+def test_float32_round_trip(tmp_path):
+    net = trained(dtype="float32")
+    save(net, tmp_path / "net32.npz")
+    header, arrays = read_npz(tmp_path / "net32.npz")
+    assert header["dtype"] == "float32" and all(a.dtype == np.float32 for a in arrays.values())
+    loaded = anynet.load(tmp_path / "net32.npz")
+    assert loaded.backend.dtype_name == "float32"
+    for a, b in zip(net.weights + net.biases, loaded.weights + loaded.biases):
+        assert b.dtype == np.float32 and np.array_equal(a, b)
+
+
+def test_load_with_another_dtype(tmp_path):
+    net = trained()
+    save(net, tmp_path / "net.npz")
+    loaded = anynet.load(tmp_path / "net.npz", dtype="float32")
+    assert loaded.backend.dtype_name == "float32"
+    assert np.array_equal(loaded.weights[0], net.weights[0].astype(np.float32))
+
+
+def network2_save(sizes, weights, biases, cost_name, filename):
+    """network2.py's Network.save, line for line (self.* replaced by arguments)."""
+    data = {"sizes": sizes, "weights": [w.tolist() for w in weights], "biases": [b.tolist() for b in biases], "cost": str(cost_name)}
+    f = open(filename, "w")
+    json.dump(data, f)
+    f.close()
+
+
+def book_feedforward(weights, biases, a):
+    for b, w in zip(biases, weights):
+        a = 1.0 / (1.0 + np.exp(-(np.dot(w, a) + b)))
+    return a
+
+
+@pytest.mark.parametrize("cost_name", ["CrossEntropyCost", "QuadraticCost"])
+def test_loads_network2_json(tmp_path, cost_name):
+    rng = np.random.default_rng(3)
+    biases = [rng.standard_normal((y, 1)) for y in SIZES[1:]]
+    weights = [rng.standard_normal((y, x)) / np.sqrt(x) for x, y in zip(SIZES[:-1], SIZES[1:])]
+    path = tmp_path / "net2"  # network2.py users pick any name
+    network2_save(SIZES, weights, biases, cost_name, path)
+
+    net = anynet.load(path)
+    assert net.cost is getattr(anynet, cost_name)
+    assert [a.name for a in net.activations] == ["sigmoid", "sigmoid"]
+    X, y = data(50, seed=4)
+    expected = book_feedforward(weights, biases, X.T)
+    assert rel_diff(net.feedforward(X.T), expected) <= 1e-12
+    assert net.evaluate((X, y)) == int(np.sum(np.argmax(expected, axis=0) == y))
+
+
+@pytest.mark.parametrize("cost_name", ["os.system", "__import__", "Network", ""])
+def test_network2_json_unknown_cost_is_refused(tmp_path, cost_name):
+    net = trained()
+    path = tmp_path / "net.json"
+    network2_save(SIZES, net.weights, net.biases, cost_name, path)
+    with pytest.raises(CheckpointError, match="unknown cost") as info:
+        anynet.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_network2_json_with_nan_is_refused(tmp_path):
+    net = trained()
+    weights = [w.copy() for w in net.weights]
+    weights[1][0, 0] = np.nan
+    network2_save(SIZES, weights, net.biases, "QuadraticCost", tmp_path / "nan.json")
+    with pytest.raises(CheckpointError, match="NaN"):
+        anynet.load(tmp_path / "nan.json")
+
+
+def test_network2_json_wrong_shapes_are_refused(tmp_path):
+    net = trained()
+    network2_save([6, 4, 5], net.weights, net.biases, "QuadraticCost", tmp_path / "bad.json")
+    with pytest.raises(CheckpointError, match="shape"):
+        anynet.load(tmp_path / "bad.json")
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    path = tmp_path / "net.npz"
+    save(trained(), path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.95, -10], ids=["30%", "95%", "10-bytes-short"])
+def test_truncated_file_is_refused(checkpoint, keep):
+    raw = checkpoint.read_bytes()
+    checkpoint.write_bytes(raw[: int(len(raw) * keep)] if keep > 0 else raw[:keep])
+    with pytest.raises(CheckpointError, match="truncated|corrupt|not an anynet") as info:
+        anynet.load(checkpoint)
+    assert str(checkpoint) in str(info.value)
+
+
+def test_flipped_byte_in_an_array_is_refused(checkpoint):
+    raw = bytearray(checkpoint.read_bytes())
+    _, arrays = read_npz(checkpoint)
+    at = raw.find(arrays["w1"].tobytes()) + 3
+    raw[at] ^= 0x01
+    checkpoint.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError) as info:
+        anynet.load(checkpoint)
+    assert str(checkpoint) in str(info.value)
+
+
+def test_rewritten_arrays_fail_the_checksum(checkpoint):
+    header, arrays = read_npz(checkpoint)
+    arrays["w0"] = arrays["w0"] + 1e-9  # a well-formed archive whose numbers changed
+    write_npz(checkpoint, header, arrays, rehash=False)
+    with pytest.raises(CheckpointError, match="checksum mismatch") as info:
+        anynet.load(checkpoint)
+    assert str(checkpoint) in str(info.value)
+
+
+class Payload:
+    """Unpickling this creates a directory: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_pickle_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"sizes": SIZES, "weights": Payload(marker)})
+    pickle.loads(payload)  # the payload is live ...
+    assert marker.is_dir()
+    marker.rmdir()
+    path = tmp_path / "net.npz"  # ... and hides behind a checkpoint's name
+    path.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="pickle") as info:
+        anynet.load(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+def test_protocol_0_pickle_is_refused(tmp_path):
+    path = tmp_path / "old.pkl"
+    path.write_bytes(pickle.dumps({"sizes": SIZES}, protocol=0))
+    with pytest.raises(CheckpointError, match="pickle"):
+        anynet.load(path)
+
+
+def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoint):
+    marker = tmp_path / "pwned"
+    header, arrays = read_npz(checkpoint)
+    raw = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(checkpoint, "wb") as f:
+        np.savez(f, header=raw, **arrays, extra=np.array([Payload(marker)], dtype=object))
+    with pytest.raises(CheckpointError, match="pickle") as info:
+        anynet.load(checkpoint)
+    assert str(checkpoint) in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda h, a: a.update(w0=a["w0"].T.copy()), "shape"),
+        (lambda h, a: a.pop("b1"), "missing arrays b1"),
+        (lambda h, a: a.update(w2=np.zeros((2, 2))), "unexpected arrays w2"),
+        (lambda h, a: h.update(cost="os.system"), "unknown cost"),
+        (lambda h, a: h.update(activations=["sigmoid", "eval"]), "unknown activations"),
+        (lambda h, a: h.update(format_version=2), "format version 2"),
+        (lambda h, a: h.update(format="something-else"), "not an anynet checkpoint"),
+        (lambda h, a: h.update(sizes=[6, "5", 4]), "sizes"),
+        (lambda h, a: h.update(dtype="float16"), "dtype"),
+        (lambda h, a: h.pop("sha256"), "lacks sha256"),
+        (lambda h, a: a.update({k: v.astype(np.float32) for k, v in a.items()}), "float32"),
+    ],
+    ids=["shape", "missing", "extra", "cost", "activation", "version", "format", "sizes", "dtype", "no-sha", "array-dtype"],
+)
+def test_inconsistent_checkpoint_is_refused(checkpoint, mutate, message):
+    header, arrays = read_npz(checkpoint)
+    mutate(header, arrays)
+    write_npz(checkpoint, header, arrays, rehash="sha256" in header)
+    with pytest.raises(CheckpointError, match=message) as info:
+        anynet.load(checkpoint)
+    assert str(checkpoint) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello world\n", b"\x93NUMPY\x01\x00", b"\x1f\x8b\x08\x00", b"[1, 2, 3]", b"{not json"],
+    ids=["empty", "text", "npy", "gzip", "json-list", "bad-json"],
+)
+def test_other_files_are_refused(tmp_path, content):
+    path = tmp_path / "net.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        anynet.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_npz_without_header_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    np.savez(buffer, w0=np.zeros((5, 6)))
+    (tmp_path / "plain.npz").write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match="header"):
+        anynet.load(tmp_path / "plain.npz")
+
+
+def test_failed_write_keeps_the_old_checkpoint(checkpoint, monkeypatch):
+    before = checkpoint.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save(trained(cost="cross-entropy"), checkpoint)
+    assert checkpoint.read_bytes() == before
+    assert os.listdir(checkpoint.parent) == [checkpoint.name]
+
+
+def test_overwrite_leaves_no_temporary_files(checkpoint):
+    net = trained(cost="cross-entropy")
+    save(net, checkpoint)
+    assert os.listdir(checkpoint.parent) == [checkpoint.name]
+    assert anynet.load(checkpoint).cost is anynet.CrossEntropyCost
+
+
+def test_custom_activation_cannot_be_saved(tmp_path):
+    class MySigmoid(Sigmoid):
+        pass
+
+    net = anynet.Network(SIZES, seed=1, activation=MySigmoid())
+    with pytest.raises(ValueError, match="custom activation"):
+        save(net, tmp_path / "net.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        anynet.load(tmp_path / "nope.npz")
