@@ -105,9 +105,10 @@ def _arrays_to_device(x, y, *, backend, n_in, n_out, what):
         raise TypeError(f"{what}: X and y come from different backends ({' and '.join(sorted(kinds))})")
     foreign = kinds - {"numpy", "host", backend.name}
     if foreign:
+        accepted = "NumPy arrays" if backend.name == "numpy" else f"NumPy arrays or {backend.name} arrays"
         raise TypeError(
-            f"{what} holds {', '.join(sorted(foreign))} arrays, but the network runs on {backend.name}; "
-            f"pass NumPy arrays or {backend.name} arrays"
+            f"{what} holds {' and '.join(sorted(foreign))} arrays, but the network runs on the "
+            f"{backend.name} backend; pass {accepted}"
         )
     if on_device:
         return _validate_device(x, y, backend=backend, n_in=n_in, n_out=n_out, what=what)
