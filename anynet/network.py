@@ -406,6 +406,14 @@ class Network:
         self._params()
         return self._total_cost(self._prepare(data, "data"), lmbda)
 
+    def save(self, filename):
+        """Save the network to ``filename`` (a pickle-free ``.npz`` checkpoint,
+        see :mod:`anynet.checkpoint`); ``anynet.load(filename)`` reads it back
+        onto any backend."""
+        from .checkpoint import save
+
+        save(self, filename)
+
     def cost_derivative(self, output_activations, y):
         """The vector of partial derivatives dC_x/da of the quadratic cost."""
         return output_activations - y
