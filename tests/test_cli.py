@@ -1,0 +1,352 @@
+"""The command line, run in-process through ``main(argv)`` (plus one
+subprocess run of ``python -m anynet``): output lines, checkpoints that
+evaluate to the same accuracy on every backend, and user mistakes that end as
+one ``anynet: error:`` line, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import anynet.cli
+from anynet import consistency
+from anynet.checkpoint import arrays_sha256
+from anynet.cli import main
+from anynet.datasets import AnynetDataWarning, Dataset
+from conftest import make_backend
+
+EPOCH_LINE = re.compile(r"^Epoch (\d+): test accuracy (\d+\.\d\d)% \((\d+)/(\d+)\), cost \d+\.\d{4}, \d+\.\d\d s$", re.M)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def blobs(n, seed):
+    """Three separable clusters in 8 dimensions: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = np.eye(3, 8)
+    return np.clip(centres[y] * 0.8 + rng.random((n, 8)) * 0.3, 0, 1), y
+
+
+TINY = Dataset(name="tiny", source="tiny synthetic clusters", train=blobs(120, 0), validation=None, test=blobs(60, 1), n_classes=3)
+TINY_ARGS = ["--data", "tiny", "--sizes", "8,6,3", "--batch-size", "10", "--eta", "2.0", "--seed", "0", "--quiet"]
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Replace the data loader with TINY; record how it was called."""
+    calls = []
+
+    def fake_load_dataset(name, **kwargs):
+        calls.append((name, kwargs))
+        return TINY
+
+    monkeypatch.setattr(anynet.cli, "load_dataset", fake_load_dataset)
+    return calls
+
+
+def run(capsys, argv):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_user_error(status, out, err, expected_status, *phrases):
+    assert status == expected_status, (status, out, err)
+    assert "Traceback" not in out + err
+    assert err.startswith("anynet: error: ")
+    assert len(err.strip().splitlines()) == 1, err
+    for phrase in phrases:
+        assert phrase in err, (phrase, err)
+
+
+def test_train_prints_one_line_per_epoch(tiny, capsys):
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--epochs", "3"])
+    assert status == 0, err
+    assert "data: tiny synthetic clusters" in out and "backend: numpy (cpu, float64)" in out
+    epochs = EPOCH_LINE.findall(out)
+    assert [int(e[0]) for e in epochs] == [0, 1, 2] and all(e[3] == "60" for e in epochs)
+    best = max(epochs, key=lambda e: int(e[2]))
+    assert f"Best: epoch {best[0]}, test accuracy {best[1]}% ({best[2]}/60)" in out
+    assert tiny[0][0] == "tiny" and tiny[0][1]["fallback_to_sample"] is True and tiny[0][1]["progress"] is False
+
+
+def test_book_defaults(capsys, monkeypatch):
+    """Without flags, train runs the book's first experiment: network.py's
+    Network([784, 30, 10]) and SGD(training_data, 30, 10, 3.0) on MNIST."""
+    seen = {}
+
+    class SpyNetwork(anynet.Network):
+        def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, *args, callback, **kwargs):
+            seen.update(net=self, epochs=epochs, m=mini_batch_size, eta=eta, lmbda=lmbda, **kwargs)
+            callback(anynet.EpochReport(epoch=0, eta=eta, seconds=0.0, evaluation_cost=0.5, evaluation_accuracy=1, n_evaluation=2))
+
+    mnist_like = Dataset("mnist", "fake mnist", (np.zeros((2, 784)), np.zeros(2, int)), None, (np.zeros((2, 784)), np.zeros(2, int)), 10)
+    monkeypatch.setattr(anynet.cli, "Network", SpyNetwork)
+    monkeypatch.setattr(anynet.cli, "load_dataset", lambda name, **kwargs: seen.update(data=name) or mnist_like)
+    status, out, err = run(capsys, ["train"])
+    assert status == 0, err
+    net = seen["net"]
+    assert seen["data"] == "mnist" and net.sizes == [784, 30, 10] and net.cost is anynet.QuadraticCost
+    assert [a.name for a in net.activations] == ["sigmoid", "sigmoid"] and net.backend.dtype_name == "float64"
+    assert (seen["epochs"], seen["m"], seen["eta"], seen["lmbda"]) == (30, 10, 3.0, 0.0)
+    assert seen["optimizer"] == "sgd" and seen["eta_schedule"] is None and seen["early_stopping"] is None
+    assert "Epoch 0: test accuracy 50.00% (1/2), cost 0.5000" in out
+
+
+def test_network2_options_reach_the_network(tiny, capsys):
+    argv = [
+        "train", *TINY_ARGS, "--epochs", "2", "--cost", "cross-entropy", "--activation", "tanh",
+        "--init", "glorot", "--lmbda", "0.1", "--regularization", "l1", "--momentum", "0.5",
+        "--early-stopping", "5", "--eta-schedule",
+    ]  # fmt: skip
+    status, out, err = run(capsys, argv)
+    assert status == 0, err
+    assert "cross-entropy cost, tanh/sigmoid" in out and ", eta 2" in out
+    assert len(EPOCH_LINE.findall(out.replace(", eta 2", ""))) == 2
+
+
+@pytest.fixture(scope="module")
+def sample_checkpoint(tmp_path_factory):
+    """Train on the bundled sample for two epochs and save; return the
+    checkpoint and the last epoch's accuracy line."""
+    path = tmp_path_factory.mktemp("cli") / "sample.anynet"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["train", "--data", "sample", "--sizes", "784,10,10", "--epochs", "2", "--seed", "1", "--quiet", "--save", str(path)])
+    assert status == 0
+    epochs = EPOCH_LINE.findall(out.getvalue())
+    assert len(epochs) == 2 and f"saved checkpoint {path}" in out.getvalue()
+    return path, f"test accuracy {epochs[-1][1]}% ({epochs[-1][2]}/{epochs[-1][3]}) on sample"
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [
+        ("numpy", None, "float64"),
+        ("array_api_strict", None, "float64"),
+        ("array_api_strict", "device1", "float64"),
+        ("torch", "cpu", "float64"),
+        ("jax", "cpu", "float64"),
+        ("numpy", None, "float32"),
+    ],
+    ids=["numpy", "strict", "strict-device1", "torch", "jax", "numpy-float32"],
+)
+def test_evaluate_gives_the_trained_accuracy_on_every_backend(sample_checkpoint, capsys, combo):
+    backend = make_backend(combo)
+    path, expected = sample_checkpoint
+    argv = ["evaluate", str(path), "--data", "sample", "--backend", combo[0], "--quiet"]
+    argv += ["--device", combo[1]] if combo[1] else []
+    argv += ["--dtype", "float32"] if combo[2] == "float32" else []
+    status, out, err = run(capsys, argv)
+    assert status == 0, err
+    line = out.strip()
+    assert line.startswith("test accuracy ") and line.endswith(f", {backend}")
+    if combo[2] == "float64":  # float32 may round a borderline sample the other way
+        assert line == f"{expected}, {backend}"
+
+
+def test_plot_writes_a_png(tiny, capsys, tmp_path):
+    path = tmp_path / "curves.png"
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--epochs", "2", "--plot", str(path)])
+    assert status == 0, err
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    assert f"saved plot {path}" in out
+
+
+def test_plot_without_matplotlib_says_what_to_install_before_training(tiny, capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--plot", str(tmp_path / "c.png")])
+    assert_user_error(status, out, err, 1, "pip install 'anynet[plot]'")
+    assert out == "" and not tiny  # no data loaded, no training
+
+
+@pytest.mark.parametrize(
+    "argv, phrase",
+    [
+        (["train", "--sizes", "784,x"], "--sizes"),
+        (["train", "--sizes", "784"], "--sizes"),
+        (["train", "--epochs", "-1"], "--epochs"),
+        (["train", "--epochs", "two"], "--epochs"),
+        (["train", "--batch-size", "0"], "--batch-size"),
+        (["train", "--eta", "nan"], "--eta"),
+        (["train", "--eta", "0"], "--eta"),
+        (["train", "--lmbda", "-1"], "--lmbda"),
+        (["train", "--momentum", "1.5"], "--momentum"),
+        (["train", "--dtype", "float16"], "--dtype"),
+        (["train", "--backend", "tensorflow"], "--backend"),
+        (["train", "--cost", "hinge"], "--cost"),
+        (["train", "--frobnicate"], "unrecognized"),
+        (["evaluate"], "FILE"),
+        (["check", "--backends", "numpy,tensorflow"], "--backends"),
+        (["check", "--dtype", "float16"], "--dtype"),
+        ([], "COMMAND"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(tiny, capsys, argv, phrase):
+    status, out, err = run(capsys, argv)
+    assert_user_error(status, out, err, 2, phrase)
+    assert out == "" and not tiny
+
+
+@pytest.mark.parametrize(
+    "extra, phrase",
+    [
+        (["--sizes", "9,6,3"], "9 inputs"),
+        (["--sizes", "8,6,4"], "3 classes"),
+        (["--device", "cuda:0"], "numpy has only the 'cpu' device"),
+        (["--cost", "log-likelihood", "--output-activation", "sigmoid"], "LogLikelihoodCost cannot follow a sigmoid"),
+        (["--optimizer", "adam", "--momentum", "0.5"], "--momentum needs --optimizer momentum"),
+    ],
+)
+def test_bad_combinations_are_one_line_errors(tiny, capsys, extra, phrase):
+    status, out, err = run(capsys, ["train", *TINY_ARGS, *extra])
+    assert_user_error(status, out, err, 1, phrase)
+    assert "Epoch" not in out
+
+
+def test_save_into_a_missing_directory_fails_before_training(tiny, capsys, tmp_path):
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--save", str(tmp_path / "no" / "net.npz")])
+    assert_user_error(status, out, err, 1, "does not exist")
+    assert not tiny
+
+
+def test_unusable_backend_is_a_one_line_error(tiny, capsys):
+    try:
+        make_backend(("cupy", None, "float64"))
+    except pytest.skip.Exception:
+        pass
+    else:
+        pytest.skip("cupy is usable here")
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--backend", "cupy"])
+    assert_user_error(status, out, err, 1, "cupy")
+
+
+def test_missing_data_path_is_a_one_line_error(capsys, tmp_path):
+    status, out, err = run(capsys, ["train", "--data", str(tmp_path / "nowhere"), "--quiet"])
+    assert_user_error(status, out, err, 1, "nowhere")
+
+
+def test_missing_dataset_falls_back_to_the_sample_with_one_line(capsys, tmp_path, monkeypatch):
+    """A real load_dataset with no cache and an unreachable mirror: the
+    AnynetDataWarning must not become an error, and the source line says why."""
+    monkeypatch.delenv("ANYNET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("ANYNET_MIRRORS", "http://127.0.0.1:9/")
+    argv = ["train", "--data", "kmnist", "--sizes", "784,5,10", "--epochs", "1", "--quiet"]
+    status, out, err = run(capsys, argv)
+    assert status == 0, err
+    assert out.count("kmnist not found") == 1 and "using the bundled sample" in out
+    assert len(EPOCH_LINE.findall(out)) == 1
+
+
+def test_fallback_warning_is_printed_not_raised(capsys, monkeypatch):
+    def warning_load_dataset(name, **kwargs):
+        import warnings
+
+        warnings.warn("mnist not found (offline); using the sample", AnynetDataWarning)
+        return Dataset(**{**TINY.__dict__, "source": "mnist not found (offline); using the sample"})
+
+    monkeypatch.setattr(anynet.cli, "load_dataset", warning_load_dataset)
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--epochs", "1"])
+    assert status == 0, err
+    assert out.count("mnist not found (offline); using the sample") == 1 and err == ""
+
+
+@pytest.fixture
+def tiny_checkpoint(tiny, capsys, tmp_path):
+    path = tmp_path / "tiny.npz"
+    assert main(["train", *TINY_ARGS, "--epochs", "1", "--save", str(path)]) == 0
+    capsys.readouterr()
+    return path
+
+
+def test_tampered_checkpoint_is_a_clean_error(tiny_checkpoint, capsys):
+    with np.load(tiny_checkpoint) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = arrays.pop("header")
+    arrays["w1"] = arrays["w1"] * 2
+    with open(tiny_checkpoint, "wb") as f:
+        np.savez(f, header=header, **arrays)
+    assert json.loads(header.tobytes())["sha256"] != arrays_sha256({k: arrays[k] for k in ("w0", "w1", "b0", "b1")})
+    status, out, err = run(capsys, ["evaluate", str(tiny_checkpoint), "--data", "tiny"])
+    assert_user_error(status, out, err, 1, str(tiny_checkpoint), "checksum mismatch")
+
+
+def test_truncated_checkpoint_is_a_clean_error(tiny_checkpoint, capsys):
+    tiny_checkpoint.write_bytes(tiny_checkpoint.read_bytes()[:200])
+    status, out, err = run(capsys, ["evaluate", str(tiny_checkpoint), "--data", "tiny"])
+    assert_user_error(status, out, err, 1, str(tiny_checkpoint), "truncated")
+
+
+def test_missing_checkpoint_is_a_clean_error(capsys, tmp_path):
+    status, out, err = run(capsys, ["evaluate", str(tmp_path / "none.npz")])
+    assert_user_error(status, out, err, 1, "none.npz: No such file or directory")
+
+
+def test_evaluate_on_mismatched_data_is_a_clean_error(tiny_checkpoint, capsys, monkeypatch):
+    monkeypatch.undo()  # the real loader, for the real sample
+    status, out, err = run(capsys, ["evaluate", str(tiny_checkpoint), "--data", "sample", "--quiet"])
+    assert status == 1 and "8 inputs, but sample images have 784 pixels" in err
+
+
+def test_evaluate_does_not_fall_back_to_the_sample(tiny_checkpoint, tiny, capsys):
+    assert main(["evaluate", str(tiny_checkpoint), "--data", "tiny"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert tiny[-1][1]["fallback_to_sample"] is False
+
+
+def test_backends_lists_numpy(capsys):
+    status, out, err = run(capsys, ["backends"])
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["backend", "version", "devices"]
+    numpy_row = next(line for line in lines if line.startswith("numpy "))
+    assert np.__version__ in numpy_row and numpy_row.endswith("cpu")
+    assert {line.split()[0] for line in lines[1:]} == set(anynet.backend.BACKENDS)
+
+
+def test_check_numpy_and_strict_passes(capsys):
+    status, out, err = run(capsys, ["check", "--backends", "numpy,array_api_strict"])
+    assert status == 0, out + err
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [row[:3] for row in rows] == [
+        ["numpy", "cpu", "float64"],
+        ["array_api_strict", "CPU_DEVICE", "float64"],
+        ["array_api_strict", "device1", "float64"],
+    ]
+    assert all(row[-1] == "ok" for row in rows)
+
+
+def test_check_exits_1_on_a_mismatch(capsys, monkeypatch):
+    calls = []
+
+    def fake_check(backends=None, dtypes=("float64",), **kwargs):
+        calls.append((backends, tuple(dtypes)))
+        return [
+            consistency.CheckResult("numpy", "cpu", "float64", 0.0, 0.0, True),
+            consistency.CheckResult("torch", "cpu", "float32", 1e-2, 0.5, False),
+            consistency.CheckResult("cupy", "-", "float64", skipped_reason="not installed"),
+        ]
+
+    monkeypatch.setattr(consistency, "check", fake_check)
+    status, out, err = run(capsys, ["check", "--dtype", "both"])
+    assert status == 1 and "MISMATCH" in out and "skipped: not installed" in out
+    assert calls == [(None, ("float64", "float32"))]
+
+
+def test_help_exits_0(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "--early-stopping" in capsys.readouterr().out
+
+
+def test_python_dash_m_anynet_runs():
+    result = subprocess.run([sys.executable, "-m", "anynet", "backends"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("numpy ") for line in result.stdout.splitlines())
