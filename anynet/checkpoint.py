@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .backend import DTYPES, to_numpy
+from .backend import DTYPES, get_backend, to_numpy
 from .costs import COSTS, CrossEntropyCost, QuadraticCost
 from .network import Network
 
@@ -65,21 +65,19 @@ def arrays_sha256(arrays) -> str:
     return digest.hexdigest()
 
 
-def _names(layers: int) -> list[str]:
-    return [f"w{i}" for i in range(layers)] + [f"b{i}" for i in range(layers)]
-
-
 def _shapes(sizes) -> dict[str, tuple[int, int]]:
-    shapes = {f"w{i}": (y, x) for i, (x, y) in enumerate(zip(sizes[:-1], sizes[1:]))}
-    shapes.update({f"b{i}": (y, 1) for i, y in enumerate(sizes[1:])})
-    return {name: shapes[name] for name in _names(len(sizes) - 1)}
+    """The arrays of a checkpoint, in order (w0.., b0..), with their shapes."""
+    layers = list(enumerate(zip(sizes[:-1], sizes[1:])))
+    return {**{f"w{i}": (y, x) for i, (x, y) in layers}, **{f"b{i}": (y, 1) for i, (x, y) in layers}}
 
 
 def _name_of(registry: dict, value, what: str) -> str:
     for name, known in registry.items():
         if known is value:
             return name
-    raise ValueError(f"cannot save a network with a custom {what} {value!r}: a checkpoint records only anynet's ({', '.join(registry)})")
+    raise ValueError(
+        f"cannot save a network with a custom {what} {value!r}: a checkpoint records only anynet's ({', '.join(registry)})"
+    )
 
 
 def save(net: Network, path) -> None:
@@ -95,7 +93,7 @@ def save(net: Network, path) -> None:
     dtype = net.backend.dtype_name
     shapes = _shapes(net.sizes)
     arrays = {}
-    for name, value in zip(_names(net.num_layers - 1), list(net.weights) + list(net.biases)):
+    for name, value in zip(shapes, list(net.weights) + list(net.biases)):
         arrays[name] = np.ascontiguousarray(to_numpy(value), dtype=dtype)
         if arrays[name].shape != shapes[name]:
             raise ValueError(f"cannot save: {name} has shape {arrays[name].shape}, sizes {net.sizes} need {shapes[name]}")
@@ -164,22 +162,24 @@ def load(path, *, backend="numpy", device=None, dtype=None) -> Network:
     else:
         raise CheckpointError(f"{path}: {_describe_unknown(data)}")
     sizes, cost, activations, file_dtype, seed, arrays = spec
-    net = Network(
-        sizes,
-        cost,
-        backend=backend,
-        device=device,
-        dtype=file_dtype if dtype is None else dtype,
-        seed=seed,
-        activation=activations[:-1],
-        output_activation=activations[-1],
-        initializer=_placeholder,
-    )
-    layers = len(sizes) - 1
+    # The backend first, outside the try: its errors (not installed, no such
+    # device) are about the request, not the file.
+    resolved = get_backend(backend, device, file_dtype if dtype is None else dtype)
     try:
+        net = Network(
+            sizes,
+            cost,
+            backend=resolved,
+            dtype=resolved.dtype_name,
+            seed=seed,
+            activation=activations[:-1],
+            output_activation=activations[-1],
+            initializer=_placeholder,
+        )
+        layers = len(sizes) - 1
         net.weights = [arrays[f"w{i}"] for i in range(layers)]
         net.biases = [arrays[f"b{i}"] for i in range(layers)]
-    except ValueError as exc:  # NaN or inf in the parameters
+    except ValueError as exc:  # softmax in a hidden layer, a cost that cannot follow its output, NaN
         raise CheckpointError(f"{path}: {exc}") from exc
     return net
 

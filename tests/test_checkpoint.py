@@ -108,6 +108,19 @@ def test_save_on_numpy_load_anywhere(tmp_path, combo):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "combo", [("array_api_strict", "device1", "float32"), ("torch", "cpu", "float64")], ids=["strict-device1-float32", "torch"]
+)
+def test_save_anywhere_load_on_numpy(tmp_path, combo):
+    backend = make_backend(combo)
+    net = anynet.Network(SIZES, seed=5, backend=backend.name, device=backend.device, dtype=backend.dtype_name)
+    net.save(tmp_path / "net.npz")  # network2's method name
+    loaded = anynet.load(tmp_path / "net.npz")
+    assert loaded.backend.name == "numpy" and loaded.backend.dtype_name == combo[2]
+    for a, b in zip(host(net.weights + net.biases), loaded.weights + loaded.biases):
+        assert np.array_equal(a, b)
+
+
 def test_float32_round_trip(tmp_path):
     net = trained(dtype="float32")
     save(net, tmp_path / "net32.npz")
@@ -271,6 +284,9 @@ def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoin
         (lambda h, a: a.update(w2=np.zeros((2, 2))), "unexpected arrays w2"),
         (lambda h, a: h.update(cost="os.system"), "unknown cost"),
         (lambda h, a: h.update(activations=["sigmoid", "eval"]), "unknown activations"),
+        (lambda h, a: h.update(activations=["softmax", "sigmoid"]), "hidden layers cannot use softmax"),
+        (lambda h, a: h.update(activations=["sigmoid", "softmax"]), "QuadraticCost cannot follow a softmax"),
+        (lambda h, a: h.update(activations=["sigmoid"]), "1 activations for 2 layers"),
         (lambda h, a: h.update(format_version=2), "format version 2"),
         (lambda h, a: h.update(format="something-else"), "not an anynet checkpoint"),
         (lambda h, a: h.update(sizes=[6, "5", 4]), "sizes"),
@@ -278,7 +294,7 @@ def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoin
         (lambda h, a: h.pop("sha256"), "lacks sha256"),
         (lambda h, a: a.update({k: v.astype(np.float32) for k, v in a.items()}), "float32"),
     ],
-    ids=["shape", "missing", "extra", "cost", "activation", "version", "format", "sizes", "dtype", "no-sha", "array-dtype"],
+    ids=["shape", "missing", "extra", "cost", "activation", "hidden-softmax", "cost-output", "activation-count", "version", "format", "sizes", "dtype", "no-sha", "array-dtype"],
 )
 def test_inconsistent_checkpoint_is_refused(checkpoint, mutate, message):
     header, arrays = read_npz(checkpoint)
@@ -338,6 +354,12 @@ def test_custom_activation_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="custom activation"):
         save(net, tmp_path / "net.npz")
     assert os.listdir(tmp_path) == []
+
+
+def test_backend_errors_are_not_checkpoint_errors(checkpoint):
+    with pytest.raises(ValueError, match="numpy has only the 'cpu' device") as info:
+        anynet.load(checkpoint, device="cuda:0")
+    assert not isinstance(info.value, CheckpointError)
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
