@@ -33,19 +33,16 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .backend import DTYPES, get_backend, to_numpy
-from .costs import COSTS, CrossEntropyCost, QuadraticCost
+from .costs import COSTS
 from .network import Network
 
 FORMAT = "anynet-checkpoint"
 FORMAT_VERSION = 1
 
-# network2.py stores its cost as the class name; anything not listed is refused.
-_NETWORK2_COSTS = {
-    "QuadraticCost": QuadraticCost,
-    "CrossEntropyCost": CrossEntropyCost,
-    **{cls.__name__: cls for cls in COSTS.values()},
-    **COSTS,
-}
+# network2.py stores its cost as the class name ("QuadraticCost",
+# "CrossEntropyCost"); those, LogLikelihoodCost and anynet's own names are
+# accepted, anything else refused.
+_NETWORK2_COSTS = {cls.__name__: cls for cls in COSTS.values()} | COSTS
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 

@@ -172,16 +172,14 @@ def _train(args) -> int:
         raise ValueError(f"--momentum needs --optimizer momentum, not {args.optimizer}")
     optimizer = Momentum(args.momentum) if args.momentum is not None else args.optimizer or "sgd"
     for flag, target in (("--save", args.save), ("--plot", args.plot)):
-        if target is not None and not Path(target).resolve().parent.is_dir():
-            raise FileNotFoundError(f"{flag} {target}: the directory {Path(target).parent} does not exist")
+        if target is not None:
+            _check_output_path(flag, Path(target))  # before training, not after it
     if args.plot:
         _require_matplotlib()  # before training, not after it
     if args.backend == "jax" and args.dtype == "float64":
         _enable_jax_x64()
 
-    progress = _progress(args)
-    dataset = _load_data(args.data, args.dtype, progress, fallback_to_sample=True)
-    _check_fit(args.sizes, dataset, "--sizes")
+    # The network first: a missing backend or device is reported before any download.
     net = Network(
         args.sizes,
         args.cost,
@@ -193,6 +191,9 @@ def _train(args) -> int:
         output_activation=args.output_activation,
         initializer=args.init,
     )
+    progress = _progress(args)
+    dataset = _load_data(args.data, args.dtype, progress, fallback_to_sample=True)
+    _check_fit(net.sizes, dataset, "--sizes")
     print(f"data: {dataset.source}")
     print(f"      {len(dataset.train[1]):,} training, {len(dataset.test[1]):,} test images")
     print(f"backend: {net.backend}")
@@ -295,6 +296,13 @@ def _check_fit(sizes, dataset, what):
         raise ValueError(f"{what} starts with {sizes[0]} inputs, but {dataset.name} images have {n_inputs} pixels")
     if sizes[-1] != dataset.n_classes:
         raise ValueError(f"{what} ends with {sizes[-1]} outputs, but {dataset.name} has {dataset.n_classes} classes")
+
+
+def _check_output_path(flag, path: Path):
+    if path.is_dir():
+        raise IsADirectoryError(f"{flag} {path}: is a directory; give a file name")
+    if not path.resolve().parent.is_dir():
+        raise FileNotFoundError(f"{flag} {path}: the directory {path.parent} does not exist")
 
 
 def _accuracy(correct, n) -> str:

@@ -211,9 +211,10 @@ def test_bad_combinations_are_one_line_errors(tiny, capsys, extra, phrase):
     assert "Epoch" not in out
 
 
-def test_save_into_a_missing_directory_fails_before_training(tiny, capsys, tmp_path):
-    status, out, err = run(capsys, ["train", *TINY_ARGS, "--save", str(tmp_path / "no" / "net.npz")])
-    assert_user_error(status, out, err, 1, "does not exist")
+@pytest.mark.parametrize("target, phrase", [("no/net.npz", "does not exist"), (".", "is a directory")])
+def test_unwritable_save_path_fails_before_training(tiny, capsys, tmp_path, target, phrase):
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--save", str(tmp_path / target)])
+    assert_user_error(status, out, err, 1, phrase)
     assert not tiny
 
 
@@ -226,6 +227,7 @@ def test_unusable_backend_is_a_one_line_error(tiny, capsys):
         pytest.skip("cupy is usable here")
     status, out, err = run(capsys, ["train", *TINY_ARGS, "--backend", "cupy"])
     assert_user_error(status, out, err, 1, "cupy")
+    assert not tiny  # said before any data is loaded (or downloaded)
 
 
 def test_missing_data_path_is_a_one_line_error(capsys, tmp_path):
