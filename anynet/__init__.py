@@ -28,6 +28,7 @@ __all__ = [
     "Tanh",
     "available_backends",
     "get_backend",
+    "load",
     "sigmoid",
     "sigmoid_prime",
 ]

@@ -102,7 +102,7 @@ def save(net: Network, path) -> None:
         "activations": activations,
         "dtype": dtype,
         "anynet_version": __version__,
-        "seed": getattr(net, "_seed", None),
+        "seed": net.seed,
         "sha256": arrays_sha256(arrays),
     }
     header_bytes = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)

@@ -163,6 +163,11 @@ class Network:
         return self._backend
 
     @property
+    def seed(self):
+        """The int seed of the host random generator, or None for the global state."""
+        return self._seed
+
+    @property
     def weights(self):
         """List of weight matrices, one ``(sizes[l+1], sizes[l])`` array per layer."""
         return self._weights
