@@ -199,7 +199,7 @@ def _train(args) -> int:
     print(f"backend: {net.backend}")
     print(
         f"network: {net.sizes}, {net.cost.name} cost, {'/'.join(a.name for a in net.activations)}; "
-        f"{args.epochs} epochs, mini-batch {args.batch_size}, eta {args.eta}"
+        f"{args.epochs} epoch{'' if args.epochs == 1 else 's'}, mini-batch {args.batch_size}, eta {args.eta}"
     )
 
     reports = []
