@@ -18,6 +18,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from .backend import Backend, _namespace_name, is_array, to_numpy
@@ -167,8 +168,6 @@ def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
 
 
 def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
-    import array_api_compat
-
     xp = backend.xp
     for name, array in (("X", x), ("y", y)):
         if array_api_compat.device(array) != backend.device:
@@ -206,8 +205,6 @@ def column(a, *, backend: Backend, size: int, what: str):
     flat ``(size,)`` vector) as rows ``(k, size)`` on the device."""
     if is_array(a) and backend.owns(a) and backend.name != "numpy":
         xp = backend.xp
-        import array_api_compat
-
         if array_api_compat.device(a) != backend.device:
             raise ValueError(f"{what} is on device {array_api_compat.device(a)}, but the network is on {backend.device}")
         rows = xp.reshape(a, (1, -1)) if len(a.shape) == 1 else a.T
