@@ -13,10 +13,17 @@ from __future__ import annotations
 
 def feedforward(weights, biases, x, *, activations, xp):
     """Output activations for the batch ``x`` (rows are samples)."""
+    return output_layer(weights, biases, x, activations=activations, xp=xp)[1]
+
+
+def output_layer(weights, biases, x, *, activations, xp):
+    """``(z, a)`` of the output layer for the batch ``x``: costs are computed
+    from ``z`` where ``a`` has rounded to exactly 0 or 1."""
     a = x
     for w, b, act in zip(weights, biases, activations):
-        a = act.fn(a @ w.T + b.T, xp=xp)
-    return a
+        z = a @ w.T + b.T
+        a = act.fn(z, xp=xp)
+    return z, a
 
 
 def backprop(weights, biases, x, y, *, activations, cost, xp):

@@ -4,7 +4,10 @@ the log-likelihood cost of a softmax output layer (book chapter 3).
 ``fn(a, y)`` is the cost summed over every sample in ``a`` (one column vector,
 as in the book, or a batch); ``delta(z, a, y)`` is the output error of the
 book's sigmoid output layer.  Inside anynet, ``output_delta`` generalises
-``delta`` to the output activation actually used.
+``delta`` to the output activation actually used, and ``total(z, a, y)``
+computes the summed cost from the output layer's ``z``: a sigmoid or softmax
+output rounds to exactly 0 or 1 long before the cost is large (z ~ 17 in
+float32), where ``fn(a, y)`` can only answer inf.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class QuadraticCost(Cost):
     def output_delta(z, a, y, activation, *, xp):
         return (a - y) * activation.prime(z, a, xp=xp)
 
+    @classmethod
+    def total(cls, z, a, y, *, xp):
+        return cls._fn(a, y, xp=xp)
+
 
 class CrossEntropyCost(Cost):
     """C = -sum(y ln a + (1 - y) ln(1 - a)) for sigmoid outputs; NaN-free at a = 0 or 1."""
@@ -78,6 +85,11 @@ class CrossEntropyCost(Cost):
     def output_delta(z, a, y, activation, *, xp):
         return a - y
 
+    @staticmethod
+    def total(z, a, y, *, xp):
+        # -[y ln s(z) + (1-y) ln(1-s(z))] = ln(1 + e^z) - y z, finite for every finite z
+        return xp.sum(xp.logaddexp(xp.zeros_like(z), z) - y * z)
+
 
 class LogLikelihoodCost(Cost):
     """C = -sum(y ln a) for a softmax output layer (y one-hot: -ln a_y)."""
@@ -97,6 +109,13 @@ class LogLikelihoodCost(Cost):
     @staticmethod
     def output_delta(z, a, y, activation, *, xp):
         return a - y
+
+    @staticmethod
+    def total(z, a, y, *, xp):
+        # -y ln softmax(z) = y (logsumexp(z) - z), with the row maximum taken out of the exp
+        top = xp.max(z, axis=-1, keepdims=True)
+        log_sum = top + xp.log(xp.sum(xp.exp(z - top), axis=-1, keepdims=True))
+        return xp.sum(y * (log_sum - z))
 
 
 COSTS = {cls.name: cls for cls in (QuadraticCost, CrossEntropyCost, LogLikelihoodCost)}

@@ -481,8 +481,8 @@ class Network:
         total = 0.0
         with self._backend.errstate():
             for x, targets, _ in self._chunks(data):
-                out = _math.feedforward(self._weights, self._biases, x, activations=self.activations, xp=xp)
-                total = total + self.cost._fn(out, targets, xp=xp)
+                z, out = _math.output_layer(self._weights, self._biases, x, activations=self.activations, xp=xp)
+                total = total + self.cost.total(z, out, targets, xp=xp)
             total = total / data.n
             if lmbda:
                 total = total + Regularizer("l2", lmbda, data.n).penalty(self._weights, xp=xp)

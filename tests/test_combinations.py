@@ -173,3 +173,26 @@ def test_every_named_choice_is_in_the_matrix():
     assert set(OUTPUTS) == set(COSTS)
     assert set(OPTIMIZERS) == set(anynet.optimizers.OPTIMIZERS)
     assert len(list(itertools.product(MODELS, REGULARIZERS, OPTIMIZERS))) == 135
+
+
+@pytest.mark.parametrize("model", MODELS, ids=model_id)
+def test_total_cost_from_z_equals_the_books_fn(backend, model):
+    """Where a has not saturated, the cost computed from z equals network2's fn(a, y)."""
+    net = make_net(backend, model)
+    x, y = batch()
+    z, a = math_.output_layer(net.weights, net.biases, backend.asarray(x), activations=net.activations, xp=backend.xp)
+    Y = backend.asarray(y)
+    assert rel_diff(net.cost.total(z, a, Y, xp=backend.xp), net.cost._fn(a, Y, xp=backend.xp)) <= 10 * RTOL[backend.dtype_name]
+
+
+@pytest.mark.parametrize("cost, output", [("cross-entropy", "sigmoid"), ("log-likelihood", "softmax")])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_total_cost_stays_finite_when_outputs_saturate(cost, output, dtype):
+    """z = 40 rounds sigmoid(z) to exactly 1 (and softmax to one-hot); the true
+    cost of the wrong label is about 40, not inf."""
+    net = anynet.Network([2, 2], cost, output_activation=output, dtype=dtype, seed=0)
+    net.weights = [np.array([[40.0, 0.0], [0.0, 0.0]])]
+    net.biases = [np.zeros((2, 1))]
+    value = net.total_cost((np.array([[1.0, 0.0]]), np.array([1])), 0.0)
+    expected = 40.0 + np.log1p(np.exp(-40.0)) + (np.log(2.0) if cost == "cross-entropy" else 0.0)
+    assert np.isfinite(value) and value == pytest.approx(expected, rel=1e-6)
