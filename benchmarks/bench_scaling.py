@@ -1,0 +1,180 @@
+"""Time per training sample as the mini-batch and the hidden layer grow: anynet
+against the hand-written NumPy loop and PyTorch eager, float64 and float32.
+
+    python benchmarks/bench_scaling.py [--quick] [--threads N] [--out benchmarks/results]
+
+Sweeps: mini-batch 1, 2, 4, ..., 1024 at [784, 30, 10]; hidden width 30, 100,
+300, 1000, 4096 at mini-batch 10 and 128.  Each point trains one epoch on a
+subset of the training images, sized so that the NumPy loop takes about
+``--target`` seconds on it (a whole number of mini-batches, at most 50,000
+images); every contestant trains on that same subset from the same initial
+weights, interleaved, ``--repeats`` rounds, medians.  anynet's time includes
+SGD's data move, which like the epoch is linear in the number of samples.
+Writes ``scaling-<machine>.json`` and ``.png`` (log-log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import harness
+from contestants import AnynetSGD, NumpyLoop, TorchEager, Workload, torch_available
+
+ETA = 3.0
+DTYPES = ("float64", "float32")
+BATCH_SIZES = [2**k for k in range(11)]
+WIDTHS = [30, 100, 300, 1000, 4096]
+WIDTH_BATCHES = [10, 128]
+KINDS = ("anynet", "numpy", "torch")
+MIN_BATCHES = 3
+
+
+def points():
+    """(sweep, sizes, mini-batch) for every point of both sweeps."""
+    for m in BATCH_SIZES:
+        yield "batch", [784, 30, 10], m
+    for m in WIDTH_BATCHES:
+        for width in WIDTHS:
+            yield "width", [784, width, 10], m
+
+
+def subset_size(X, y, sizes, m, dtype, target):
+    """Samples for about ``target`` seconds of the NumPy loop: a whole number
+    of mini-batches, at least MIN_BATCHES, at most all of X."""
+    probe_n = min(len(y), m * max(MIN_BATCHES, 200 // m + 1))
+    probe = NumpyLoop(Workload(sizes, m, ETA, dtype, X[:probe_n], y[:probe_n]))
+    seconds = min(harness.time_once(probe.reset, probe.run) for _ in range(2))
+    wanted = target / (seconds / probe_n)
+    batches = int(min(len(y), max(MIN_BATCHES * m, wanted)) // m)
+    return batches * m
+
+
+def make(kind, work):
+    return {"anynet": AnynetSGD, "numpy": NumpyLoop, "torch": TorchEager}[kind](work)
+
+
+def plot(path, results, info, source):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"anynet": "C0", "numpy": "C2", "torch": "C1"}
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for column, dtype in enumerate(DTYPES):
+        ax = axes[0][column]
+        rows = [r for r in results if r["sweep"] == "batch" and r["dtype"] == dtype]
+        for kind in KINDS:
+            pairs = [(r["mini_batch_size"], r["median_us_per_sample"][kind]) for r in rows if kind in r["median_us_per_sample"]]
+            if pairs:
+                ax.plot(*zip(*pairs), "o-", color=colours[kind], label=kind)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("mini-batch size")
+        ax.set_title(f"[784, 30, 10], {dtype}")
+        ax = axes[1][column]
+        for m, style in zip(WIDTH_BATCHES, ("o-", "s--")):
+            rows = [r for r in results if r["sweep"] == "width" and r["dtype"] == dtype and r["mini_batch_size"] == m]
+            for kind in KINDS:
+                pairs = [(r["sizes"][1], r["median_us_per_sample"][kind]) for r in rows if kind in r["median_us_per_sample"]]
+                if pairs:
+                    ax.plot(*zip(*pairs), style, color=colours[kind], label=f"{kind}, mini-batch {m}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden width")
+        ax.set_title(f"[784, width, 10], {dtype}")
+    for ax in axes.flat:
+        ax.set_ylabel("microseconds per training sample (median)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{info['cpu_model']}, {info['logical_cores']} cores, {info['blas_threads']} BLAS threads - {source}",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about a minute: shorter runs, 2 rounds")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS)
+    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: the BLAS default)")
+    parser.add_argument("--target", type=float, help="seconds of NumPy-loop training per point (default 0.4, quick 0.03)")
+    parser.add_argument("--repeats", type=int, help="interleaved rounds per point (default 3, quick 2)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        harness.set_threads(args.threads)
+    target = args.target or (0.03 if args.quick else 0.4)
+    repeats = args.repeats or (2 if args.quick else 3)
+    info = harness.machine_info()
+    info["threads_option"] = args.threads
+    has_torch = torch_available()
+    if has_torch:
+        import torch
+
+        torch.set_num_threads(info["blas_threads"])
+        info["torch_threads"] = torch.get_num_threads()
+    kinds = [k for k in KINDS if k != "torch" or has_torch]
+    X64, y, source = harness.load_training_data()
+    print(f"data: {source}; contestants: {', '.join(kinds)}{'' if has_torch else ' (torch absent)'}; "
+          f"{info['blas_threads']} BLAS threads; target {target} s per point, {repeats} rounds")
+    data = {dtype: X64.astype(dtype) for dtype in DTYPES}
+    results = []
+    header = ["sweep", "sizes", "m", "dtype", "samples"] + [f"{k} us/sample" for k in kinds] + [
+        "anynet/numpy", *(["torch/anynet"] if has_torch else [])]
+    rows = []
+    started = time.perf_counter()
+    for sweep, sizes, m in points():
+        for dtype in DTYPES:
+            X = data[dtype]
+            n = subset_size(X, y, sizes, m, dtype, target)
+            work = Workload(sizes, m, ETA, dtype, X[:n], y[:n])
+            contestants = {}
+            for kind in kinds:
+                contestant = make(kind, work)
+                contestants[kind] = (contestant.reset, contestant.run)
+            with np.errstate(over="ignore"):
+                times = harness.interleaved(contestants, repeats, log=lambda line: None)
+            us = {k: harness.median(v) / n * 1e6 for k, v in times.items()}
+            results.append({"sweep": sweep, "sizes": sizes, "mini_batch_size": m, "dtype": dtype, "samples": n,
+                            "seconds": times, "median_us_per_sample": us,
+                            "anynet_over_numpy": us["anynet"] / us["numpy"],
+                            "torch_over_anynet": us["torch"] / us["anynet"] if has_torch else None})
+            row = [sweep, str(sizes), m, dtype, n] + [f"{us[k]:.2f}" for k in kinds] + [f"{us['anynet'] / us['numpy']:.2f}"]
+            if has_torch:
+                row.append(f"{us['torch'] / us['anynet']:.2f}")
+            rows.append(row)
+            print("  " + "  ".join(str(c) for c in row), flush=True)
+    elapsed = time.perf_counter() - started
+    print()
+    print(harness.format_table(header, rows))
+    print(f"anynet/numpy < 1.25 is the goal; torch/anynet > 1: anynet is faster.  {elapsed:.0f} s in all.")
+
+    name = f"scaling-{harness.run_slug(info, args.threads, args.quick)}"
+    payload = {
+        "benchmark": "bench_scaling",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": info,
+        "data": source,
+        "settings": {"eta": ETA, "target_seconds_per_point": target, "repeats": repeats, "min_batches": MIN_BATCHES,
+                     "note": "one epoch on the first `samples` training images; anynet includes SGD's data move; "
+                             "medians of interleaved rounds"},
+        "elapsed_seconds": elapsed,
+        "results": results,
+    }
+    json_path = harness.save_json(args.out / f"{name}.json", payload)
+    png_path = args.out / f"{name}.png"
+    try:
+        plot(png_path, results, info, source)
+    except ImportError:
+        png_path = "(matplotlib absent: no plot)"
+    print(f"wrote {json_path} and {png_path}")
+
+
+if __name__ == "__main__":
+    main()
