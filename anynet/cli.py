@@ -22,7 +22,7 @@ from .datasets import AnynetDataWarning, DataNotFoundError, load_dataset
 from .initializers import INITIALIZERS
 from .network import Network
 from .optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
-from .schedules import DivideOnPlateau
+from .presets import PRESETS
 
 # User mistakes end as one line; anything else is a bug and keeps its traceback.
 _USER_ERRORS = (CheckpointError, DataNotFoundError, ValueError, TypeError, ImportError, RuntimeError, OSError)
@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a network (defaults: the book's first run)")
     train.add_argument("--data", default="mnist", help="mnist, fashion-mnist, kmnist, sample or a path (default: mnist)")
+    train.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="a named configuration whose values become the defaults of the other flags "
+        "(strong-mlp: >= 89%% on fashion-mnist; book: the book's first run)",
+    )
     where(train, "float64")
     train.add_argument("--sizes", type=_sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
     train.add_argument("--epochs", type=_int_at_least(1), default=30, help="default: 30")
@@ -116,12 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--regularization", choices=REGULARIZATIONS, default="l2", help="default: l2")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="default: sgd, or momentum with --momentum")
     train.add_argument("--momentum", type=_float_in(0.0, 1.0), metavar="MU", help="momentum coefficient in [0, 1)")
-    train.add_argument("--early-stopping", type=_int_at_least(1), metavar="N", help="stop after N epochs without a better test accuracy")
+    train.add_argument("--early-stopping", type=_int_at_least(1), metavar="N", help="stop after N epochs without a better validation accuracy")
     train.add_argument("--eta-schedule", action="store_true", help="halve eta after 10 epochs without improvement; stop at eta/128")
     train.add_argument("--save", metavar="FILE", help="write a checkpoint when training ends")
     train.add_argument("--plot", metavar="FILE.png", help="write a PNG of test accuracy and cost per epoch")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train)
+    parser.train_parser = train
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved network")
     evaluate.add_argument("checkpoint", metavar="FILE", help="a checkpoint written by anynet train --save (or network2.py)")
@@ -145,6 +152,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if getattr(args, "preset", None):
+            parser.train_parser.set_defaults(**_preset_defaults(args.preset))
+            args = parser.parse_args(argv)  # flags given on the command line still win
     except _UsageError as exc:
         return _fail(exc, status=2)
     except SystemExit as exc:  # --help
@@ -155,6 +165,30 @@ def main(argv=None) -> int:
         return _fail(exc)
     except KeyboardInterrupt:
         return _fail("interrupted", status=130)
+
+
+# preset key (a Network or SGD keyword) -> train flag's dest
+_PRESET_FLAGS = {
+    "sizes": "sizes",
+    "cost": "cost",
+    "activation": "activation",
+    "output_activation": "output_activation",
+    "initializer": "init",
+    "dtype": "dtype",
+    "seed": "seed",
+    "epochs": "epochs",
+    "mini_batch_size": "batch_size",
+    "eta": "eta",
+    "lmbda": "lmbda",
+    "regularization": "regularization",
+    "optimizer": "optimizer",
+    "eta_schedule": "eta_schedule",
+    "early_stopping": "early_stopping",
+}
+
+
+def _preset_defaults(name):
+    return {_PRESET_FLAGS[key]: value for key, value in PRESETS[name].items()}
 
 
 def _fail(message, status=1) -> int:
@@ -197,6 +231,14 @@ def _train(args) -> int:
     print(f"data: {dataset.source}")
     print(f"      {len(dataset.train[1]):,} training, {len(dataset.test[1]):,} test images")
     print(f"backend: {net.backend}")
+    # Early stopping and the eta schedule select epochs: they watch the
+    # validation split, so that the test accuracy stays an honest estimate.
+    selects = bool(args.early_stopping or args.eta_schedule)
+    watched = dataset.validation if selects and dataset.validation is not None else dataset.test
+    watched_name = "validation" if watched is not dataset.test else "test"
+    if selects and watched is dataset.test:
+        print(f"note: {dataset.name} has no validation split; early stopping and the eta schedule watch the test set")
+    test_on_device = net.to_device(dataset.test)
     print(
         f"network: {net.sizes}, {net.cost.name} cost, {'/'.join(a.name for a in net.activations)}; "
         f"{args.epochs} epoch{'' if args.epochs == 1 else 's'}, mini-batch {args.batch_size}, eta {args.eta}"
@@ -205,11 +247,17 @@ def _train(args) -> int:
     reports = []
 
     def on_epoch(report):
+        if watched_name == "validation":
+            report.extra["test_accuracy"] = net.accuracy(test_on_device)
+        else:
+            report.extra["test_accuracy"] = report.evaluation_accuracy
         reports.append(report)
         eta = f", eta {report.eta:g}" if args.eta_schedule else ""
+        shown = f"test accuracy {_accuracy(report.extra['test_accuracy'], test_on_device.n)}"
+        if watched_name == "validation":
+            shown = f"validation accuracy {_accuracy(report.evaluation_accuracy, report.n_evaluation)}, {shown}"
         print(
-            f"Epoch {report.epoch}: test accuracy {_accuracy(report.evaluation_accuracy, report.n_evaluation)}, "
-            f"cost {report.evaluation_cost:.4f}, {report.seconds:.2f} s{eta}",
+            f"Epoch {report.epoch}: {shown}, cost {report.evaluation_cost:.4f}, {report.seconds:.2f} s{eta}",
             flush=True,
         )
 
@@ -219,12 +267,12 @@ def _train(args) -> int:
         args.batch_size,
         args.eta,
         args.lmbda,
-        evaluation_data=dataset.test,
+        evaluation_data=test_on_device if watched is dataset.test else watched,
         monitor_evaluation_accuracy=True,
         monitor_evaluation_cost=True,
         regularization=args.regularization,
         optimizer=optimizer,
-        eta_schedule=DivideOnPlateau() if args.eta_schedule else None,
+        eta_schedule=args.eta_schedule or None,
         early_stopping=args.early_stopping,
         verbose=False,
         progress=progress,
@@ -232,12 +280,15 @@ def _train(args) -> int:
     )
     best = max(reports, key=lambda r: r.evaluation_accuracy)  # the first of equals
     kept = " (weights restored from it)" if args.early_stopping else ""
-    print(f"Best: epoch {best.epoch}, test accuracy {_accuracy(best.evaluation_accuracy, best.n_evaluation)}{kept}")
+    chosen = f"{watched_name} accuracy {_accuracy(best.evaluation_accuracy, best.n_evaluation)}"
+    if watched_name == "validation":
+        chosen += f", test accuracy {_accuracy(best.extra['test_accuracy'], test_on_device.n)}"
+    print(f"Best: epoch {best.epoch}, {chosen}{kept}")
     if args.save:
         save(net, args.save)
         print(f"saved checkpoint {args.save}")
     if args.plot:
-        _plot(reports, args.plot, title=f"{net.sizes} on {dataset.name}, {net.backend}")
+        _plot(reports, args.plot, title=f"{net.sizes} on {dataset.name}, {net.backend}", watched=watched_name)
         print(f"saved plot {args.plot}")
     return 0
 
@@ -326,17 +377,21 @@ def _require_matplotlib():
         raise ImportError("--plot needs matplotlib: pip install 'anynet[plot]'") from None
 
 
-def _plot(reports, path, *, title):
+def _plot(reports, path, *, title, watched):
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
     from matplotlib.ticker import MaxNLocator
 
     epochs = [r.epoch for r in reports]
     fig = Figure(figsize=(9, 3.5), layout="constrained")
     accuracy_ax, cost_ax = fig.subplots(1, 2)
-    accuracy_ax.plot(epochs, [100 * r.evaluation_accuracy / r.n_evaluation for r in reports], marker="o")
-    accuracy_ax.set(xlabel="epoch", ylabel="test accuracy (%)")
+    accuracy_ax.plot(epochs, [100 * r.evaluation_accuracy / r.n_evaluation for r in reports], marker="o", label=watched)
+    if watched != "test":
+        test = [100 * r.extra["test_accuracy"] / r.n_evaluation for r in reports]
+        accuracy_ax.plot(epochs, test, marker="s", label="test")
+    accuracy_ax.legend()
+    accuracy_ax.set(xlabel="epoch", ylabel="accuracy (%)")
     cost_ax.plot(epochs, [r.evaluation_cost for r in reports], marker="o", color="tab:red")
-    cost_ax.set(xlabel="epoch", ylabel="test cost")
+    cost_ax.set(xlabel="epoch", ylabel=f"{watched} cost")
     for ax in (accuracy_ax, cost_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)

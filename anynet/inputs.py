@@ -49,11 +49,22 @@ def prepare(data, *, backend: Backend, n_in: int, n_out: int, what: str) -> Devi
     """Validate ``data`` in either form and return it on ``backend``'s device."""
     if data is None:
         raise TypeError(f"{what} is None")
+    if isinstance(data, DeviceData):
+        return _check_device_data(data, backend=backend, n_in=n_in, n_out=n_out, what=what)
     if _is_array_form(data):
         x, y = data
     else:
         x, y = _stack_pairs(data, what=what)
     return _arrays_to_device(x, y, backend=backend, n_in=n_in, n_out=n_out, what=what)
+
+
+def _check_device_data(data, *, backend, n_in, n_out, what):
+    """A DeviceData from ``Network.to_device``: already validated, but it must
+    belong to this backend, device, dtype and layer widths."""
+    if not backend.owns(data.x) or array_api_compat.device(data.x) != backend.device or data.x.dtype != backend.dtype:
+        raise ValueError(f"{what} was moved to another backend, device or dtype; call to_device on this network")
+    _check_shapes(tuple(data.x.shape), tuple(data.targets.shape), n_in=n_in, n_out=n_out, what=what)
+    return data
 
 
 def _stack_pairs(data, *, what: str):

@@ -391,6 +391,12 @@ class Network:
             self._weights, self._biases = best[1]
         return history
 
+    def to_device(self, data):
+        """Validate ``data`` (either form) and move it to this network's device
+        once; the result can be passed to ``SGD``, ``evaluate``, ``accuracy``
+        and ``total_cost`` in place of the data, with no further transfer."""
+        return self._prepare(data, "data")
+
     def evaluate(self, test_data):
         """Return the number of inputs in ``test_data`` for which the network's
         most active output neuron is the correct label."""

@@ -55,41 +55,15 @@ import numpy as np
 import anynet
 from anynet import DivideOnPlateau, Network
 from anynet.datasets import load_dataset
+from anynet.presets import PRESETS, split
 
-# Every key is a keyword argument of Network(...) or of Network.SGD(...).
-STRONG_MLP = {
-    # Network(...)
-    "sizes": [784, 512, 256, 10],
-    "cost": "log-likelihood",
-    "activation": "relu",
-    "output_activation": "softmax",
-    "initializer": "he",
-    "dtype": "float32",
-    "seed": 0,
-    # Network.SGD(...)
-    "epochs": 40,
-    "mini_batch_size": 128,
-    "eta": 1e-3,
-    "lmbda": 0.0,  # L2 (lmbda / n) * w did not help on validation here; the schedule + early stopping regularise
-    "regularization": "l2",
-    "optimizer": "adam",
-    "eta_schedule": DivideOnPlateau(patience=2, factor=2.0, min_ratio=1 / 32),
-    "early_stopping": 6,
-}
+# Every key is a keyword argument of Network(...) or of Network.SGD(...); the
+# same configuration is `anynet train --preset strong-mlp`.
+STRONG_MLP = PRESETS["strong-mlp"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 89.0
 FASHION_MNIST_BEST_MLP = 88.33  # zalandoresearch/fashion-mnist benchmark: MLPClassifier 256-128-100
-
-
-def split_config(config):
-    """(Network kwargs, SGD kwargs) from a flat config dict; unknown keys are an error."""
-    net_keys = set(inspect.signature(Network.__init__).parameters) - {"self"}
-    sgd_keys = set(inspect.signature(Network.SGD).parameters) - {"self", "training_data", "evaluation_data"}
-    unknown = set(config) - net_keys - sgd_keys
-    if unknown:
-        raise KeyError(f"not a Network or SGD keyword: {sorted(unknown)}")
-    return ({k: v for k, v in config.items() if k in net_keys}, {k: v for k, v in config.items() if k in sgd_keys})
 
 
 def jsonable(config):
@@ -133,7 +107,7 @@ def environment():
 
 def train(config, data, *, verbose=True, monitor_training=True):
     """Train ``config`` on data.train with data.validation; return (net, record)."""
-    net_kw, sgd_kw = split_config(config)
+    net_kw, sgd_kw = split(config)
     sgd_kw = dict(sgd_kw)
     epochs = sgd_kw.pop("epochs")
     mini_batch_size = sgd_kw.pop("mini_batch_size")
@@ -247,7 +221,7 @@ def main(argv=None):
         config[key] = parse_value(key, value)
     if args.quick:
         config["epochs"] = 2
-    split_config(config)  # refuse unknown keys before loading anything
+    split(config)  # refuse unknown keys before loading anything
 
     data = load_dataset("fashion-mnist", dtype=config.get("dtype", "float64"), progress=False)
     if args.quick:

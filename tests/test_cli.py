@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import anynet.cli
+import anynet.presets
 from anynet import consistency
 from anynet.checkpoint import arrays_sha256
 from anynet.cli import main
@@ -110,6 +111,40 @@ def test_network2_options_reach_the_network(tiny, capsys):
     assert status == 0, err
     assert "cross-entropy cost, tanh/sigmoid" in out and ", eta 2" in out
     assert len(EPOCH_LINE.findall(out.replace(", eta 2", ""))) == 2
+
+
+VALIDATED = Dataset(name="tiny", source="tiny synthetic clusters", train=blobs(120, 0), validation=blobs(40, 2), test=blobs(60, 1), n_classes=3)
+VALIDATION_LINE = re.compile(r"^Epoch (\d+): validation accuracy \d+\.\d\d% \(\d+/40\), test accuracy \d+\.\d\d% \(\d+/60\), cost ", re.M)
+
+
+def test_epoch_selection_watches_the_validation_split(capsys, monkeypatch):
+    """Early stopping must not pick its epoch by the test set when a validation split exists."""
+    monkeypatch.setattr(anynet.cli, "load_dataset", lambda name, **kwargs: VALIDATED)
+    status, out, err = run(capsys, ["train", *TINY_ARGS, "--epochs", "3", "--early-stopping", "2"])
+    assert status == 0, err
+    assert len(VALIDATION_LINE.findall(out)) == 3
+    assert re.search(r"^Best: epoch \d, validation accuracy .*, test accuracy .* \(weights restored from it\)$", out, re.M)
+
+
+def test_preset_sets_the_defaults_and_flags_still_win(capsys, monkeypatch):
+    seen = {}
+    real_network = anynet.cli.Network
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs, sizes=args[0], cost=args[1])
+        return real_network(*args, **kwargs)
+
+    monkeypatch.setattr(anynet.cli, "Network", spy)
+    monkeypatch.setattr(anynet.cli, "load_dataset", lambda name, **kwargs: VALIDATED)
+    status, out, err = run(capsys, ["train", "--preset", "strong-mlp", *TINY_ARGS, "--epochs", "2", "--eta", "0.01"])
+    assert status == 0, err
+    preset = anynet.presets.PRESETS["strong-mlp"]
+    assert seen["sizes"] == [8, 6, 3]  # --sizes beats the preset
+    assert (seen["cost"], seen["activation"], seen["initializer"], seen["dtype"]) == (
+        preset["cost"], preset["activation"], preset["initializer"], preset["dtype"]
+    )
+    assert "log-likelihood cost, relu/softmax; 2 epochs, mini-batch 10, eta 0.01" in out
+    assert len(VALIDATION_LINE.findall(out.replace(", eta 0.01", ""))) == 2
 
 
 @pytest.fixture(scope="module")
