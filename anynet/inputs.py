@@ -143,13 +143,23 @@ def _check_shapes(x_shape, y_shape, *, n_in, n_out, what):
         raise ValueError(f"{what}: each target must have {n_out} values (sizes[-1]), got {y_shape[1]}")
 
 
+def _first_nonfinite_row(a):
+    """The first row of ``a`` holding NaN or inf, or None.  A sum of finite
+    numbers is finite unless it overflows, so one pass with no temporary
+    clears the usual case; only a non-finite sum pays for the exact search
+    (a full boolean copy of ``a``)."""
+    if a.dtype.kind != "f" or np.isfinite(np.sum(a)):
+        return None
+    bad = ~np.isfinite(a)
+    return int(np.argwhere(bad)[0][0]) if bad.any() else None
+
+
 def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     _check_shapes(x.shape, y.shape, n_in=n_in, n_out=n_out, what=what)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        row = int(np.argwhere(bad)[0][0])
+    row = _first_nonfinite_row(x)
+    if row is not None:
         raise ValueError(f"{what}: inputs contain NaN or inf (first at sample {row})")
     if y.ndim == 1:
         if y.dtype.kind not in "iu":
@@ -164,9 +174,8 @@ def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     else:
         if y.dtype.kind not in "biuf":
             raise TypeError(f"{what}: targets must be real numbers, not {y.dtype}")
-        bad = ~np.isfinite(y)
-        if bad.any():
-            row = int(np.argwhere(bad)[0][0])
+        row = _first_nonfinite_row(y)
+        if row is not None:
             raise ValueError(f"{what}: targets contain NaN or inf (first at sample {row})")
         targets = y
         labels = np.argmax(y, axis=1)
@@ -176,6 +185,12 @@ def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
         labels=backend.asarray(labels, dtype=backend.index_dtype),
         n=int(x.shape[0]),
     )
+
+
+def _all_finite(a, *, xp) -> bool:
+    """True when ``a`` has no NaN or inf: a finite sum proves it without a
+    boolean copy of ``a`` on the device (see _first_nonfinite_row)."""
+    return bool(xp.isfinite(xp.sum(a))) or bool(xp.all(xp.isfinite(a)))
 
 
 def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
@@ -189,8 +204,8 @@ def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     _check_shapes(tuple(x.shape), tuple(y.shape), n_in=n_in, n_out=n_out, what=what)
     if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
-    x = xp.astype(x, backend.dtype)
-    if not bool(xp.all(xp.isfinite(x))):
+    x = xp.astype(x, backend.dtype, copy=False)
+    if not _all_finite(x, xp=xp):
         raise ValueError(f"{what}: inputs contain NaN or inf")
     if len(y.shape) == 1:
         if not xp.isdtype(y.dtype, "integral"):
@@ -204,8 +219,8 @@ def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     else:
         if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{what}: targets must be real numbers, not {y.dtype}")
-        targets = xp.astype(y, backend.dtype)
-        if not bool(xp.all(xp.isfinite(targets))):
+        targets = xp.astype(y, backend.dtype, copy=False)
+        if not _all_finite(targets, xp=xp):
             raise ValueError(f"{what}: targets contain NaN or inf")
         labels = xp.astype(xp.argmax(targets, axis=1), backend.index_dtype)
     return DeviceData(x=x, targets=targets, labels=labels, n=int(x.shape[0]))
