@@ -102,6 +102,19 @@ class AnynetPrepare(AnynetSGD):
         super().__init__(work, backend, device, epochs=0)
 
 
+def _seed_network():
+    """The seed's Network class from tests/seed_network.py, the one verbatim
+    copy of the notebook's code (tests/test_seed.py checks it against the seed)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "seed_network.py"
+    spec = importlib.util.spec_from_file_location("seed_network", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class SeedSGD:
     """The seed's per-sample algorithm.  It is float64 whatever the data: its
     ``np.zeros`` accumulators promote float32 weights on the first update."""
@@ -109,10 +122,9 @@ class SeedSGD:
     label = "seed per-sample Network"
 
     def __init__(self, work: Workload, fraction: float):
-        import seed_network
         from anynet.datasets import to_tuples
 
-        self.seed_network, self.work = seed_network, work
+        self.seed_network, self.work = _seed_network(), work
         self.n_timed = max(work.mini_batch_size, int(round(work.n * fraction)))
         self.scale = work.n / self.n_timed
         self.data = to_tuples(work.X[: self.n_timed], work.y[: self.n_timed], one_hot=True)
