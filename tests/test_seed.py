@@ -130,3 +130,40 @@ def test_the_books_example_usage_runs_unchanged(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" : ")[0] for line in lines] == ["Epoch 0", "Epoch 1"]
     assert all(line.endswith(" / 50") for line in lines)
+
+
+def test_network2_usage_runs_unchanged(capsys):
+    """network2.py's usage from the book's chapter 3, with `network2` being
+    anynet: the call with lmbda and all four monitors, its printout and its
+    four per-epoch lists; total_cost is network2's formula."""
+    network2 = anynet
+    rng = np.random.default_rng(5)
+    inputs = [rng.random((784, 1)) for _ in range(120)]
+    labels = rng.integers(0, 10, size=120)
+    training_data = [(x, np.eye(10)[y].reshape(-1, 1)) for x, y in zip(inputs[:100], labels[:100])]
+    evaluation_data = list(zip(inputs[100:], labels[100:]))
+    # --- the book's lines ---
+    net = network2.Network([784, 30, 10], cost=network2.CrossEntropyCost)
+    net.large_weight_initializer()
+    evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = net.SGD(
+        training_data, 2, 10, 0.5,
+        lmbda=5.0,
+        evaluation_data=evaluation_data,
+        monitor_evaluation_cost=True,
+        monitor_evaluation_accuracy=True,
+        monitor_training_cost=True,
+        monitor_training_accuracy=True,
+    )  # fmt: skip
+    # ------------------------
+    out = capsys.readouterr().out
+    assert out.count("training complete") == 2
+    assert "Accuracy on training data: " in out and " / 100" in out and " / 20" in out
+    assert [len(h) for h in (evaluation_cost, evaluation_accuracy, training_cost, training_accuracy)] == [2, 2, 2, 2]
+    assert evaluation_accuracy[-1] == net.accuracy(evaluation_data)
+    assert training_accuracy[-1] == net.accuracy(training_data, convert=True)
+    # network2's total_cost: mean cost over the data + 0.5 (lmbda/n) sum ||w||^2
+    outputs = [net.feedforward(x) for x, _ in training_data]
+    expected = sum(anynet.CrossEntropyCost.fn(a, y) for a, (_, y) in zip(outputs, training_data)) / 100
+    expected += 0.5 * (5.0 / 100) * sum(np.linalg.norm(w) ** 2 for w in net.weights)
+    assert net.total_cost(training_data, 5.0) == pytest.approx(expected, rel=1e-12)
+    assert training_cost[-1] == pytest.approx(expected, rel=1e-12)
