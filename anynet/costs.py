@@ -66,7 +66,21 @@ class QuadraticCost(Cost):
         return cls._fn(a, y, xp=xp)
 
 
-class CrossEntropyCost(Cost):
+class _MatchedCost(Cost):
+    """A cost whose output activation's derivative cancels against its own:
+    the output error is simply a - y."""
+
+    @staticmethod
+    def delta(z, a, y):
+        """Output error a - y: the output activation's derivative cancels."""
+        return a - y
+
+    @staticmethod
+    def output_delta(z, a, y, activation, *, xp):
+        return a - y
+
+
+class CrossEntropyCost(_MatchedCost):
     """C = -sum(y ln a + (1 - y) ln(1 - a)) for sigmoid outputs; NaN-free at a = 0 or 1."""
 
     name = "cross-entropy"
@@ -77,21 +91,12 @@ class CrossEntropyCost(Cost):
         return -xp.sum(_xlogy(y, a, xp=xp) + _xlogy(1 - y, 1 - a, xp=xp))
 
     @staticmethod
-    def delta(z, a, y):
-        """Output error a - y: the sigmoid derivative cancels."""
-        return a - y
-
-    @staticmethod
-    def output_delta(z, a, y, activation, *, xp):
-        return a - y
-
-    @staticmethod
     def total(z, a, y, *, xp):
         # -[y ln s(z) + (1-y) ln(1-s(z))] = ln(1 + e^z) - y z, finite for every finite z
         return xp.sum(xp.logaddexp(xp.zeros_like(z), z) - y * z)
 
 
-class LogLikelihoodCost(Cost):
+class LogLikelihoodCost(_MatchedCost):
     """C = -sum(y ln a) for a softmax output layer (y one-hot: -ln a_y)."""
 
     name = "log-likelihood"
@@ -100,15 +105,6 @@ class LogLikelihoodCost(Cost):
     @staticmethod
     def _fn(a, y, *, xp):
         return -xp.sum(_xlogy(y, a, xp=xp))
-
-    @staticmethod
-    def delta(z, a, y):
-        """Output error a - y of a softmax layer."""
-        return a - y
-
-    @staticmethod
-    def output_delta(z, a, y, activation, *, xp):
-        return a - y
 
     @staticmethod
     def total(z, a, y, *, xp):
