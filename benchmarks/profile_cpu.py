@@ -1,16 +1,18 @@
-"""Profile of anynet's inner loop on the CPU, and the gain of proposed fixes.
+"""Profile of anynet's inner loop on the CPU.
 
 Where anynet's time goes on the seed's workload ([784, 30, 10], mini-batch
-10, 50,000 Fashion-MNIST images, NumPy backend), and what two proposed
-changes to anynet would gain, measured here without editing anynet.
+10, 50,000 Fashion-MNIST images, NumPy backend).  The three fixes this
+profile led to (a NaN/inf check without a full temporary, an SGD step with
+one temporary, a NumPy fast path for take/sum behind the shim) are applied;
+their measured gains, taken before they were, are kept in
+``results/profile-cpu-before-fixes.txt``.
 
     python benchmarks/profile_cpu.py [--quick] [--out benchmarks/results]
 
 Writes ``profile-cpu.txt``: (1) an anynet SGD call split into its data move
 and, per mini-batch, gather / backprop / update, next to the hand-written
 NumPy loop; (2) cProfile of one SGD call; (3) which namespace functions of the
-inner loop are NumPy's own and what each costs per call; (4) the candidate
-fixes, each timed interleaved against the current code.
+inner loop are NumPy's own and what each costs per call.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import array_api_compat
 import numpy as np
 
 import harness
-import numpy_loop
 from contestants import SEED, AnynetPrepare, AnynetSGD, NumpyLoop, Workload
 
 SIZES, M, ETA = [784, 30, 10], 10, 3.0
@@ -159,128 +160,6 @@ def namespace_report(out):
                "or ufunc.reduce that np.take / np.sum wrap in Python.)\n")
 
 
-# -- (4) candidate fixes -------------------------------------------------------------------
-
-
-def check_current(x):
-    """inputs._validate_host today: a full boolean temporary, then any()."""
-    bad = ~np.isfinite(x)
-    return int(np.argwhere(bad)[0][0]) if bad.any() else None
-
-
-def check_proposed(x):
-    """Proposed inputs._first_nonfinite_row: one reduction, no temporary."""
-    if x.dtype.kind != "f" or np.isfinite(np.sum(x)):
-        return None
-    bad = ~np.isfinite(x)
-    return int(np.argwhere(bad)[0][0]) if bad.any() else None
-
-
-def step_proposed(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
-    """Proposed optimizers.SGD.step: ``w - rate * nabla`` as ``-rate * nabla``
-    (fresh) plus ``w`` added into it: one full-size temporary instead of two,
-    the same numbers bit for bit, no argument written."""
-    rate = eta / m
-    if reg is None:
-        new_w = [_added(-rate * nw, w) for w, nw in zip(weights, nabla_w)]
-    else:
-        new_w = [w - eta * reg.grad(w, xp=xp) - rate * nw for w, nw in zip(weights, nabla_w)]
-    new_b = [_added(-rate * nb, b) for b, nb in zip(biases, nabla_b)]
-    return new_w, new_b, state
-
-
-def _added(fresh, w):
-    fresh += w
-    return fresh
-
-
-def fixes(works, repeats, out):
-    from anynet.optimizers import SGD
-
-    out.append("== 4. Candidate fixes, each timed interleaved against the current code ==\n")
-    out.append("4a. inputs._validate_host: the NaN/inf check of X (the data move's main cost and its peak memory)")
-    for dtype, work in works.items():
-        for function in (check_current, check_proposed):  # same answer
-            assert function(work.X) is None
-        bad = work.X[:2000].copy()
-        bad[1234, 5] = np.nan
-        assert check_current(bad) == check_proposed(bad) == 1234
-        times = {"current": [], "proposed": []}
-        memory = {}
-        for _ in range(repeats):
-            for name, function in (("current", check_current), ("proposed", check_proposed)):
-                times[name].append(harness.time_once(lambda: None, lambda: function(work.X)))
-                memory[name], _ = harness.measure_peak_growth(lambda: function(work.X))
-        current, proposed = harness.median(times["current"]), harness.median(times["proposed"])
-        out.append(f"  {dtype}: current {current * 1e3:.1f} ms, peak +{memory['current']:.0f} MiB; proposed "
-                   f"{proposed * 1e3:.1f} ms, peak +{memory['proposed']:.0f} MiB  -> saves {(current - proposed) * 1e3:.1f} ms "
-                   f"per SGD/evaluate call (median paired ratio "
-                   f"{harness.median(harness.paired_ratios(times['proposed'], times['current'])):.2f})")
-    out.append("")
-    out.append("4b. optimizers.SGD.step: w - rate*nabla as (-rate*nabla) += w, one full-size temporary instead of two")
-    out.append("    (one epoch on the first `samples` images; us per sample; the wide layers are where it pays)")
-    current_step = SGD.step
-    X64, y = works["float64"].X, works["float64"].y
-    for sizes, m, n in (([784, 30, 10], 10, len(y)), ([784, 4096, 10], 10, 1000), ([784, 4096, 10], 128, 2048)):
-        for dtype in works:
-            contestant = AnynetSGD(Workload(sizes, m, ETA, dtype, X64[:n].astype(dtype), y[:n]))
-            times = {"current": [], "proposed": []}
-            for _ in range(repeats):
-                for name, step in (("current", current_step), ("proposed", step_proposed)):
-                    SGD.step = step
-                    try:
-                        times[name].append(harness.time_once(contestant.reset, contestant.run))
-                    finally:
-                        SGD.step = current_step
-            current, proposed = harness.median(times["current"]) / n * 1e6, harness.median(times["proposed"]) / n * 1e6
-            paired = harness.median(harness.paired_ratios(times["proposed"], times["current"]))
-            out.append(f"  {str(sizes):15s} m={m:<4d} {dtype} samples={n:<6d} current {current:8.2f} us, proposed "
-                       f"{proposed:8.2f} us per sample (median paired ratio {paired:.3f})")
-    out.append("")
-
-
-def fast_numpy_namespace():
-    """The proposed backend._numpy_namespace: array-api-compat's NumPy namespace
-    with take and sum bound to ndarray.take and np.add.reduce."""
-    import types
-
-    import array_api_compat.numpy as compat
-
-    fast = types.ModuleType(compat.__name__, compat.__doc__)
-    fast.__dict__.update(vars(compat))
-    fast.take = lambda x, indices, /, *, axis=None: x.take(indices, axis=axis)
-    fast.sum = lambda x, /, *, axis=None, dtype=None, keepdims=False: np.add.reduce(
-        x, axis=axis, dtype=dtype, keepdims=keepdims)
-    return fast
-
-
-def namespace_fix(works, repeats, out):
-    import anynet
-
-    out.append("4c. backend.py: a NumPy namespace whose take and sum skip NumPy's Python wrappers")
-    out.append("    (the instrumented replica of section 1, all 5,000 mini-batches, run with each namespace)")
-    fast = fast_numpy_namespace()
-    for dtype, work in works.items():
-        net = anynet.Network(SIZES, seed=SEED, dtype=dtype)
-        compat = net.backend.xp
-        x_dev, targets_dev = net.backend.asarray(work.X), net.backend.asarray(harness.one_hot(work.y, work.X.dtype))
-        times = {"current": [], "proposed": []}
-        for _ in range(repeats):
-            for name, xp in (("current", compat), ("proposed", fast)):
-                net.backend.__dict__["xp"] = xp  # a frozen dataclass: swap for this measurement only
-                try:
-                    gc.collect()
-                    totals = instrumented_epoch(work, net, x_dev, targets_dev)
-                finally:
-                    net.backend.__dict__["xp"] = compat
-                times[name].append(sum(v for k, v in totals.items() if k != "shuffle"))
-        batches = work.n // work.mini_batch_size
-        out.append(f"  {dtype}: current {median_us(times['current'], batches):.1f} us, proposed "
-                   f"{median_us(times['proposed'], batches):.1f} us per mini-batch (median paired ratio "
-                   f"{harness.median(harness.paired_ratios(times['proposed'], times['current'])):.3f})")
-    out.append("")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
@@ -308,8 +187,6 @@ def main(argv=None):
         breakdown(works, repeats, out)
         profile_sgd(works["float64"], out)
         namespace_report(out)
-        fixes(works, repeats, out)
-        namespace_fix(works, repeats, out)
     text = "\n".join(out) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
