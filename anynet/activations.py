@@ -48,7 +48,7 @@ class ReLU(Activation):
     name = "relu"
 
     def fn(self, z, *, xp):
-        return xp.maximum(z, 0.0)
+        return xp.maximum(z, xp.zeros_like(z))  # array API 2023.12 takes no scalar here
 
     def prime(self, z, a, *, xp):
         return xp.astype(z > 0, z.dtype)

@@ -46,14 +46,19 @@ class Backend:
     dtype: Any
     dtype_name: str
 
-    def asarray(self, data, dtype=None) -> Array:
+    def asarray(self, data, dtype=None, *, copy=None) -> Array:
         """Return ``data`` (host NumPy, a Python sequence or an array of this
         backend) as an array of this backend on this device, in ``dtype``
-        (default: the backend's floating dtype)."""
+        (default: the backend's floating dtype); ``copy=True`` never shares
+        memory with ``data``."""
         dtype = self.dtype if dtype is None else dtype
         if not self.owns(data):
             data = np.asarray(data)
-        return self.xp.asarray(data, dtype=dtype, device=self.device)
+            if data.dtype.byteorder not in "=|":  # big-endian files; torch refuses them
+                data = data.astype(data.dtype.newbyteorder("="))
+        elif self.name == "torch":
+            data = data.detach()  # parameters never join a user's autograd graph
+        return self.xp.asarray(data, dtype=dtype, device=self.device, copy=copy)
 
     @property
     def index_dtype(self):
@@ -238,7 +243,10 @@ def _resolve_device(name: str, device):
             candidates = jax.devices(kind)
         except RuntimeError as exc:
             raise RuntimeError(f"jax has no {kind!r} devices here: {exc}") from exc
-        position = int(index or 0)
+        try:
+            position = int(index or 0)
+        except ValueError:
+            raise ValueError(f"cannot read a jax device from {device!r}; use 'cpu', 'gpu' or 'gpu:N'") from None
         if not 0 <= position < len(candidates):
             raise ValueError(f"jax device {device!r} does not exist: {len(candidates)} {kind} device(s)")
         return candidates[position]
@@ -308,8 +316,8 @@ def get_backend(backend="numpy", device=None, dtype=None) -> Backend:
     if isinstance(backend, Backend):
         if device is None and dtype in (None, backend.dtype_name):
             return backend
-        backend, device = backend.name, backend.device if device is None else device
         dtype = backend.dtype_name if dtype is None else dtype
+        backend, device = backend.name, backend.device if device is None else device
     dtype_name = _dtype_name("float64" if dtype is None else dtype)
     name, implied_device = _name_of(backend)
     if device is None:
@@ -329,7 +337,10 @@ def get_backend(backend="numpy", device=None, dtype=None) -> Backend:
 
 
 def _dtype_name(dtype) -> str:
-    name = getattr(dtype, "name", None) or str(dtype)
+    try:
+        name = np.dtype(dtype).name  # "float32", np.float32, jnp.float32
+    except TypeError:
+        name = getattr(dtype, "name", None) or str(dtype)  # torch and strict dtypes
     name = name.replace("torch.", "").replace("array_api_strict.", "")
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")

@@ -246,7 +246,7 @@ def _read_npz(path: Path, data: bytes):
 
 def _read_member(path: Path, archive, name: str) -> np.ndarray:
     try:
-        return archive[name]
+        member = archive[name]
     except ValueError as exc:
         # NumPy's refusal to unpickle an object array mentions allow_pickle;
         # any other ValueError here is a short read of the array data.
@@ -258,14 +258,17 @@ def _read_member(path: Path, archive, name: str) -> np.ndarray:
         raise CheckpointError(f"{path}: array {name!r} is truncated or corrupt ({exc})") from exc
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
         raise CheckpointError(f"{path}: array {name!r} is truncated or corrupt ({exc})") from exc
+    if not isinstance(member, np.ndarray):  # NumPy hands back non-.npy entries as bytes
+        raise CheckpointError(f"{path}: entry {name!r} is not a .npy array")
+    return member
 
 
 def _parse_header(path: Path, raw: np.ndarray) -> dict:
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise CheckpointError(f"{path}: the header must be a 1-d uint8 array of JSON, got {raw.dtype} {raw.shape}")
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{path}: the header must be a 1-d uint8 array of JSON, not {getattr(raw, 'dtype', type(raw).__name__)}")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: the header is not valid JSON ({exc})") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an anynet checkpoint (header format is not {FORMAT!r})")
@@ -277,12 +280,12 @@ def _parse_header(path: Path, raw: np.ndarray) -> dict:
     missing = [key for key in ("sizes", "cost", "activations", "dtype", "sha256") if key not in header]
     if missing:
         raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
-    if header["cost"] not in COSTS:
+    if not isinstance(header["cost"], str) or header["cost"] not in COSTS:
         raise CheckpointError(f"{path}: unknown cost {header['cost']!r}; known: {', '.join(COSTS)}")
     activations = header["activations"]
     if not isinstance(activations, list) or not all(isinstance(a, str) and a in ACTIVATIONS for a in activations):
         raise CheckpointError(f"{path}: unknown activations {activations!r}; known: {', '.join(ACTIVATIONS)}")
-    if header["dtype"] not in DTYPES:
+    if not isinstance(header["dtype"], str) or header["dtype"] not in DTYPES:
         raise CheckpointError(f"{path}: unsupported dtype {header['dtype']!r}; known: {', '.join(DTYPES)}")
     seed = header.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -304,7 +307,7 @@ def _check_sizes(path: Path, sizes) -> list[int]:
 def _read_network2_json(path: Path, data: bytes):
     try:
         document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(document, dict):
         raise CheckpointError(f"{path}: a network2.py file is a JSON object, not {type(document).__name__}")

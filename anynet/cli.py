@@ -251,6 +251,7 @@ def _train(args) -> int:
             report.extra["test_accuracy"] = net.accuracy(test_on_device)
         else:
             report.extra["test_accuracy"] = report.evaluation_accuracy
+        report.extra["n_test"] = test_on_device.n
         reports.append(report)
         eta = f", eta {report.eta:g}" if args.eta_schedule else ""
         shown = f"test accuracy {_accuracy(report.extra['test_accuracy'], test_on_device.n)}"
@@ -386,7 +387,7 @@ def _plot(reports, path, *, title, watched):
     accuracy_ax, cost_ax = fig.subplots(1, 2)
     accuracy_ax.plot(epochs, [100 * r.evaluation_accuracy / r.n_evaluation for r in reports], marker="o", label=watched)
     if watched != "test":
-        test = [100 * r.extra["test_accuracy"] / r.n_evaluation for r in reports]
+        test = [100 * r.extra["test_accuracy"] / r.extra["n_test"] for r in reports]
         accuracy_ax.plot(epochs, test, marker="s", label="test")
     accuracy_ax.legend()
     accuracy_ax.set(xlabel="epoch", ylabel="accuracy (%)")

@@ -246,7 +246,7 @@ def column(a, *, backend: Backend, size: int, what: str):
         finite = bool(np.isfinite(rows).all())
         rows = backend.asarray(rows)
     if rows.shape[1] != size:
-        raise ValueError(f"{what} must have {size} values per column, got shape {tuple(a.shape)}")
+        raise ValueError(f"{what} must have {size} values per column, got {rows.shape[1]}")
     if not finite:
         raise ValueError(f"{what} contains NaN or inf")
     return rows

@@ -12,6 +12,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+import array_api_compat
 import numpy as np
 
 from . import backprop as _math
@@ -131,8 +132,6 @@ class Network:
         self.activations = activations
         self._seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
-        self._weights = []
-        self._biases = []
         self._init_parameters(init)
 
     @staticmethod
@@ -174,7 +173,8 @@ class Network:
 
     @weights.setter
     def weights(self, values):
-        self._weights = self._accept_parameters(values, [(y, x) for x, y in zip(self.sizes[:-1], self.sizes[1:])], "weights")
+        shapes = [(y, x) for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        self._set(self._accept_parameters(values, shapes, "weights"), self._biases)
 
     @property
     def biases(self):
@@ -183,7 +183,7 @@ class Network:
 
     @biases.setter
     def biases(self, values):
-        self._biases = self._accept_parameters(values, [(y, 1) for y in self.sizes[1:]], "biases")
+        self._set(self._weights, self._accept_parameters(values, [(y, 1) for y in self.sizes[1:]], "biases"))
 
     def _accept_parameters(self, values, shapes, what):
         values = list(values)
@@ -192,7 +192,9 @@ class Network:
         accepted = []
         for i, (value, shape) in enumerate(zip(values, shapes)):
             host = to_numpy(value) if is_array(value) and not self._backend.owns(value) else value
-            array = self._backend.asarray(host)
+            if self._backend.owns(host) and array_api_compat.device(host) != self._backend.device:
+                raise ValueError(f"{what}[{i}] is on device {array_api_compat.device(host)}, but the network is on {self._backend.device}")
+            array = self._backend.asarray(host, copy=True)  # later writes to the user's array can't reach the network
             if tuple(array.shape) != shape:
                 raise ValueError(f"{what}[{i}] must have shape {shape}, got {tuple(array.shape)}")
             if not bool(self._backend.xp.all(self._backend.xp.isfinite(array))):
@@ -200,19 +202,26 @@ class Network:
             accepted.append(array)
         return accepted
 
+    def _set(self, weights, biases):
+        """Install parameters anynet made or checked, and remember them."""
+        self._weights, self._biases = weights, biases
+        self._checked = tuple(weights) + tuple(biases)
+
     def _params(self):
         """The parameters, re-validated if a user replaced an item of the lists."""
-        backend = self._backend
-        if not all(backend.owns(p) for p in self._weights + self._biases):
+        current = self._weights + self._biases
+        if len(current) != len(self._checked) or any(p is not q for p, q in zip(current, self._checked)):
             self.weights = list(self._weights)
             self.biases = list(self._biases)
         return self._weights, self._biases
 
     def _init_parameters(self, init):
         rng = self._rng if self._rng is not None else np.random
-        biases, weights = init(self.sizes, rng)
-        self._biases = [self._backend.asarray(b) for b in biases]
-        self._weights = [self._backend.asarray(w) for w in weights]
+        drawn = init(self.sizes, rng)
+        if not (isinstance(drawn, (tuple, list)) and len(drawn) == 2):
+            raise TypeError(f"an initializer must return (biases, weights) lists, not {type(drawn).__name__}")
+        self._set([], [])
+        self.biases, self.weights = drawn
 
     def default_weight_initializer(self):
         """network2.py: weights N(0, 1/n_in), biases N(0, 1), redrawn now."""
@@ -355,7 +364,7 @@ class Network:
                 state = self._epoch(train, order, mini_batch_size, eta, reg, optimizer, state, progress, j)
                 report = EpochReport(epoch=j, eta=eta, seconds=0.0, n_training=train.n)
                 if monitor_training_cost:
-                    report.training_cost = self._total_cost(train, lmbda)
+                    report.training_cost = self._total_cost(train, lmbda, regularization)
                     history[2].append(report.training_cost)
                 if monitor_training_accuracy:
                     report.training_accuracy = self._correct(train)
@@ -363,7 +372,7 @@ class Network:
                 if evald is not None:
                     report.n_evaluation = evald.n
                     if monitor_evaluation_cost:
-                        report.evaluation_cost = self._total_cost(evald, lmbda)
+                        report.evaluation_cost = self._total_cost(evald, lmbda, regularization)
                         history[0].append(report.evaluation_cost)
                     if need_eval_accuracy:
                         report.evaluation_accuracy = self._correct(evald)
@@ -388,7 +397,7 @@ class Network:
             if stop:
                 break
         if early_stopping is not None and best[1] is not None:
-            self._weights, self._biases = best[1]
+            self._set(*best[1])
         return history
 
     def to_device(self, data):
@@ -439,9 +448,10 @@ class Network:
         nabla_b, nabla_w = _math.backprop(
             self._weights, self._biases, x, y, activations=self.activations, cost=self.cost, xp=xp
         )
-        self._weights, self._biases, state = optimizer.step(
+        weights, biases, state = optimizer.step(
             self._weights, self._biases, nabla_w, nabla_b, state, eta=eta, m=x.shape[0], reg=reg, xp=xp
         )
+        self._set(weights, biases)
         return state
 
     def _shuffle(self, order):
@@ -482,7 +492,7 @@ class Network:
                 total = total + xp.sum(xp.astype(hits, self._backend.index_dtype))
         return int(total)
 
-    def _total_cost(self, data, lmbda) -> float:
+    def _total_cost(self, data, lmbda, regularization="l2") -> float:
         xp = self._backend.xp
         total = 0.0
         with self._backend.errstate():
@@ -491,7 +501,7 @@ class Network:
                 total = total + self.cost.total(z, out, targets, xp=xp)
             total = total / data.n
             if lmbda:
-                total = total + Regularizer("l2", lmbda, data.n).penalty(self._weights, xp=xp)
+                total = total + Regularizer(regularization, lmbda, data.n).penalty(self._weights, xp=xp)
         return float(total)
 
     def _print_epoch(self, report, seed_style):

@@ -31,7 +31,7 @@ PRESETS = {
         "lmbda": 0.0,  # L2 did not help on validation; the schedule and early stopping regularise
         "regularization": "l2",
         "optimizer": "adam",
-        "eta_schedule": DivideOnPlateau(patience=2, factor=2.0, min_ratio=1 / 32),
+        "eta_schedule": DivideOnPlateau(patience=2, factor=2.0, min_ratio=1 / 64),
         "early_stopping": 6,
     },
 }

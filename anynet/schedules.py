@@ -7,9 +7,9 @@ import math
 
 class DivideOnPlateau:
     """Divide eta by ``factor`` each time evaluation accuracy has not improved
-    for ``patience`` epochs; stop training once eta has fallen below
+    for ``patience`` epochs; stop training once eta has fallen to
     ``eta0 * min_ratio`` (the book's exercise: halve after 10 epochs without
-    improvement, stop at eta0/128)."""
+    improvement, stop when eta has dropped to eta0/128)."""
 
     def __init__(self, patience: int = 10, factor: float = 2.0, min_ratio: float = 1 / 128):
         if not (isinstance(patience, int) and not isinstance(patience, bool) and patience >= 1):
@@ -41,4 +41,4 @@ class _PlateauState:
         if self.waited >= self.rule.patience:
             self.eta /= self.rule.factor
             self.waited = 0
-        return self.eta, self.eta < self.eta0 * self.rule.min_ratio
+        return self.eta, self.eta <= self.eta0 * self.rule.min_ratio

@@ -20,7 +20,9 @@ same configuration exists, it also says whether this run reproduced it.
                                                      # strong-mlp-search.json, no PNG
 
 The search (all Adam/momentum with He init, ReLU, softmax + log-likelihood,
-float32, DivideOnPlateau(patience=2, factor=2, min_ratio=1/32), early stopping
+float32, DivideOnPlateau(patience=2, factor=2, min_ratio=1/64: it stops once eta has
+fallen to eta0/64, which the runs below wrote as min_ratio=1/32 under the
+earlier rule 'stop below eta0 * min_ratio' -- the same runs), early stopping
 after 6 epochs, seed 0; chosen by best validation accuracy; test shown only
 for the record, see results/strong-mlp-search.json):
 

@@ -196,3 +196,20 @@ def test_total_cost_stays_finite_when_outputs_saturate(cost, output, dtype):
     value = net.total_cost((np.array([[1.0, 0.0]]), np.array([1])), 0.0)
     expected = 40.0 + np.log1p(np.exp(-40.0)) + (np.log(2.0) if cost == "cross-entropy" else 0.0)
     assert np.isfinite(value) and value == pytest.approx(expected, rel=1e-6)
+
+
+def test_divide_on_plateau_stops_when_eta_reaches_the_floor():
+    state = anynet.DivideOnPlateau(patience=2, factor=2.0, min_ratio=1 / 4).start(1.0)
+    seen = [state.update(a) for a in (5, 6, 6, 6, 7, 7, 7)]
+    assert seen == [(1.0, False), (1.0, False), (1.0, False), (0.5, False), (0.5, False), (0.5, False), (0.25, True)]
+
+
+@pytest.mark.parametrize("kind", ["l2", "l1"])
+def test_monitored_cost_uses_the_runs_regularizer(kind):
+    net = make_net("numpy", ("quadratic", "sigmoid", "sigmoid"))
+    x, y = batch(n=20)
+    history = net.SGD((x, y), 1, 5, 0.1, 2.0, regularization=kind, monitor_training_cost=True, verbose=False)
+    xp = net.backend.xp
+    out = net.feedforward(x.T).T
+    expected = float(net.cost.fn(out, y)) / 20 + float(Regularizer(kind, 2.0, 20).penalty(net.weights, xp=xp))
+    assert history[2][-1] == pytest.approx(expected, rel=1e-12)

@@ -189,7 +189,7 @@ def test_unusable_backend_says_what_to_install(monkeypatch):
 
 
 def test_feedforward_and_backprop_check_shapes(net):
-    with pytest.raises(ValueError, match="4 values per column"):
+    with pytest.raises(ValueError, match="4 values per column, got 3"):
         net.feedforward(np.zeros((3, 1)))
     with pytest.raises(ValueError, match="NaN"):
         net.feedforward(np.full((4, 1), np.nan))
@@ -219,3 +219,45 @@ def test_update_mini_batch_refuses_bad_eta_and_missing_n(net):
     with pytest.raises(ValueError, match="needs n"):
         net.update_mini_batch((x, y), 1.0, lmbda=0.5)
     assert_unchanged(net, before)
+
+
+def test_replacing_one_parameter_in_place_is_checked(net):
+    """A user may assign net.weights[i] directly; the next call checks it."""
+    x, y = data()
+    good = [net.backend.to_numpy(w) for w in net.weights]
+    net.weights[1] = np.full((2, 3), np.nan)
+    with pytest.raises(ValueError, match=r"weights\[1\] contains NaN"):
+        net.SGD((x, y), 1, 2, 1.0, verbose=False)
+    net.weights[1] = good[1]
+    net.biases[0] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"biases\[0\] must have shape \(3, 1\)"):
+        net.evaluate((x, y))
+
+
+def test_a_backend_object_with_another_device(backend):
+    net = anynet.Network(SIZES, backend=backend, device=backend.device, seed=0)
+    assert net.backend.dtype_name == backend.dtype_name
+
+
+def test_torch_parameters_are_detached_copies():
+    torch = pytest.importorskip("torch")
+    net = anynet.Network(SIZES, backend="torch", seed=0)
+    w = torch.ones((3, 4), dtype=torch.float64, requires_grad=True)
+    net.weights = [w, torch.ones((2, 3), dtype=torch.float64)]
+    assert not net.weights[0].requires_grad and net.weights[0] is not w
+    with torch.no_grad():
+        w.zero_()
+    assert float(net.weights[0].sum()) == 12.0
+
+
+def test_bad_custom_initializer():
+    with pytest.raises(TypeError, match=r"must return \(biases, weights\)"):
+        anynet.Network(SIZES, initializer=lambda sizes, rng: None)
+    with pytest.raises(ValueError, match=r"weights\[0\] must have shape"):
+        anynet.Network(SIZES, initializer=lambda sizes, rng: ([np.zeros((3, 1)), np.zeros((2, 1))], [np.zeros((4, 3)), np.zeros((2, 3))]))
+
+
+def test_big_endian_and_numpy_dtype_objects(backend):
+    net = anynet.Network(SIZES, backend=backend, dtype=np.dtype(backend.dtype_name), seed=0)
+    x, y = data()
+    assert net.evaluate((x.astype(">f8"), y)) == net.evaluate((x, y))
