@@ -70,6 +70,12 @@ class Backend:
         """Copy an array of this backend to a host NumPy array."""
         return to_numpy(array)
 
+    def check_device(self, array, what: str) -> None:
+        """Raise ValueError unless ``array`` (of this backend) is on this device."""
+        where = array_api_compat.device(array)
+        if where != self.device:
+            raise ValueError(f"{what} is on device {where}, but the network is on {self.device}")
+
     def owns(self, array) -> bool:
         """True when ``array`` is an array of this backend's namespace."""
         return _namespace_name(array) == self.name

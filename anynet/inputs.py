@@ -196,11 +196,7 @@ def _all_finite(a, *, xp) -> bool:
 def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     xp = backend.xp
     for name, array in (("X", x), ("y", y)):
-        if array_api_compat.device(array) != backend.device:
-            raise ValueError(
-                f"{what}: {name} is on device {array_api_compat.device(array)}, "
-                f"but the network is on {backend.device}"
-            )
+        backend.check_device(array, f"{what}: {name}")
     _check_shapes(tuple(x.shape), tuple(y.shape), n_in=n_in, n_out=n_out, what=what)
     if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
@@ -231,8 +227,7 @@ def column(a, *, backend: Backend, size: int, what: str):
     flat ``(size,)`` vector) as rows ``(k, size)`` on the device."""
     if is_array(a) and backend.owns(a) and backend.name != "numpy":
         xp = backend.xp
-        if array_api_compat.device(a) != backend.device:
-            raise ValueError(f"{what} is on device {array_api_compat.device(a)}, but the network is on {backend.device}")
+        backend.check_device(a, what)
         rows = xp.reshape(a, (1, -1)) if len(a.shape) == 1 else a.T
         rows = xp.astype(rows, backend.dtype)
         finite = bool(xp.all(xp.isfinite(rows)))

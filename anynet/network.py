@@ -12,7 +12,6 @@ import random
 import time
 from dataclasses import dataclass, field
 
-import array_api_compat
 import numpy as np
 
 from . import backprop as _math
@@ -192,8 +191,8 @@ class Network:
         accepted = []
         for i, (value, shape) in enumerate(zip(values, shapes)):
             host = to_numpy(value) if is_array(value) and not self._backend.owns(value) else value
-            if self._backend.owns(host) and array_api_compat.device(host) != self._backend.device:
-                raise ValueError(f"{what}[{i}] is on device {array_api_compat.device(host)}, but the network is on {self._backend.device}")
+            if self._backend.owns(host):
+                self._backend.check_device(host, f"{what}[{i}]")
             array = self._backend.asarray(host, copy=True)  # later writes to the user's array can't reach the network
             if tuple(array.shape) != shape:
                 raise ValueError(f"{what}[{i}] must have shape {shape}, got {tuple(array.shape)}")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
 import pytest
 
-from anynet.backend import get_backend, to_numpy
+from anynet.backend import get_backend
+from anynet.consistency import GRAD_RTOL, rel_diff  # noqa: F401  (tests import rel_diff from here)
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -56,7 +56,7 @@ COMBINATIONS = [
     ("torch", "cuda", "float64"),
 ]
 
-RTOL = {"float64": 1e-12, "float32": 1e-5}
+RTOL = GRAD_RTOL
 
 
 def _combo_id(combo):
@@ -96,16 +96,6 @@ def backend(request):
 def backend64(request):
     """The float64 legs (finite differences need float64)."""
     return make_backend(request.param)
-
-
-def rel_diff(actual, expected) -> float:
-    """max|actual - expected| / max|expected|: relative to the array's scale,
-    so that entries near zero do not blow the ratio up."""
-    a = np.asarray(to_numpy(actual), dtype=np.float64)
-    e = np.asarray(to_numpy(expected), dtype=np.float64)
-    assert a.shape == e.shape, (a.shape, e.shape)
-    scale = max(float(np.max(np.abs(e))), np.finfo(np.float64).tiny)
-    return float(np.max(np.abs(a - e))) / scale
 
 
 def assert_on_backend(array, backend, shape):
