@@ -5,6 +5,7 @@ from .activations import ReLU, Sigmoid, Softmax, Tanh, sigmoid, sigmoid_prime
 from .backend import Backend, available_backends, get_backend
 from .checkpoint import load
 from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
+from .errors import AnynetError
 from .network import EpochReport, Network
 from .optimizers import SGD, Adam, Momentum
 from .schedules import DivideOnPlateau
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Adam",
+    "AnynetError",
     "Backend",
     "CrossEntropyCost",
     "DivideOnPlateau",

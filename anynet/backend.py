@@ -18,6 +18,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from .errors import BackendUnavailable
+
 Array = Any
 Namespace = Any
 
@@ -30,10 +32,6 @@ _INSTALL_HINTS = {
     "jax": "pip install jax",
     "array_api_strict": "pip install array-api-strict",
 }
-
-
-class BackendUnavailable(ImportError):
-    """A backend's library is not installed."""
 
 
 @dataclass(frozen=True)

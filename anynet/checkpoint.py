@@ -34,6 +34,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .backend import DTYPES, get_backend, to_numpy
 from .costs import COSTS
+from .errors import CheckpointError
 from .network import Network
 
 FORMAT = "anynet-checkpoint"
@@ -45,10 +46,6 @@ FORMAT_VERSION = 1
 _NETWORK2_COSTS = {cls.__name__: cls for cls in COSTS.values()} | COSTS
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
-
-
-class CheckpointError(ValueError):
-    """A file is not a checkpoint anynet can load safely; the message names the file and the problem."""
 
 
 def arrays_sha256(arrays) -> str:

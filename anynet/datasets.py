@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .errors import DataNotFoundError
+
 __all__ = [
     "AnynetDataWarning",
     "CHECKSUMS",
@@ -139,10 +141,6 @@ class Dataset:
     validation: tuple[np.ndarray, np.ndarray] | None
     test: tuple[np.ndarray, np.ndarray]
     n_classes: int
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The requested data is on no disk we looked at and could not be downloaded."""
 
 
 class AnynetDataWarning(UserWarning):
