@@ -151,11 +151,11 @@ def check_output_path(path, what: str = "output") -> Path:
     parent = path.resolve().parent
     if not parent.is_dir():
         raise OutputPathError(f"{what} {path}: the directory {path.parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{what} {path}: the directory {parent} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        # os.replace would succeed over a read-only file; refuse as a user would expect
-        raise OutputPathError(f"{what} {path}: the file is read-only")
+    try:  # a real probe: permission bits say nothing for root or read-only mounts
+        with temporary_beside(path):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"{what} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
     return path
 
 
