@@ -1,0 +1,217 @@
+"""The part of every multi-process reducer that does not talk to a network:
+how a mini-batch is cut into blocks and shared among ranks, how block
+gradients are flattened into one vector and back, and the fixed order in
+which block gradients are added.  One copy, used by the MPI, NCCL and
+torch.distributed reducers alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import array_api_compat
+
+from ..backend import get_backend, namespace_of
+from ..errors import ArgumentError, ArgumentTypeError, DistributedError
+
+REDUCE_MODES = ("exact", "fast")
+
+
+class BlockPlan:
+    """A mini-batch of ``m`` rows cut into blocks of ``block_size`` rows (the
+    last one may be shorter) and the blocks dealt to ``size`` ranks as
+    contiguous runs, the first ``K % size`` ranks taking one block more.
+
+    Block boundaries depend on ``m`` and ``block_size`` only, never on
+    ``size``: that is what makes the exact reduction independent of the
+    number of ranks.  Rank 0 always holds a block; a rank holds none when
+    there are fewer blocks than ranks.
+    """
+
+    def __init__(self, m: int, block_size: int, size: int):
+        self.bounds = [(start, min(start + block_size, m)) for start in range(0, m, block_size)]
+        per_rank, extra = divmod(len(self.bounds), size)
+        self.counts = [per_rank + (rank < extra) for rank in range(size)]
+        self.firsts = [sum(self.counts[:rank]) for rank in range(size)]
+
+    def blocks(self, rank: int) -> list[tuple[int, int]]:
+        """The ``(start, stop)`` row ranges of the blocks ``rank`` computes, in block order."""
+        first = self.firsts[rank]
+        return self.bounds[first : first + self.counts[rank]]
+
+    def rows(self, rank: int) -> tuple[int, int]:
+        """The ``(start, stop)`` rows of ``rank``'s whole share (``start == stop`` for none)."""
+        mine = self.blocks(rank)
+        if not mine:
+            return (self.bounds[-1][1],) * 2
+        return mine[0][0], mine[-1][1]
+
+
+def fold(rows):
+    """``rows[0] + rows[1] + ... + rows[K-1]``, added strictly left to right.
+
+    Floating-point addition is not associative, so the order is the result:
+    this one depends on K alone, and an element-wise add of two vectors is
+    correctly rounded on every device, so the host (NumPy) and a GPU (CuPy,
+    torch) give the same bits.  ``sum(axis=0)`` would not do: its order is
+    each library's implementation detail (NumPy adds rows one by one today;
+    CUDA reductions use trees shaped by the launch configuration).
+    """
+    total = rows[0]
+    for k in range(1, rows.shape[0]):
+        total = total + rows[k]
+    return total
+
+
+class Layout:
+    """Where each gradient array of ``(nabla_b, nabla_w)`` sits in one flat
+    vector, with the backend (namespace, device, dtype) they live on."""
+
+    def __init__(self, nabla_b, nabla_w):
+        arrays = [*nabla_b, *nabla_w]
+        self.n_b = len(nabla_b)
+        self.shapes = [tuple(a.shape) for a in arrays]
+        self.lengths = [math.prod(shape) for shape in self.shapes]
+        self.size = sum(self.lengths)
+        self.backend = get_backend(arrays[0], dtype=arrays[0].dtype)
+        self.xp = namespace_of(arrays[0])
+
+    def flatten(self, nabla_b, nabla_w):
+        """One 1-D array of the backend: every bias gradient, then every weight gradient."""
+        xp = self.xp
+        return xp.concat([xp.reshape(a, (-1,)) for a in [*nabla_b, *nabla_w]])
+
+    def zeros(self, rows: int):
+        """A ``(rows, size)`` array of zeros on the backend."""
+        return self.xp.zeros((rows, self.size), dtype=self.backend.dtype, device=self.backend.device)
+
+    def unflatten(self, flat):
+        """``(nabla_b, nabla_w)`` on the backend from a flat vector of the
+        backend or of the host (moved to the device in one transfer)."""
+        if not self.backend.owns(flat):
+            flat = self.backend.asarray(flat)
+        arrays, start = [], 0
+        for shape, length in zip(self.shapes, self.lengths):
+            arrays.append(self.xp.reshape(flat[start : start + length], shape))
+            start += length
+        return arrays[: self.n_b], arrays[self.n_b :]
+
+    def signature(self) -> tuple:
+        """What must be the same on every rank: the shapes and the dtype."""
+        return tuple(self.shapes), self.backend.dtype_name
+
+
+class BlockReducer:
+    """``batch_gradients`` for any transport.  A subclass sets ``rank`` and
+    ``size`` and supplies three collectives:
+
+    * ``_gather_blocks(local, counts)``: ``local`` is this rank's
+      ``(counts[rank], P)`` block vectors; return all ``(sum(counts), P)`` in
+      rank order (a host NumPy array or one of the backend);
+    * ``_sum(flat)``: the element-wise sum of every rank's ``(P,)`` vector;
+    * ``_gather_objects(value)``: every rank's small Python value, as a list.
+
+    ``reduce="exact"`` computes every block's gradient by itself, gathers all
+    block vectors and folds them in block order on every rank: the same bits
+    for any number of ranks, for K block-gradient calls and K*P numbers
+    gathered per step (K blocks, P parameters).  ``reduce="fast"`` computes a
+    rank's whole share in one call and sums the shares with one all-reduce of
+    P numbers, whose order depends on the number of ranks: results agree to
+    rounding, not to the bit.
+    """
+
+    rank = 0
+    size = 1
+
+    def __init__(self, *, reduce: str = "exact", block_size: int = 1):
+        if reduce not in REDUCE_MODES:
+            raise ArgumentError(f"reduce must be one of {', '.join(REDUCE_MODES)}, not {reduce!r}")
+        if isinstance(block_size, bool) or not isinstance(block_size, int):
+            raise ArgumentTypeError(f"block_size must be a whole number of rows, not {type(block_size).__name__}")
+        if block_size < 1:
+            raise ArgumentError(f"block_size must be at least 1 row, not {block_size}")
+        self.reduce = reduce
+        self.block_size = block_size
+        self._checked = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def batch_gradients(self, grad_fn, x, targets):
+        """``(nabla_b, nabla_w)`` summed over every row of the mini-batch
+        ``(x, targets)``, the same on every rank; ``grad_fn(x_rows,
+        target_rows)`` returns the summed gradient of some rows."""
+        plan = BlockPlan(x.shape[0], self.block_size, self.size)
+        if self.reduce == "fast":
+            start, stop = plan.rows(self.rank)
+            layout, flat = self._share_vector(grad_fn, x, targets, plan, start, stop)
+            self._check_agreement(layout, x)
+            return layout.unflatten(self._sum(flat))
+        grads = [grad_fn(x[a:b, ...], targets[a:b, ...]) for a, b in plan.blocks(self.rank)]
+        layout = Layout(*(grads[0] if grads else self._first_block(grad_fn, x, targets, plan)))
+        self._check_agreement(layout, x)
+        if grads:
+            local = layout.xp.stack([layout.flatten(*g) for g in grads])
+        else:
+            local = layout.zeros(0)
+        return layout.unflatten(fold(self._gather_blocks(local, plan.counts)))
+
+    def _share_vector(self, grad_fn, x, targets, plan, start, stop):
+        if stop > start:
+            grads = grad_fn(x[start:stop, ...], targets[start:stop, ...])
+            layout = Layout(*grads)
+            return layout, layout.flatten(*grads)
+        # no rows here: block 0 tells the shapes; this rank adds zeros
+        layout = Layout(*self._first_block(grad_fn, x, targets, plan))
+        return layout, layout.zeros(1)[0]
+
+    @staticmethod
+    def _first_block(grad_fn, x, targets, plan):
+        """A rank without a block computes block 0 only to learn the gradients'
+        shapes; it would wait for the others anyway."""
+        a, b = plan.bounds[0]
+        return grad_fn(x[a:b, ...], targets[a:b, ...])
+
+    def _check_agreement(self, layout, x) -> None:
+        """Whenever the batch shape changes (the first and the last mini-batch
+        of an epoch): every rank has the same batch size and gradient shapes,
+        else the collectives would mismatch or hang."""
+        mine = (tuple(x.shape), *layout.signature())
+        if self._checked == mine:
+            return
+        everyone = self._gather_objects(mine)
+        if any(value != everyone[0] for value in everyone):
+            listing = "; ".join(f"rank {r}: batch {v[0]}, gradients {v[1]} {v[2]}" for r, v in enumerate(everyone))
+            raise DistributedError(
+                f"the ranks disagree on the mini-batch or the network ({listing}); every rank must hold "
+                "the same data, shuffle with the same seed and build the same network"
+            )
+        self._checked = mine
+
+    # -- the transport, supplied by subclasses ---------------------------------
+
+    def _gather_blocks(self, local, counts):
+        raise NotImplementedError
+
+    def _sum(self, flat):
+        raise NotImplementedError
+
+    def _gather_objects(self, value) -> list:
+        raise NotImplementedError
+
+
+def gather_padded(local, counts, gather_equal):
+    """All ranks' block vectors in block order, through a gather that needs
+    the same size from every rank (NCCL, torch.distributed): pad each
+    rank's ``(counts[rank], P)`` to ``(max(counts), P)`` with zeros,
+    ``gather_equal(padded) -> (len(counts) * max(counts), P)``, drop the padding."""
+    xp = namespace_of(local)
+    widest = max(counts)
+    if local.shape[0] < widest:
+        shape = (widest - local.shape[0], local.shape[1])
+        local = xp.concat([local, xp.zeros(shape, dtype=local.dtype, device=array_api_compat.device(local))])
+    gathered = gather_equal(local)
+    parts = [gathered[r * widest : r * widest + counts[r], ...] for r in range(len(counts)) if counts[r]]
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
+

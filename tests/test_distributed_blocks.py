@@ -1,0 +1,335 @@
+"""anynet.distributed in one process: the block plan, the fold, the flat
+layout, the reducers' logic over fake communicators (one thread per rank),
+argument checks and the failure guard.  The real MPI and torch.distributed
+runs are in test_distributed.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import threading
+
+import numpy as np
+import pytest
+
+from anynet import distributed
+from anynet.activations import Sigmoid
+from anynet.backend import get_backend
+from anynet.backprop import backprop
+from anynet.costs import QuadraticCost
+from anynet.errors import ArgumentError, ArgumentTypeError, DataError, DistributedError
+from conftest import RTOL, assert_on_backend, rel_diff
+from mpi.train_tiny import CONFIGS, LocalReducer, make_problem, train
+
+
+class FakeWorld:
+    """``size`` ranks, one thread each, meeting at a barrier for every collective."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.barrier = threading.Barrier(size, timeout=20)
+        self.slots = [None] * size
+
+    def exchange(self, rank: int, value) -> list:
+        """Every rank's ``value``, in rank order, on every rank."""
+        self.slots[rank] = value
+        self.barrier.wait()
+        everyone = list(self.slots)
+        self.barrier.wait()
+        return everyone
+
+    def run(self, work) -> list:
+        """``work(rank)`` on every rank; the results in rank order, or the first error."""
+        results, errors = [None] * self.size, []
+
+        def target(rank):
+            try:
+                results[rank] = work(rank)
+            except BaseException as exc:  # handed to the test thread below
+                errors.append(exc)
+                self.barrier.abort()
+
+        threads = [threading.Thread(target=target, args=(rank,)) for rank in range(self.size)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
+
+class FakeComm:
+    """The mpi4py calls the reducers make, with MPI's buffer rules checked."""
+
+    def __init__(self, world: FakeWorld, rank: int):
+        self.world, self.rank, self.aborted = world, rank, None
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.world.size
+
+    def Allgatherv(self, send, spec):
+        received, counts = spec
+        everyone = self.world.exchange(self.rank, send.copy())
+        assert [part.size for part in everyone] == counts and received.size == sum(counts)
+        received[...] = np.concatenate([part.ravel() for part in everyone]).reshape(received.shape)
+
+    def Allreduce(self, send, total):
+        total[...] = functools.reduce(operator.add, self.world.exchange(self.rank, send.copy()))
+
+    def allgather(self, value):
+        return self.world.exchange(self.rank, value)
+
+    def bcast(self, value, root=0):
+        return self.world.exchange(self.rank, value)[root]
+
+    def Abort(self, code):
+        self.aborted = code
+
+
+class FakeNccl:
+    """NCCL's equal-size all-gather and its all-reduce, on host arrays."""
+
+    def __init__(self, world: FakeWorld, rank: int):
+        self.world, self.rank = world, rank
+
+    def all_gather(self, send, out):
+        everyone = self.world.exchange(self.rank, send.copy())
+        assert len({part.shape for part in everyone}) == 1, "NCCL gathers equal sizes only"
+        out[...] = np.concatenate(everyone)
+
+    def all_reduce(self, send, out):
+        out[...] = functools.reduce(operator.add, self.world.exchange(self.rank, send.copy()))
+
+
+def train_ranks(size, make_reducer, batch, **options):
+    """Train the tiny problem on ``size`` fake ranks; every rank's final parameters."""
+    world = FakeWorld(size)
+    return world.run(lambda rank: train(make_reducer(world, rank), batch, **options))
+
+
+def mpi_reducer(reduce, block):
+    return lambda world, rank: distributed.MPIReducer(FakeComm(world, rank), reduce=reduce, block_size=block)
+
+
+def nccl_reducer(reduce, block):
+    def make(world, rank):
+        comm = FakeComm(world, rank)
+        return distributed.CupyNCCLReducer(comm, reduce=reduce, block_size=block, nccl=FakeNccl(world, rank))
+
+    return make
+
+
+# -- the block plan ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 7])
+@pytest.mark.parametrize("m", [1, 2, 5, 7, 10, 23])
+def test_blocks_do_not_depend_on_the_number_of_ranks(m, block_size):
+    expected = [(a, min(a + block_size, m)) for a in range(0, m, block_size)]
+    for size in range(1, 6):
+        plan = distributed.BlockPlan(m, block_size, size)
+        dealt = [block for rank in range(size) for block in plan.blocks(rank)]
+        assert dealt == expected  # every block once, contiguous runs in rank order
+        assert max(plan.counts) - min(plan.counts) <= 1
+        assert plan.counts[0] >= 1
+        for rank in range(size):
+            start, stop = plan.rows(rank)
+            rows = [r for a, b in plan.blocks(rank) for r in range(a, b)]
+            assert list(range(start, stop)) == rows
+
+
+# -- the fold ------------------------------------------------------------------------
+
+
+def test_fold_adds_left_to_right():
+    # (1e16 + 1) - 1e16 = 0 in float64, while 1e16 + (1 - 1e16) = 2: the order shows
+    rows = np.array([[1e16, 1.0], [1.0, 1e16], [-1e16, -1e16], [1.0, 1.0]])
+    expected = functools.reduce(operator.add, list(rows))
+    assert expected.tolist() == [1.0, 1.0]
+    assert np.array_equal(distributed.fold(rows), expected)
+
+
+def test_fold_gives_the_same_bits_on_another_library():
+    torch = pytest.importorskip("torch")
+    rows = np.random.default_rng(3).standard_normal((9, 50)) * 10.0 ** np.arange(-4, 5)[:, None]
+    on_host = distributed.fold(rows)
+    on_torch = distributed.fold(torch.asarray(rows)).numpy()
+    assert on_host.tobytes() == on_torch.tobytes()
+
+
+# -- the flat layout -------------------------------------------------------------------
+
+
+def test_layout_round_trip(backend):
+    rng = np.random.default_rng(5)
+    shapes_b, shapes_w = [(4, 1), (2, 1)], [(4, 3), (2, 4)]
+    nabla_b = [backend.asarray(rng.standard_normal(s)) for s in shapes_b]
+    nabla_w = [backend.asarray(rng.standard_normal(s)) for s in shapes_w]
+    layout = distributed.Layout(nabla_b, nabla_w)
+    flat = layout.flatten(nabla_b, nabla_w)
+    assert_on_backend(flat, backend, (4 + 2 + 12 + 8,))
+    # from the backend and from a host copy: the arrays come back where they were
+    for vector in (flat, backend.to_numpy(flat)):
+        back_b, back_w = layout.unflatten(vector)
+        for got, want in zip(back_b + back_w, nabla_b + nabla_w):
+            assert_on_backend(got, backend, want.shape)
+            assert np.array_equal(backend.to_numpy(got), backend.to_numpy(want))
+
+
+# -- the reducers over fake communicators ----------------------------------------------
+
+
+@pytest.mark.parametrize("reduce,batch,block", CONFIGS)
+def test_mpi_reducer_trains_as_one_process(reduce, batch, block):
+    reference = train(LocalReducer(), batch)
+    runs = {size: train_ranks(size, mpi_reducer(reduce, block), batch) for size in (1, 2, 3, 4)}
+    for size, ranks in runs.items():
+        for weights in ranks:
+            # float64 tolerance (DESIGN.md): ~20 SGD steps whose sums of <= 10
+            # rows are added in another order; measured ~1e-16
+            assert rel_diff(weights, reference) <= RTOL["float64"]
+            if reduce == "exact":
+                assert weights.tobytes() == runs[1][0].tobytes(), f"{size} ranks"
+
+
+def test_exact_mode_is_not_one_gradient_call():
+    """The oracle above is not vacuous: adding the rows in blocks really does
+    change the bits against one whole-batch gradient call."""
+    reference = train(LocalReducer(), 10)
+    (exact,) = train_ranks(1, mpi_reducer("exact", 1), 10)
+    assert exact.tobytes() != reference.tobytes()
+
+
+@pytest.mark.parametrize("reduce,batch,block", CONFIGS)
+def test_nccl_reducer_matches_the_mpi_reducer(reduce, batch, block):
+    for size in (2, 3):
+        via_host = train_ranks(size, mpi_reducer(reduce, block), batch)
+        via_nccl = train_ranks(size, nccl_reducer(reduce, block), batch)
+        for host, device in zip(via_host, via_nccl):
+            if reduce == "exact":  # padded gather, same fold: the same bits
+                assert host.tobytes() == device.tobytes()
+            else:
+                assert rel_diff(device, host) <= RTOL["float64"]
+
+
+def test_exact_mode_on_torch_arrays():
+    pytest.importorskip("torch")
+    torch_backend = get_backend("torch", "cpu", "float64")
+    one, three = (train_ranks(n, mpi_reducer("exact", 1), 7, backend=torch_backend) for n in (1, 3))
+    for weights in three:
+        assert weights.tobytes() == one[0].tobytes()
+
+
+def test_ranks_with_different_batches_are_refused_on_every_rank():
+    world = FakeWorld(2)
+    x, targets, weights, biases = make_problem()
+    activations = [Sigmoid()] * 2
+
+    def grad_fn(xr, tr):
+        return backprop(weights, biases, xr, tr, activations=activations, cost=QuadraticCost, xp=np)
+
+    def work(rank):
+        reducer = distributed.MPIReducer(FakeComm(world, rank))
+        rows = 10 if rank == 0 else 9
+        with pytest.raises(DistributedError, match=r"rank 0: batch \(10, 8\).*rank 1: batch \(9, 8\)"):
+            reducer.batch_gradients(grad_fn, x[:rows], targets[:rows])
+        return True
+
+    assert world.run(work) == [True, True]
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options,error",
+    [
+        ({"reduce": "approximate"}, ArgumentError),
+        ({"block_size": 0}, ArgumentError),
+        ({"block_size": 2.0}, ArgumentTypeError),
+        ({"block_size": True}, ArgumentTypeError),
+    ],
+)
+def test_bad_options_are_refused(options, error):
+    with pytest.raises(error, match="reduce|block_size"):
+        distributed.MPIReducer(FakeComm(FakeWorld(1), 0), **options)
+
+
+def test_torch_reducer_needs_an_initialised_process_group():
+    torch_dist = pytest.importorskip("torch.distributed")
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        pytest.skip("a process group is already initialised in this process")
+    with pytest.raises(ArgumentError, match="init_process_group"):
+        distributed.TorchDistributedReducer()
+
+
+# -- the failure guard ---------------------------------------------------------------------
+
+
+class RecordingReducer:
+    def __init__(self):
+        self.aborted = []
+
+    def abort(self, exc):
+        self.aborted.append(exc)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(2)])
+def test_guard_aborts_then_lets_the_exception_go_on(exc):
+    reducer = RecordingReducer()
+    with pytest.raises(type(exc)):
+        with distributed.run_guarded(reducer):
+            raise exc
+    assert reducer.aborted == [exc]
+
+
+def test_guard_leaves_a_clean_exit_alone():
+    reducer = RecordingReducer()
+    with pytest.raises(SystemExit):
+        with distributed.run_guarded(reducer):
+            raise SystemExit(0)
+    with distributed.run_guarded(reducer):
+        pass
+    assert reducer.aborted == []
+
+
+def test_guard_refuses_what_cannot_abort():
+    with pytest.raises(ArgumentTypeError, match="reducer or an mpi4py communicator"):
+        with distributed.run_guarded(object()):
+            pass
+
+
+def test_guard_on_a_communicator_names_the_rank(capsys):
+    world = FakeWorld(2)
+    comm = FakeComm(world, 1)
+    with pytest.raises(RuntimeError):
+        with distributed.run_guarded(comm):
+            raise RuntimeError("lost the data")
+    assert comm.aborted == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err  # an unexpected error is a bug: its traceback helps
+    assert "anynet: rank 1 of 2 failed, ending all ranks: RuntimeError: lost the data" in err
+
+
+def test_a_user_error_is_reported_without_traceback(capsys):
+    comm = FakeComm(FakeWorld(2), 0)
+    with pytest.raises(DataError):
+        with distributed.run_guarded(distributed.MPIReducer(comm)):
+            raise DataError("labels.npy: label 7 out of range")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err == "anynet: rank 0 of 2 failed, ending all ranks: DataError: labels.npy: label 7 out of range\n"
+    assert comm.aborted == 1
+
+
+def test_one_process_is_not_aborted(capsys):
+    comm = FakeComm(FakeWorld(1), 0)
+    with pytest.raises(RuntimeError):
+        with distributed.run_guarded(comm):
+            raise RuntimeError("boom")
+    assert comm.aborted is None and capsys.readouterr().err == ""
