@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import threading
 
 import numpy as np
 import pytest
@@ -20,108 +19,8 @@ from anynet.backprop import backprop
 from anynet.costs import QuadraticCost
 from anynet.errors import ArgumentError, ArgumentTypeError, DataError, DistributedError
 from conftest import RTOL, assert_on_backend, rel_diff
+from mpi.fakes import FakeComm, FakeWorld, mpi_reducer, nccl_reducer, train_ranks
 from mpi.train_tiny import CONFIGS, LocalReducer, make_problem, train
-
-
-class FakeWorld:
-    """``size`` ranks, one thread each, meeting at a barrier for every collective."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.barrier = threading.Barrier(size, timeout=20)
-        self.slots = [None] * size
-
-    def exchange(self, rank: int, value) -> list:
-        """Every rank's ``value``, in rank order, on every rank."""
-        self.slots[rank] = value
-        self.barrier.wait()
-        everyone = list(self.slots)
-        self.barrier.wait()
-        return everyone
-
-    def run(self, work) -> list:
-        """``work(rank)`` on every rank; the results in rank order, or the first error."""
-        results, errors = [None] * self.size, []
-
-        def target(rank):
-            try:
-                results[rank] = work(rank)
-            except BaseException as exc:  # handed to the test thread below
-                errors.append(exc)
-                self.barrier.abort()
-
-        threads = [threading.Thread(target=target, args=(rank,)) for rank in range(self.size)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return results
-
-
-class FakeComm:
-    """The mpi4py calls the reducers make, with MPI's buffer rules checked."""
-
-    def __init__(self, world: FakeWorld, rank: int):
-        self.world, self.rank, self.aborted = world, rank, None
-
-    def Get_rank(self):
-        return self.rank
-
-    def Get_size(self):
-        return self.world.size
-
-    def Allgatherv(self, send, spec):
-        received, counts = spec
-        everyone = self.world.exchange(self.rank, send.copy())
-        assert [part.size for part in everyone] == counts and received.size == sum(counts)
-        received[...] = np.concatenate([part.ravel() for part in everyone]).reshape(received.shape)
-
-    def Allreduce(self, send, total):
-        total[...] = functools.reduce(operator.add, self.world.exchange(self.rank, send.copy()))
-
-    def allgather(self, value):
-        return self.world.exchange(self.rank, value)
-
-    def bcast(self, value, root=0):
-        return self.world.exchange(self.rank, value)[root]
-
-    def Abort(self, code):
-        self.aborted = code
-
-
-class FakeNccl:
-    """NCCL's equal-size all-gather and its all-reduce, on host arrays."""
-
-    def __init__(self, world: FakeWorld, rank: int):
-        self.world, self.rank = world, rank
-
-    def all_gather(self, send, out):
-        everyone = self.world.exchange(self.rank, send.copy())
-        assert len({part.shape for part in everyone}) == 1, "NCCL gathers equal sizes only"
-        out[...] = np.concatenate(everyone)
-
-    def all_reduce(self, send, out):
-        out[...] = functools.reduce(operator.add, self.world.exchange(self.rank, send.copy()))
-
-
-def train_ranks(size, make_reducer, batch, **options):
-    """Train the tiny problem on ``size`` fake ranks; every rank's final parameters."""
-    world = FakeWorld(size)
-    return world.run(lambda rank: train(make_reducer(world, rank), batch, **options))
-
-
-def mpi_reducer(reduce, block):
-    return lambda world, rank: distributed.MPIReducer(FakeComm(world, rank), reduce=reduce, block_size=block)
-
-
-def nccl_reducer(reduce, block):
-    def make(world, rank):
-        comm = FakeComm(world, rank)
-        return distributed.CupyNCCLReducer(comm, reduce=reduce, block_size=block, nccl=FakeNccl(world, rank))
-
-    return make
 
 
 # -- the block plan ----------------------------------------------------------------

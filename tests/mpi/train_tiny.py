@@ -108,21 +108,39 @@ def _reducer(transport: str, reduce: str, block: int):
 
     if transport == "mpi":
         return distributed.MPIReducer.world(reduce=reduce, block_size=block)
+    if transport == "nccl":
+        from mpi4py import MPI
+
+        return distributed.CupyNCCLReducer(MPI.COMM_WORLD, reduce=reduce, block_size=block)
     return distributed.TorchDistributedReducer(reduce=reduce, block_size=block)
+
+
+def _backend(name: str, rank: int):
+    """The float64 backend; CuPy ranks take one GPU each (NCCL needs distinct
+    GPUs), made current before NCCL or any CuPy work starts."""
+    if name != "cupy":
+        return get_backend(name, dtype="float64")
+    import cupy
+
+    device = cupy.cuda.Device(rank % cupy.cuda.runtime.getDeviceCount())
+    device.use()
+    return get_backend("cupy", device, "float64")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("outdir", type=pathlib.Path)
-    parser.add_argument("--transport", choices=("mpi", "torch"), default="mpi")
+    parser.add_argument("--transport", choices=("mpi", "torch", "nccl"), default="mpi")
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--port", type=int, help="torch.distributed's rendezvous port on 127.0.0.1")
     parser.add_argument("--fail-rank", type=int, help="this rank raises in the second epoch")
     args = parser.parse_args(argv)
+    # Open MPI's launcher tells each process its place before MPI starts
+    rank, size = int(os.environ.get("OMPI_COMM_WORLD_RANK", 0)), int(os.environ.get("OMPI_COMM_WORLD_SIZE", 1))
+    backend = _backend(args.backend, rank)
     if args.transport == "torch":
         import torch.distributed as dist
 
-        rank, size = int(os.environ["OMPI_COMM_WORLD_RANK"]), int(os.environ["OMPI_COMM_WORLD_SIZE"])
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}", rank=rank, world_size=size)
     from anynet.distributed import run_guarded
 
@@ -131,7 +149,7 @@ def main(argv=None) -> None:
         reducer = _reducer(args.transport, reduce, block)
         with run_guarded(reducer):
             results[config_key(reduce, batch, block)] = train(
-                reducer, batch, backend=args.backend, fail_rank=args.fail_rank
+                reducer, batch, backend=backend, fail_rank=args.fail_rank
             )
     np.savez(args.outdir / f"rank-{reducer.rank}.npz", **results)
     if args.transport == "torch":
