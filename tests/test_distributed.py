@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def mpiexec(ranks: int, outdir: pathlib.Path, *options: str) -> subprocess.Compl
         OPENBLAS_NUM_THREADS="1",
         OMP_NUM_THREADS="1",
     )
+    env.setdefault("HOME", tempfile.gettempdir())  # Open MPI will not start without a home directory
     command = [MPIEXEC, "-n", str(ranks), sys.executable, "-W", "error", str(SCRIPT), str(outdir), *options]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
