@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
 import os
 import pickle
-import socket
 import struct
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_data_support import (  # noqa: F401  (fixtures are used by name)
+    IDX_CODES,
+    QuietHandler,
+    cache_files,
+    closed_port_url,
+    hermetic,
+    make_idx_dir,
+    marker_of,
+    mirror,
+    serve,
+    write_idx,
+)
 
 from anynet import datasets
 from anynet.datasets import (
     AnynetDataWarning,
     DataNotFoundError,
-    Dataset,
     fetch,
     load_dataset,
     load_mnist_pickle,
@@ -30,42 +36,6 @@ from anynet.datasets import (
 
 REAL_SYSTEM_DIRS = dict(datasets.SYSTEM_DIRS)
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
-
-
-@pytest.fixture(autouse=True)
-def hermetic(monkeypatch, tmp_path):
-    """No test sees the user's data, cache, system datasets or the network."""
-    monkeypatch.delenv("ANYNET_DATA", raising=False)
-    monkeypatch.delenv("ANYNET_MIRRORS", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setattr(datasets, "SYSTEM_DIRS", {})
-
-
-# ------------------------------------------------------------------- helpers
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-    """Write ``array`` as an IDX file, gzipped if the name ends in .gz (independent of the reader)."""
-    array = np.asarray(array)
-    header = bytes([0, 0, IDX_CODES[array.dtype.type], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
-
-
-def make_idx_dir(directory: Path, *, marker: int = 7, n_train: int = 60, n_test: int = 12, gz: bool = True) -> Path:
-    """Four small MNIST-format files whose pixels all equal ``marker``, to tell directories apart."""
-    directory.mkdir(parents=True, exist_ok=True)
-    suffix = ".gz" if gz else ""
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", np.full((n, 28, 28), marker, np.uint8))
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", (np.arange(n) % 10).astype(np.uint8))
-    return directory
-
-
-def marker_of(dataset: Dataset) -> int:
-    return round(float(dataset.train[0][0, 0]) * 255)
 
 
 def book_pickle(n: int = 20, *, evil=None, protocol: int = 2) -> bytes:
@@ -75,53 +45,6 @@ def book_pickle(n: int = 20, *, evil=None, protocol: int = 2) -> bytes:
     if evil is not None:
         splits[2] = (evil, splits[2][1])
     return pickle.dumps(tuple(splits), protocol=protocol)
-
-
-def digest(path: Path) -> tuple[int, str]:
-    data = path.read_bytes()
-    return len(data), hashlib.sha256(data).hexdigest()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def serve():
-    """Start real HTTP servers on 127.0.0.1 serving a directory; return their base URL."""
-    servers = []
-
-    def start(directory: Path, handler=QuietHandler) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    """A URL on which nothing listens: connecting is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    """A directory of four generated .gz files, registered as the known-good mnist files."""
-    directory = make_idx_dir(tmp_path / "mirror", marker=42)
-    checksums = {path.name: digest(path) for path in directory.iterdir()}
-    monkeypatch.setitem(datasets.CHECKSUMS, "mnist", checksums)
-    return directory
 
 
 @pytest.fixture
@@ -134,11 +57,6 @@ def corrupt_mirror(tmp_path, mirror):
         data[len(data) // 2] ^= 0xFF
         (directory / path.name).write_bytes(bytes(data))
     return directory
-
-
-def cache_files(cache: Path) -> list[str]:
-    """Every file under the cache, hidden temporary files included."""
-    return sorted(p.name for p in cache.rglob("*") if p.is_file())
 
 
 # ----------------------------------------------------------------------- IDX
@@ -253,7 +171,7 @@ def test_pickle_uses_only_the_admitted_globals():
     for opcode, arg, _ in pickletools.genops(book_pickle()):
         if opcode.name == "GLOBAL":
             names.add(tuple(arg.split(" ")))
-    assert names <= set(datasets._PICKLE_GLOBALS)
+    assert names <= set(datasets.pickled._PICKLE_GLOBALS)
 
 
 def test_pickle_via_load_dataset(tmp_path):
@@ -597,9 +515,9 @@ def test_sample_loads_offline(dtype):
 
 
 def test_sample_is_documented():
-    text = (datasets.SAMPLE_DIR / "SAMPLE.md").read_text()
+    text = (datasets.sample.SAMPLE_DIR / "SAMPLE.md").read_text()
     assert "MIT" in text and "Zalando" in text and "0 to 3999" in text
-    assert sum(p.stat().st_size for p in datasets.SAMPLE_FILES.values()) < 3_000_000
+    assert sum(p.stat().st_size for p in datasets.sample.SAMPLE_FILES.values()) < 3_000_000
 
 
 def test_fallback_to_sample_says_so():

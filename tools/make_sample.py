@@ -23,7 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # use this checkout's reader, installed or not
 
-from anynet.datasets import IDX_FILES, SAMPLE_DIR, SAMPLE_FILES, read_idx  # noqa: E402
+from anynet.datasets.idx import IDX_FILES, read_idx  # noqa: E402
+from anynet.datasets.sample import SAMPLE_DIR, SAMPLE_FILES  # noqa: E402
 
 DEFAULT_SOURCE = Path("/usr/share/datasets/fashion-mnist")
 MIT_LICENSE = """The MIT License (MIT)

@@ -1,0 +1,183 @@
+"""Datasets: MNIST, Fashion-MNIST, KMNIST, Nielsen's mnist.pkl.gz, a bundled
+sample, and your own data in CSV or .npz files.
+
+This is host code: it reads files into NumPy arrays, and the backend moves them
+to the device afterwards.  :func:`load_dataset` is the entry point; for a
+dataset name it looks for the data in this order and uses the first place that
+has it:
+
+1. ``$ANYNET_DATA/<name>/``, then ``$ANYNET_DATA/`` itself;
+2. the cache, ``$XDG_CACHE_HOME/anynet/<name>/`` (default ``~/.cache/anynet``),
+   whose downloaded files are verified again (SHA-256) every time;
+3. system locations (Fashion-MNIST from the Debian/Ubuntu package
+   ``dataset-fashion-mnist``);
+4. a download from the dataset's mirrors, SHA-256 verified, into the cache.
+
+A path is used as it is: a directory holding the four IDX files (raw or
+``.gz``) or Nielsen's ``mnist.pkl.gz``, that pickle itself, a ``.csv`` file
+(:mod:`.tables`) or an ``.npz`` file (:mod:`.arrays`).
+``load_dataset("sample")`` needs none of these: a small real subset of
+Fashion-MNIST ships inside the package (see ``anynet/data/SAMPLE.md``).
+:func:`load_inputs` reads the inputs of a prediction (.npy, .npz, .csv,
+images).
+
+Modules: core (the Dataset), opening (safe file access), idx, pickled,
+download and cache, tables (CSV), arrays (.npy/.npz), images, inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from ..errors import AnynetDataWarning, DataNotFoundError
+from .cache import (
+    CHECKSUMS,
+    MIRRORS,
+    cache_problems,
+    cache_root,
+    ensure_downloaded,
+    fetch,
+    mirror_list,
+    not_found_message,
+)
+from .core import Dataset, float_dtype, split_validation, to_tuples
+from .download import download_timeout
+from .idx import IDX_FILES, find_idx_files, load_idx_files, read_idx
+from .pickled import load_mnist_pickle
+from .sample import load_sample, sample_instead
+
+__all__ = [
+    "AnynetDataWarning",
+    "CHECKSUMS",
+    "DataNotFoundError",
+    "Dataset",
+    "MIRRORS",
+    "SYSTEM_DIRS",
+    "fetch",
+    "load_dataset",
+    "load_mnist_pickle",
+    "read_idx",
+    "to_tuples",
+]
+
+# Directories where an operating-system package installs a dataset.
+SYSTEM_DIRS = {
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"), "Debian package dataset-fashion-mnist"),
+}
+
+PICKLE_NAME = "mnist.pkl.gz"
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike = "mnist",
+    *,
+    data_dir=None,
+    download: bool = True,
+    dtype="float64",
+    progress: bool = True,
+    fallback_to_sample: bool = False,
+    timeout: float | None = None,
+    validation_split: float | None = None,
+) -> Dataset:
+    """Load a dataset by name ("mnist", "fashion-mnist", "kmnist", "sample") or path.
+
+    A path is a directory holding the four IDX files (raw or .gz) or Nielsen's
+    ``mnist.pkl.gz``, or that pickle file itself; it is used as is.  A name is
+    looked up in ``$ANYNET_DATA``, the cache (``data_dir`` if given, else
+    ``$XDG_CACHE_HOME/anynet`` or ``~/.cache/anynet``), system locations, and
+    then, if ``download``, downloaded from the mirrors into the cache (with a
+    progress bar if ``progress``; each file within ``timeout`` seconds, else
+    ``$ANYNET_DOWNLOAD_TIMEOUT``, else 300).
+
+    The 60,000-image training file is split like the book: the first 50,000 for
+    training, the last 10,000 for validation.  ``validation_split=F`` instead
+    makes the last fraction F of the training rows the validation split (see
+    :func:`split_validation`).  X has ``dtype`` (float32 or float64) and
+    values in [0, 1]; y is int64.
+
+    If the data is nowhere, raises :class:`DataNotFoundError`, whose message
+    names the dataset and lists every way to provide it; never a silent
+    substitute.  Only with ``fallback_to_sample=True`` (the command line's
+    first run without arguments) does the bundled sample stand in, saying so
+    in ``Dataset.source`` and with an :class:`AnynetDataWarning`.
+    """
+    dtype = float_dtype(dtype)
+    if timeout is not None:
+        download_timeout(timeout)  # a bad value is refused even when nothing is downloaded
+    name = os.fspath(name_or_path)
+    if name == "sample":
+        dataset = load_sample(dtype)
+    elif name in MIRRORS:
+        dataset = _load_named(name, data_dir, download, dtype, progress, fallback_to_sample, timeout)
+    else:
+        dataset = _load_path(Path(name), dtype)
+    return dataset if validation_split is None else split_validation(dataset, validation_split)
+
+
+def _load_named(name, data_dir, download, dtype, progress, fallback_to_sample, timeout) -> Dataset:
+    looked_in, repaired = [], []
+    for directory, how in _local_candidates(name, data_dir):
+        if how == "cache" and (corrupt := cache_problems(name, directory)):
+            looked_in.append(f"{directory} (cache): {'; '.join(corrupt)}")
+            repaired += corrupt
+            continue
+        looked_in.append(f"{directory} ({how})")
+        dataset = _load_directory(directory, name=name, how=how, dtype=dtype, pickle_ok=name == "mnist")
+        if dataset is not None:
+            return dataset
+
+    urls, problems = MIRRORS[name], None
+    if download:
+        urls = mirror_list(name, None)
+        directory = cache_root(data_dir) / name
+        problems = ensure_downloaded(name, directory, urls, progress=progress, timeout=timeout)
+        if not problems:
+            again = "; downloaded again: the cached copy was corrupt" if repaired else ""
+            source = f"{directory} (downloaded, SHA-256 verified{again})"
+            return load_idx_files(find_idx_files(directory), name=name, source=source, dtype=dtype)
+
+    if fallback_to_sample:
+        return sample_instead(name, "download failed" if download else "download disabled", dtype)
+    raise DataNotFoundError(not_found_message(name, data_dir, urls, looked_in=looked_in, problems=problems))
+
+
+def _local_candidates(name: str, data_dir):
+    """Directories that may hold dataset ``name``, in priority order, with how we got there."""
+    anynet_data = os.environ.get("ANYNET_DATA")
+    if anynet_data:
+        yield Path(anynet_data) / name, "$ANYNET_DATA"
+        yield Path(anynet_data), "$ANYNET_DATA"
+    yield cache_root(data_dir) / name, "cache"
+    if name in SYSTEM_DIRS:
+        yield SYSTEM_DIRS[name]
+
+
+def _load_directory(directory: Path, *, name: str, how: str, dtype, pickle_ok: bool) -> Dataset | None:
+    """The dataset in ``directory`` (IDX files, or if ``pickle_ok`` the book's pickle), or None."""
+    files = find_idx_files(directory)
+    if files is not None:
+        return load_idx_files(files, name=name, source=f"{directory} ({how})", dtype=dtype)
+    pickle_path = directory / PICKLE_NAME
+    if pickle_ok and pickle_path.is_file():
+        return dataclasses.replace(
+            load_mnist_pickle(pickle_path, dtype=dtype),
+            name=name,
+            source=f"{pickle_path} (Nielsen's mnist.pkl.gz, {how})",
+        )
+    return None
+
+
+def _load_path(path: Path, dtype) -> Dataset:
+    if path.is_dir():
+        dataset = _load_directory(path, name=str(path), how="given path", dtype=dtype, pickle_ok=True)
+        if dataset is not None:
+            return dataset
+        expected = ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
+        raise DataNotFoundError(f"{path} holds neither the four IDX files ({expected}) nor {PICKLE_NAME}")
+    if path.exists():  # a file, or something posing as one (a FIFO, a device): the readers refuse those
+        return dataclasses.replace(load_mnist_pickle(path, dtype=dtype), name=str(path))
+    raise DataNotFoundError(
+        f"{str(path)!r} is neither a dataset name ({', '.join([*MIRRORS, 'sample'])}) nor an existing path"
+    )
