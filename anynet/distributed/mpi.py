@@ -26,8 +26,12 @@ class MPIReducer(BlockReducer):
     computed alone, all block vectors are gathered (``Allgatherv``) and added
     in block order on every rank.  ``reduce="fast"`` computes each rank's
     share in one call and sums with one ``Allreduce``: less work and traffic,
-    equal only to rounding.  ``block_size`` trades speed (bigger blocks, fewer
-    and larger matrix products) for nothing else: any fixed value is exact.
+    equal only to rounding.  Any fixed ``block_size`` is exact; bigger blocks
+    mean fewer, larger matrix products and fewer vectors to gather.  The
+    default 1 is the book's per-sample loop: for a [784, 100, 10] network and
+    mini-batches of 64 on one rank, a step took ~190x one whole-batch call
+    with blocks of 1 and 2x with blocks of 32.  A good choice is the
+    mini-batch size divided by the most ranks you will run on.
     """
 
     def __init__(self, comm, *, reduce: str = "exact", block_size: int = 1):
