@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from test_data_support import (  # noqa: F401  (fixtures are used by name)
     idx_bytes,
     make_idx_dir,
     mirror,
+    peak_memory,
     serve,
     write_gzip_bomb,
     write_idx,
@@ -37,17 +37,6 @@ from anynet.errors import ArgumentError, DataError, TooLargeError
 
 REPO = Path(__file__).resolve().parent.parent
 STALE_S = 2 * 3600  # older than files.py's one hour: left by a killed run
-
-
-def peak_memory(call) -> int:
-    """Peak bytes Python and NumPy allocate while ``call()`` runs (tracemalloc sees both)."""
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
 
 
 def run_python(code: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -245,6 +234,8 @@ CASES = [
     ("path-dev-zero", lambda: d.load_dataset("/dev/zero")),
     ("csv-fifo", lambda: d.load_dataset(F + "/data.csv")),
     ("npz-fifo", lambda: d.load_dataset(F + "/data.npz")),
+    ("inputs-csv-fifo", lambda: d.load_inputs(F + "/data.csv")),
+    ("inputs-png-fifo", lambda: d.load_inputs(F + "/digit.png")),
 ]
 """
     result = run_python(cases + _NON_REGULAR, timeout=120)
@@ -260,7 +251,7 @@ CASES = [
 
 def test_finding15_trickling_mirror_is_abandoned_at_the_deadline_and_the_next_used(tmp_path, serve, mirror):
     slow = serve(tmp_path, TrickleHandler)
-    directory = fetch("mnist", data_dir=tmp_path / "cache", mirrors=[slow, serve(mirror)], progress=False, timeout=0.3)
+    directory = fetch("mnist", data_dir=tmp_path / "cache", mirrors=[slow, serve(mirror)], progress=False, timeout=0.2)
     assert cache_files(directory) == sorted(p.name for p in mirror.iterdir())
     for path in mirror.iterdir():
         assert (directory / path.name).read_bytes() == path.read_bytes()
@@ -299,7 +290,7 @@ class TrickleHeadersHandler(TrickleHandler):
 def test_finding15_deadline_also_covers_trickled_headers(tmp_path, serve):
     slow = serve(tmp_path, TrickleHeadersHandler)
     with pytest.raises(DataNotFoundError, match=r"too slow"):
-        fetch("mnist", data_dir=tmp_path / "cache", mirrors=[slow], progress=False, timeout=0.3)
+        fetch("mnist", data_dir=tmp_path / "cache", mirrors=[slow], progress=False, timeout=0.2)
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan"])

@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+import tracemalloc
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,6 +76,17 @@ def write_gzip_bomb(path: Path, header: bytes, inflated_mib: int) -> Path:
         for _ in range(inflated_mib):
             f.write(member)
     return path
+
+
+def peak_memory(call) -> int:
+    """Peak bytes Python and NumPy allocate while ``call()`` runs (tracemalloc sees both)."""
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
 
 
 def digest(path: Path) -> tuple[int, str]:

@@ -31,7 +31,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from ..errors import AnynetDataWarning, DataNotFoundError
+from ..errors import AnynetDataWarning, ArgumentError, DataError, DataNotFoundError
+from .arrays import load_npz
 from .cache import (
     CHECKSUMS,
     MIRRORS,
@@ -45,8 +46,10 @@ from .cache import (
 from .core import Dataset, float_dtype, split_validation, to_tuples
 from .download import download_timeout
 from .idx import IDX_FILES, find_idx_files, load_idx_files, read_idx
+from .inputs import image_paths, load_inputs
 from .pickled import load_mnist_pickle
 from .sample import load_sample, sample_instead
+from .tables import load_csv
 
 __all__ = [
     "AnynetDataWarning",
@@ -56,9 +59,12 @@ __all__ = [
     "MIRRORS",
     "SYSTEM_DIRS",
     "fetch",
+    "image_paths",
     "load_dataset",
+    "load_inputs",
     "load_mnist_pickle",
     "read_idx",
+    "split_validation",
     "to_tuples",
 ]
 
@@ -80,11 +86,17 @@ def load_dataset(
     fallback_to_sample: bool = False,
     timeout: float | None = None,
     validation_split: float | None = None,
+    label_column: str | int | None = None,
 ) -> Dataset:
     """Load a dataset by name ("mnist", "fashion-mnist", "kmnist", "sample") or path.
 
-    A path is a directory holding the four IDX files (raw or .gz) or Nielsen's
-    ``mnist.pkl.gz``, or that pickle file itself; it is used as is.  A name is
+    A path is used as it is: a directory holding the four IDX files (raw or
+    .gz) or Nielsen's ``mnist.pkl.gz``; that pickle file itself; a ``.csv``
+    file of a label column and feature columns (``label_column`` picks the
+    label column by header name or index; see :mod:`.tables`); an ``.npz``
+    file of arrays ``X``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``
+    (see :mod:`.arrays`).  A CSV file, or an .npz file without a test split,
+    gives ``Dataset.test = None``.  A name is
     looked up in ``$ANYNET_DATA``, the cache (``data_dir`` if given, else
     ``$XDG_CACHE_HOME/anynet`` or ``~/.cache/anynet``), system locations, and
     then, if ``download``, downloaded from the mirrors into the cache (with a
@@ -107,12 +119,14 @@ def load_dataset(
     if timeout is not None:
         download_timeout(timeout)  # a bad value is refused even when nothing is downloaded
     name = os.fspath(name_or_path)
+    if label_column is not None and Path(name).suffix.lower() != ".csv":
+        raise ArgumentError(f"label_column applies to CSV files, not to {name}")
     if name == "sample":
         dataset = load_sample(dtype)
     elif name in MIRRORS:
         dataset = _load_named(name, data_dir, download, dtype, progress, fallback_to_sample, timeout)
     else:
-        dataset = _load_path(Path(name), dtype)
+        dataset = _load_path(Path(name), dtype, label_column)
     return dataset if validation_split is None else split_validation(dataset, validation_split)
 
 
@@ -169,14 +183,24 @@ def _load_directory(directory: Path, *, name: str, how: str, dtype, pickle_ok: b
     return None
 
 
-def _load_path(path: Path, dtype) -> Dataset:
+def _load_path(path: Path, dtype, label_column) -> Dataset:
     if path.is_dir():
         dataset = _load_directory(path, name=str(path), how="given path", dtype=dtype, pickle_ok=True)
         if dataset is not None:
             return dataset
         expected = ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
-        raise DataNotFoundError(f"{path} holds neither the four IDX files ({expected}) nor {PICKLE_NAME}")
+        raise DataNotFoundError(
+            f"{path} holds neither the four IDX files ({expected}) nor {PICKLE_NAME}; "
+            "a .csv or .npz dataset is given by its file name"
+        )
     if path.exists():  # a file, or something posing as one (a FIFO, a device): the readers refuse those
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            return load_csv(path, label_column=label_column, dtype=dtype)
+        if suffix == ".npz":
+            return load_npz(path, dtype=dtype)
+        if suffix == ".npy":
+            raise DataError(f"{path}: a .npy file holds one array; a dataset needs X and y (save both in an .npz)")
         return dataclasses.replace(load_mnist_pickle(path, dtype=dtype), name=str(path))
     raise DataNotFoundError(
         f"{str(path)!r} is neither a dataset name ({', '.join([*MIRRORS, 'sample'])}) nor an existing path"

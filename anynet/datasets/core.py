@@ -79,7 +79,7 @@ def integer_labels(values: np.ndarray, what: str, locate=lambda i: f"row {i + 1}
     bad entry (``locate(i)`` says where entry ``i`` is, e.g. its line)."""
     values = np.asarray(values)
     if values.dtype.kind == "f":
-        bad = ~np.isfinite(values) | (values != np.round(values))
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2**53)
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
