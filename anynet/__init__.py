@@ -1,16 +1,21 @@
 """anynet: the network of Nielsen's *Neural Networks and Deep Learning* on any
-array API backend (NumPy, CuPy, PyTorch, JAX, array-api-strict)."""
+array API backend (NumPy, CuPy, PyTorch, JAX, array-api-strict).
+
+``anynet.Network`` is the keyword API; ``anynet.network`` and
+``anynet.network2`` are the book's two modules, for its scripts unchanged.
+"""
 
 from .activations import ReLU, Sigmoid, Softmax, Tanh, sigmoid, sigmoid_prime
-from .backend import Backend, available_backends, get_backend
-from .checkpoint import load
+from .backend import Backend, get_backend
 from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
+from .devices import available_backends
 from .errors import AnynetError
-from .network import EpochReport, Network
+from .fit import EpochReport, TrainConfig
+from .net import Network, load
 from .optimizers import SGD, Adam, Momentum
 from .schedules import DivideOnPlateau
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Adam",
@@ -28,6 +33,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TrainConfig",
     "available_backends",
     "get_backend",
     "load",

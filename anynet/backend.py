@@ -18,20 +18,14 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .errors import BackendUnavailable
+from . import devices
+from .devices import BACKENDS, available_backends, available_memory as _available_memory  # noqa: F401  (re-exported)
+from .errors import ArgumentError, ArgumentTypeError, DataError, DeviceUnavailable
 
 Array = Any
 Namespace = Any
 
-BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 DTYPES = ("float32", "float64")
-
-_INSTALL_HINTS = {
-    "cupy": "pip install 'anynet[cuda12]' (CUDA 12) or 'anynet[cuda13]' (CUDA 13)",
-    "torch": "pip install torch",
-    "jax": "pip install jax",
-    "array_api_strict": "pip install array-api-strict",
-}
 
 
 @dataclass(frozen=True)
@@ -60,19 +54,33 @@ class Backend:
 
     @property
     def index_dtype(self):
-        """The integer dtype for labels and indices: int64, or int32 for
-        float32 networks (JAX has no int64 outside its 64-bit mode)."""
-        return self.xp.int64 if self.dtype_name == "float64" else self.xp.int32
+        """The integer dtype for labels and indices: int64, except on JAX
+        without its 64-bit mode, which has no int64 (int32 counts and indexes
+        up to 2**31 rows)."""
+        if self.name == "jax":
+            import jax
+
+            if not jax.config.jax_enable_x64:
+                return self.xp.int32
+        return self.xp.int64
 
     def to_numpy(self, array) -> np.ndarray:
         """Copy an array of this backend to a host NumPy array."""
         return to_numpy(array)
 
     def check_device(self, array, what: str) -> None:
-        """Raise ValueError unless ``array`` (of this backend) is on this device."""
+        """Raise DataError unless ``array`` (of this backend) is on this device."""
         where = array_api_compat.device(array)
         if where != self.device:
-            raise ValueError(f"{what} is on device {where}, but the network is on {self.device}")
+            raise DataError(
+                f"{what} is on device {devices.device_name(self.name, where)}, "
+                f"but the network is on {self.device_name}"
+            )
+
+    def available_memory(self) -> tuple[int | None, int | None]:
+        """``(host bytes, device bytes)`` available now; the device figure is
+        None for backends that compute in host memory."""
+        return _available_memory(self.name, self.device)
 
     def owns(self, array) -> bool:
         """True when ``array`` is an array of this backend's namespace."""
@@ -102,11 +110,7 @@ class Backend:
     @property
     def device_name(self) -> str:
         """The device as the user would write it ("cpu", "cuda:0", "device1")."""
-        if self.name == "array_api_strict":
-            return repr(self.device).split("'")[1]
-        if self.name == "cupy":
-            return f"cuda:{self.device.id}"
-        return str(self.device)
+        return devices.device_name(self.name, self.device)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device_name}, {self.dtype_name})"
@@ -149,19 +153,8 @@ def to_numpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
-def _load(name: str):
-    """Import a backend's library, or say what to install."""
-    module = {"array_api_strict": "array_api_strict"}.get(name, name)
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"backend {name!r} is not installed: {_INSTALL_HINTS[name]}"
-        ) from exc
-
-
 def _namespace(name: str) -> Namespace:
-    _load(name)
+    devices.load_library(name)
     if name == "jax":
         import jax.numpy
 
@@ -198,91 +191,6 @@ def _numpy_sum(x, /, *, axis=None, dtype=None, keepdims=False):
     return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
-def _cuda_device_count() -> int:
-    """Number of CUDA devices CuPy sees; 0 when the driver or runtime is absent."""
-    import cupy
-
-    try:
-        return cupy.cuda.runtime.getDeviceCount()
-    except Exception:  # CUDARuntimeError without a driver, and its kin
-        return 0
-
-
-def _resolve_device(name: str, device):
-    if name == "numpy":
-        if device not in (None, "cpu"):
-            raise ValueError(f"numpy has only the 'cpu' device, not {device!r}")
-        return "cpu"
-    if name == "cupy":
-        import cupy
-
-        count = _cuda_device_count()
-        if count == 0:
-            raise RuntimeError(
-                "backend 'cupy' needs an NVIDIA GPU, and CuPy found no CUDA device "
-                "(check the driver with nvidia-smi)"
-            )
-        if isinstance(device, cupy.cuda.Device):
-            return device
-        index = _device_index(device, prefixes=("cuda", "gpu"))
-        if not 0 <= index < count:
-            raise ValueError(f"cupy device {device!r} does not exist: {count} CUDA device(s) here")
-        return cupy.cuda.Device(index)
-    if name == "torch":
-        import torch
-
-        resolved = torch.device("cpu" if device is None else device)
-        if resolved.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"torch device {device!r} needs CUDA, which this PyTorch build cannot use")
-        return resolved
-    if name == "jax":
-        import jax
-
-        if device is None:
-            return jax.devices()[0]
-        if not isinstance(device, str):
-            return device
-        kind, _, index = device.partition(":")
-        try:
-            candidates = jax.devices(kind)
-        except RuntimeError as exc:
-            raise RuntimeError(f"jax has no {kind!r} devices here: {exc}") from exc
-        try:
-            position = int(index or 0)
-        except ValueError:
-            raise ValueError(f"cannot read a jax device from {device!r}; use 'cpu', 'gpu' or 'gpu:N'") from None
-        if not 0 <= position < len(candidates):
-            raise ValueError(f"jax device {device!r} does not exist: {len(candidates)} {kind} device(s)")
-        return candidates[position]
-    import array_api_strict
-
-    if device is None:
-        return array_api_strict.Device("CPU_DEVICE")
-    if isinstance(device, array_api_strict.Device):
-        return device
-    try:
-        return array_api_strict.Device(device)
-    except ValueError as exc:
-        raise ValueError(f"array_api_strict has no device {device!r}: {exc}") from exc
-
-
-def _device_index(device, prefixes) -> int:
-    if device is None:
-        return 0
-    if isinstance(device, int):
-        return device
-    text = str(device)
-    for prefix in prefixes:
-        if text == prefix:
-            return 0
-        if text.startswith(prefix + ":"):
-            text = text[len(prefix) + 1 :]
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"cannot read a CUDA device from {device!r}; use an index or 'cuda:N'") from None
-
-
 def _name_of(backend) -> tuple[str, Any]:
     """Map a backend given as a name, a namespace module or an array to
     (name, device implied by it or None)."""
@@ -291,7 +199,7 @@ def _name_of(backend) -> tuple[str, Any]:
         aliases = {"np": "numpy", "pytorch": "torch", "strict": "array_api_strict", "jax.numpy": "jax"}
         name = aliases.get(name, name)
         if name not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            raise ArgumentError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         return name, None
     if is_array(backend):
         return _namespace_name(backend), array_api_compat.device(backend)
@@ -302,7 +210,7 @@ def _name_of(backend) -> tuple[str, Any]:
         for name in ("numpy", "cupy", "torch", "jax"):
             if module_name.split(".")[0] == name or module_name == f"array_api_compat.{name}":
                 return name, None
-    raise TypeError(
+    raise ArgumentTypeError(
         f"backend must be a name ({', '.join(BACKENDS)}), an array namespace module or an array, "
         f"not {type(backend).__name__}"
     )
@@ -331,12 +239,12 @@ def get_backend(backend="numpy", device=None, dtype=None) -> Backend:
         import jax
 
         if not jax.config.jax_enable_x64:
-            raise RuntimeError(
+            raise DeviceUnavailable(
                 "jax float64 needs 64-bit mode: set JAX_ENABLE_X64=1 or call "
                 "jax.config.update('jax_enable_x64', True) before creating the network, "
                 "or use dtype='float32'"
             )
-    resolved = _resolve_device(name, device)
+    resolved = devices.resolve_device(name, device)
     return Backend(name, xp, resolved, getattr(xp, dtype_name), dtype_name)
 
 
@@ -347,67 +255,8 @@ def _dtype_name(dtype) -> str:
         name = getattr(dtype, "name", None) or str(dtype)  # torch and strict dtypes
     name = name.replace("torch.", "").replace("array_api_strict.", "")
     if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        raise ArgumentError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     return name
-
-
-def _version(name: str) -> str:
-    module = importlib.import_module(name)
-    return getattr(module, "__version__", "?")
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    """What ``available_backends`` reports about one backend."""
-
-    name: str
-    usable: bool
-    version: str | None
-    devices: tuple
-    reason: str | None
-
-
-def _devices(name: str) -> tuple:
-    if name == "numpy":
-        return ("cpu",)
-    if name == "cupy":
-        count = _cuda_device_count()
-        if count == 0:
-            raise RuntimeError("no CUDA device")
-        return tuple(f"cuda:{i}" for i in range(count))
-    if name == "torch":
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        return ("cpu",) + tuple(f"cuda:{i}" for i in range(gpus))
-    if name == "jax":
-        import jax
-
-        return tuple(f"{d.platform}:{d.id}" for d in jax.devices())
-    import array_api_strict
-
-    return tuple(repr(d).split("'")[1] for d in array_api_strict.__array_namespace_info__().devices())
-
-
-def available_backends() -> list[BackendInfo]:
-    """Probe every known backend: usable or not, its version, its devices and,
-    when unusable, why ("cupy: not installed", "cupy: no CUDA device")."""
-    infos = []
-    for name in BACKENDS:
-        module = {"jax": "jax"}.get(name, name)
-        try:
-            _load(name)
-        except BackendUnavailable:
-            infos.append(BackendInfo(name, False, None, (), f"not installed ({_INSTALL_HINTS[name]})"))
-            continue
-        version = _version(module)
-        try:
-            devices = _devices(name)
-        except Exception as exc:  # a broken driver must not break the report
-            infos.append(BackendInfo(name, False, version, (), str(exc)))
-            continue
-        infos.append(BackendInfo(name, True, version, devices, None))
-    return infos
 
 
 def namespace_of(*arrays) -> Namespace:

@@ -15,12 +15,14 @@ import warnings
 from pathlib import Path
 
 from .activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
-from .backend import BACKENDS, DTYPES, available_backends
-from .checkpoint import CheckpointError, load, save
+from .backend import BACKENDS, DTYPES
+from .devices import available_backends
+from .checkpoint import CheckpointError, save
+from .net import load
 from .costs import COSTS
 from .datasets import AnynetDataWarning, DataNotFoundError, load_dataset
 from .initializers import INITIALIZERS
-from .network import Network
+from .net import Network
 from .optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
 from .presets import PRESETS
 

@@ -63,7 +63,7 @@ def _problem(seed, sizes, n):
 
 
 def _gradients_and_training(backend, *, seed, sizes, n, batch, steps, eta):
-    from .network import Network
+    from .net import Network
 
     net = Network(sizes, backend=backend, seed=seed)
     x, labels = _problem(seed, sizes, n)

@@ -67,7 +67,13 @@ class DistributedError(AnynetError, RuntimeError):
     """A multi-process run cannot go on: a rank failed, or the ranks disagree."""
 
 
+class AnynetDataWarning(UserWarning):
+    """Something about the data deserves the user's attention: uint8 images
+    scaled to [0, 1], the bundled sample standing in for a dataset."""
+
+
 __all__ = [
+    "AnynetDataWarning",
     "AnynetError",
     "ArgumentError",
     "ArgumentTypeError",

@@ -8,13 +8,18 @@ Data comes in two forms, both accepted everywhere:
   ``(n,)`` or targets ``(n, sizes[-1])``, as host NumPy arrays or arrays of
   the network's backend.
 
-Whatever the form, the result is a :class:`DeviceData` living on the
-network's device; bad data raises ValueError/TypeError naming the problem.
+Whatever the form, the result is a :class:`DeviceData` on the network's
+device.  Host data is checked on the host.  Data already on the device is
+checked on the device: the checks are 0-d arrays (:class:`Pending`) that cost
+one device-to-host transfer when verified, which the caller does once (``fit``
+at its start) or defers to its next read of a result (the book's per-batch
+``update_mini_batch``), so a training step never waits for the device.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +27,31 @@ import array_api_compat
 import numpy as np
 
 from .backend import Backend, _namespace_name, is_array, to_numpy
+from .errors import AnynetDataWarning, ArgumentTypeError, DataError
+
+
+class Pending:
+    """Checks of device data that have not been read back yet: each is a 0-d
+    boolean array, True when the data is fine."""
+
+    def __init__(self, what: str, checks):
+        self.what = what
+        self.checks = list(checks)  # (ok flag, message, exact re-check or None)
+
+    def ok_flag(self, xp):
+        """All checks as one 0-d boolean array (no transfer)."""
+        flag = self.checks[0][0]
+        for ok, _, _ in self.checks[1:]:
+            flag = xp.logical_and(flag, ok)
+        return flag
+
+    def verify(self, xp) -> None:
+        """Read the checks back (one transfer) and raise DataError for the first failing one."""
+        if bool(self.ok_flag(xp)):
+            return
+        for ok, message, exact in self.checks:
+            if not bool(ok) and (exact is None or not exact()):
+                raise DataError(f"{self.what}: {message}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +62,7 @@ class DeviceData:
     targets: Any  # (n, sizes[-1])
     labels: Any  # (n,)
     n: int
+    pending: Pending | None = None  # device-side checks not yet read back
 
 
 def _is_array_form(data) -> bool:
@@ -45,50 +76,59 @@ def _is_array_form(data) -> bool:
     )
 
 
-def prepare(data, *, backend: Backend, n_in: int, n_out: int, what: str) -> DeviceData:
-    """Validate ``data`` in either form and return it on ``backend``'s device."""
+def prepare(data, *, backend: Backend, n_in: int, n_out: int, what: str, defer: bool = False) -> DeviceData:
+    """Validate ``data`` in either form and return it on ``backend``'s device.
+    With ``defer``, checks of device-resident data stay on the device in
+    ``DeviceData.pending`` for the caller to verify; otherwise they are read
+    back now."""
     if data is None:
-        raise TypeError(f"{what} is None")
+        raise ArgumentTypeError(f"{what} is None")
     if isinstance(data, DeviceData):
         return _check_device_data(data, backend=backend, n_in=n_in, n_out=n_out, what=what)
     if _is_array_form(data):
         x, y = data
     else:
         x, y = _stack_pairs(data, what=what)
-    return _arrays_to_device(x, y, backend=backend, n_in=n_in, n_out=n_out, what=what)
+    result = _arrays_to_device(x, y, backend=backend, n_in=n_in, n_out=n_out, what=what)
+    if result.pending is not None and not defer:
+        result.pending.verify(backend.xp)
+        result = DeviceData(result.x, result.targets, result.labels, result.n)
+    return result
 
 
 def _check_device_data(data, *, backend, n_in, n_out, what):
     """A DeviceData from ``Network.to_device``: already validated, but it must
     belong to this backend, device, dtype and layer widths."""
     if not backend.owns(data.x) or array_api_compat.device(data.x) != backend.device or data.x.dtype != backend.dtype:
-        raise ValueError(f"{what} was moved to another backend, device or dtype; call to_device on this network")
+        raise DataError(f"{what} was moved to another backend, device or dtype; call to_device on this network")
     _check_shapes(tuple(data.x.shape), tuple(data.targets.shape), n_in=n_in, n_out=n_out, what=what)
     return data
 
 
 def _stack_pairs(data, *, what: str):
     if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-        raise TypeError(f"{what} must be a list of (x, y) pairs or a tuple (X, y) of arrays, not {type(data).__name__}")
+        raise ArgumentTypeError(
+            f"{what} must be a list of (x, y) pairs or a tuple (X, y) of arrays, not {type(data).__name__}"
+        )
     pairs = list(data)
     if not pairs:
-        raise ValueError(f"{what} is empty")
+        raise DataError(f"{what} is empty")
     xs, ys = [], []
     for i, pair in enumerate(pairs):
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-            raise TypeError(f"{what}[{i}] must be an (x, y) pair, not {type(pair).__name__}")
+            raise ArgumentTypeError(f"{what}[{i}] must be an (x, y) pair, not {type(pair).__name__}")
         x, y = pair
         xs.append(_host(x, what=f"{what}[{i}] input").reshape(-1))
         ys.append(y)
     widths = {x.shape[0] for x in xs}
     if len(widths) > 1:
-        raise ValueError(f"{what}: inputs have different sizes {sorted(widths)}")
+        raise DataError(f"{what}: inputs have different sizes {sorted(widths)}")
     if all(_is_int_label(y) for y in ys):
         labels = np.asarray([int(y) for y in ys], dtype=np.int64)
         return np.stack(xs), labels
     targets = [_host(y, what=f"{what}[{i}] target").reshape(-1) for i, y in enumerate(ys)]
     if len({t.shape[0] for t in targets}) > 1:
-        raise ValueError(f"{what}: targets have different sizes; mix of labels and vectors?")
+        raise DataError(f"{what}: targets have different sizes; mix of labels and vectors?")
     return np.stack(xs), np.stack(targets)
 
 
@@ -107,18 +147,18 @@ def _host(value, *, what: str) -> np.ndarray:
     try:
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} is not an array: {exc}") from None
+        raise ArgumentTypeError(f"{what} is not an array: {exc}") from None
 
 
 def _arrays_to_device(x, y, *, backend, n_in, n_out, what):
     kinds = {_namespace_name(a) or "host" for a in (x, y)}
     on_device = backend.name in kinds and backend.name != "numpy"
     if on_device and len(kinds) > 1:
-        raise TypeError(f"{what}: X and y come from different backends ({' and '.join(sorted(kinds))})")
+        raise ArgumentTypeError(f"{what}: X and y come from different backends ({' and '.join(sorted(kinds))})")
     foreign = kinds - {"numpy", "host", backend.name}
     if foreign:
         accepted = "NumPy arrays" if backend.name == "numpy" else f"NumPy arrays or {backend.name} arrays"
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{what} holds {' and '.join(sorted(foreign))} arrays, but the network runs on the "
             f"{backend.name} backend; pass {accepted}"
         )
@@ -129,68 +169,103 @@ def _arrays_to_device(x, y, *, backend, n_in, n_out, what):
 
 def _check_shapes(x_shape, y_shape, *, n_in, n_out, what):
     if len(x_shape) != 2:
-        raise ValueError(f"{what}: X must have shape (n, {n_in}), got {tuple(x_shape)}")
+        raise DataError(f"{what}: X must have shape (n, {n_in}), got {tuple(x_shape)}")
     if x_shape[0] == 0:
-        raise ValueError(f"{what} is empty")
+        raise DataError(f"{what} is empty")
     if x_shape[1] != n_in:
-        raise ValueError(f"{what}: each input must have {n_in} values (sizes[0]), got {x_shape[1]}")
+        raise DataError(f"{what}: each input must have {n_in} values (sizes[0]), got {x_shape[1]}")
     if len(y_shape) not in (1, 2) or y_shape[0] != x_shape[0]:
-        raise ValueError(
+        raise DataError(
             f"{what}: X has {x_shape[0]} samples but y has shape {tuple(y_shape)}; "
             f"y must be labels ({x_shape[0]},) or targets ({x_shape[0]}, {n_out})"
         )
     if len(y_shape) == 2 and y_shape[1] != n_out:
-        raise ValueError(f"{what}: each target must have {n_out} values (sizes[-1]), got {y_shape[1]}")
+        raise DataError(f"{what}: each target must have {n_out} values (sizes[-1]), got {y_shape[1]}")
 
 
-def _first_nonfinite_row(a):
-    """The first row of ``a`` holding NaN or inf, or None.  A sum of finite
-    numbers is finite unless it overflows, so one pass with no temporary
-    clears the usual case; only a non-finite sum pays for the exact search
-    (a full boolean copy of ``a``)."""
-    if a.dtype.kind != "f" or np.isfinite(np.sum(a)):
+def _nonfinite_message(a: np.ndarray, dtype_name: str, original: np.ndarray, what: str) -> str | None:
+    """None if ``a`` (already in the network's dtype) is finite, else a
+    message with the count and first place; values that were finite before
+    the conversion overflowed the dtype, and the message says so."""
+    if a.dtype.kind != "f" or np.isfinite(np.sum(a)):  # one pass, no temporary, in the usual case
         return None
     bad = ~np.isfinite(a)
-    return int(np.argwhere(bad)[0][0]) if bad.any() else None
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return None
+    row, column = (int(i) for i in np.argwhere(bad)[0])
+    place = f"first at sample {row}" + (f", column {column}" if a.shape[1] > 1 else "")
+    if original.dtype.kind == "f" and bool(np.isfinite(original[row, column])):
+        return (
+            f"{what} {count} value(s) overflow {dtype_name} ({place}: {original[row, column]!r}); "
+            f"scale the data or use float64"
+        )
+    return f"{what} contain NaN or inf ({count} value(s), {place})"
+
+
+def _warn_uint8(what):
+    warnings.warn(
+        f"{what}: uint8 inputs are taken as pixels 0-255 and scaled to [0, 1] (divided by 255)",
+        AnynetDataWarning,
+        stacklevel=5,
+    )
 
 
 def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     _check_shapes(x.shape, y.shape, n_in=n_in, n_out=n_out, what=what)
     if x.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
-    row = _first_nonfinite_row(x)
-    if row is not None:
-        raise ValueError(f"{what}: inputs contain NaN or inf (first at sample {row})")
+        raise ArgumentTypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
+    dtype = np.dtype(backend.dtype_name)
+    if x.dtype == np.uint8:
+        _warn_uint8(what)
+        converted = x.astype(dtype) / dtype.type(255)
+    else:
+        converted = x.astype(dtype, copy=False)
+    message = _nonfinite_message(converted, backend.dtype_name, x, f"{what}: inputs")
+    if message:
+        raise DataError(message)
     if y.ndim == 1:
-        if y.dtype.kind not in "iu":
-            raise TypeError(f"{what}: labels must be integers, not {y.dtype}")
-        outside = (y < 0) | (y >= n_out)
-        if outside.any():
-            row = int(np.argmax(outside))
-            raise ValueError(f"{what}: label {int(y[row])} at sample {row} is outside [0, {n_out})")
-        labels = y.astype(np.int64)
-        targets = np.zeros((y.shape[0], n_out))
+        labels = _host_labels(y, n_out=n_out, what=what)
+        targets = np.zeros((y.shape[0], n_out), dtype=dtype)
         targets[np.arange(y.shape[0]), labels] = 1.0
     else:
         if y.dtype.kind not in "biuf":
-            raise TypeError(f"{what}: targets must be real numbers, not {y.dtype}")
-        row = _first_nonfinite_row(y)
-        if row is not None:
-            raise ValueError(f"{what}: targets contain NaN or inf (first at sample {row})")
-        targets = y
+            raise ArgumentTypeError(f"{what}: targets must be real numbers, not {y.dtype}")
+        targets = y.astype(dtype, copy=False)
+        message = _nonfinite_message(targets, backend.dtype_name, y, f"{what}: targets")
+        if message:
+            raise DataError(message)
         labels = np.argmax(y, axis=1)
     return DeviceData(
-        x=backend.asarray(x),
+        x=backend.asarray(converted),
         targets=backend.asarray(targets),
         labels=backend.asarray(labels, dtype=backend.index_dtype),
         n=int(x.shape[0]),
     )
 
 
-def _all_finite(a, *, xp) -> bool:
-    """True when ``a`` has no NaN or inf: a finite sum proves it without a
-    boolean copy of ``a`` on the device (see _first_nonfinite_row)."""
-    return bool(xp.isfinite(xp.sum(a))) or bool(xp.all(xp.isfinite(a)))
+def _host_labels(y: np.ndarray, *, n_out: int, what: str) -> np.ndarray:
+    """Integer labels in [0, n_out); floats are accepted when every value is a
+    whole number (labels read from a CSV file arrive as 3.0)."""
+    if y.dtype.kind == "f":
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            row = int(np.argmin(whole))
+            raise ArgumentTypeError(
+                f"{what}: labels must be integers; y holds {float(y[row])} at sample {row} "
+                f"(for class probabilities give y of shape (n, {n_out}))"
+            )
+    elif y.dtype.kind not in "iub":
+        raise ArgumentTypeError(
+            f"{what}: labels must be integers 0..{n_out - 1}, not {y.dtype}; encode other labels first "
+            "(anynet.sklearn.NetworkClassifier does it for you)"
+        )
+    outside = (y < 0) | (y >= n_out)
+    if outside.any():
+        row = int(np.argmax(outside))
+        label = int(y[row]) if y.dtype.kind in "iub" else float(y[row])
+        raise DataError(f"{what}: label {label} at sample {row} is outside [0, {n_out})")
+    return y.astype(np.int64)
 
 
 def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
@@ -199,49 +274,75 @@ def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
         backend.check_device(array, f"{what}: {name}")
     _check_shapes(tuple(x.shape), tuple(y.shape), n_in=n_in, n_out=n_out, what=what)
     if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
-        raise TypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
+        raise ArgumentTypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
+    if x.dtype == xp.uint8:
+        _warn_uint8(what)
+        x = xp.astype(x, backend.dtype) / 255
     x = xp.astype(x, backend.dtype, copy=False)
-    if not _all_finite(x, xp=xp):
-        raise ValueError(f"{what}: inputs contain NaN or inf")
+    checks = [_finite_check(x, xp, "inputs contain NaN or inf")]
     if len(y.shape) == 1:
-        if not xp.isdtype(y.dtype, "integral"):
-            raise TypeError(f"{what}: labels must be integers, not {y.dtype}")
-        low, high = int(xp.min(y)), int(xp.max(y))
-        if low < 0 or high >= n_out:
-            raise ValueError(f"{what}: label {low if low < 0 else high} is outside [0, {n_out})")
+        if xp.isdtype(y.dtype, "real floating"):
+            checks.append((xp.all(y == xp.round(y)), "labels must be integers; y holds a fraction", None))
+        elif not xp.isdtype(y.dtype, "integral"):
+            raise ArgumentTypeError(f"{what}: labels must be integers, not {y.dtype}")
+        inside = xp.logical_and(xp.min(y) >= 0, xp.max(y) < n_out)
+        checks.append((inside, f"a label is outside [0, {n_out})", None))
         labels = xp.astype(y, backend.index_dtype)
         classes = xp.arange(n_out, dtype=labels.dtype, device=backend.device)
         targets = xp.astype(labels[:, None] == classes, backend.dtype)
     else:
         if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
-            raise TypeError(f"{what}: targets must be real numbers, not {y.dtype}")
+            raise ArgumentTypeError(f"{what}: targets must be real numbers, not {y.dtype}")
         targets = xp.astype(y, backend.dtype, copy=False)
-        if not _all_finite(targets, xp=xp):
-            raise ValueError(f"{what}: targets contain NaN or inf")
+        checks.append(_finite_check(targets, xp, "targets contain NaN or inf"))
         labels = xp.astype(xp.argmax(targets, axis=1), backend.index_dtype)
-    return DeviceData(x=x, targets=targets, labels=labels, n=int(x.shape[0]))
+    return DeviceData(x=x, targets=targets, labels=labels, n=int(x.shape[0]), pending=Pending(what, checks))
 
 
-def column(a, *, backend: Backend, size: int, what: str):
+def _finite_check(a, xp, message):
+    """A finite sum proves ``a`` finite with no boolean copy of it; when the sum
+    is not finite (NaN or inf, or an overflowing sum), the exact check decides."""
+    return xp.isfinite(xp.sum(a)), message, lambda: bool(xp.all(xp.isfinite(a)))
+
+
+def column(a, *, backend: Backend, size: int, what: str, defer: bool = False):
     """A column vector ``(size, 1)`` or a block of columns ``(size, k)`` (or a
-    flat ``(size,)`` vector) as rows ``(k, size)`` on the device."""
+    flat ``(size,)`` vector) as rows ``(k, size)`` on the device, and the
+    Pending check of device data (None for host data, checked here)."""
     if is_array(a) and backend.owns(a) and backend.name != "numpy":
         xp = backend.xp
         backend.check_device(a, what)
         rows = xp.reshape(a, (1, -1)) if len(a.shape) == 1 else a.T
         rows = xp.astype(rows, backend.dtype)
-        finite = bool(xp.all(xp.isfinite(rows)))
+        pending = Pending(what, [_finite_check(rows, xp, "contains NaN or inf")])
+        if not defer:
+            pending.verify(xp)
+            pending = None
     else:
         host = _host(a, what=what)
         if host.dtype.kind not in "biuf":
-            raise TypeError(f"{what} must hold real numbers, not {host.dtype}")
+            raise ArgumentTypeError(f"{what} must hold real numbers, not {host.dtype}")
         if host.ndim not in (1, 2):
-            raise ValueError(f"{what} must be a column vector ({size}, 1), got shape {host.shape}")
+            raise DataError(f"{what} must be a column vector ({size}, 1), got shape {host.shape}")
         rows = host.reshape(1, -1) if host.ndim == 1 else host.T
-        finite = bool(np.isfinite(rows).all())
-        rows = backend.asarray(rows)
+        if not np.isfinite(rows).all():
+            raise DataError(f"{what} contains NaN or inf")
+        rows, pending = backend.asarray(rows), None
     if rows.shape[1] != size:
-        raise ValueError(f"{what} must have {size} values per column, got {rows.shape[1]}")
-    if not finite:
-        raise ValueError(f"{what} contains NaN or inf")
-    return rows
+        raise DataError(f"{what} must have {size} values per column, got {rows.shape[1]}")
+    return rows, pending
+
+
+def features(x, *, backend: Backend, n_in: int, what: str):
+    """Inputs alone, ``X`` of shape ``(n, n_in)`` (host or this backend's), as
+    a checked array on the device; for prediction, where there are no labels."""
+    kind = _namespace_name(x)
+    if kind not in (None, "numpy", backend.name):
+        raise ArgumentTypeError(f"{what} is a {kind} array, but the network runs on the {backend.name} backend")
+    shape = tuple(getattr(x, "shape", np.shape(x)))
+    if len(shape) != 2 or shape[1] != n_in or shape[0] == 0:
+        raise DataError(f"{what}: X must have shape (n, {n_in}) with n >= 1, got {shape}")
+    labels = np.zeros(shape[0], dtype=np.int64)
+    if kind == backend.name and kind != "numpy":
+        labels = backend.asarray(labels, dtype=backend.index_dtype)
+    return prepare((x, labels), backend=backend, n_in=n_in, n_out=1, what=what).x

@@ -4,19 +4,27 @@ arrays are immutable; it also keeps a failed step from half-updating a net).
 
 ``nabla_w``/``nabla_b`` are gradients summed over a mini-batch of ``m``
 samples; the mean gradient is ``nabla / m`` plus the regularisation term
-``decay(w)`` (weights only, as in the book).
+``decay(w)`` (weights only, as in the book).  An optimizer's state is a dict
+of lists of arrays (and a step count), so a checkpoint can store it and a
+compiled epoch (JAX's ``lax.scan``) can carry it; nothing in a step turns an
+array into a Python number.
 """
 
 from __future__ import annotations
 
-import math
+from . import checks
+from .errors import ArgumentError, ArgumentTypeError
+
+REGULARIZATIONS = ("l2", "l1")
 
 
 class Regularizer:
-    """Weight penalty (lmbda / n) * R(w) of network2.py; biases are not regularised."""
+    """Weight penalty (lmbda / n) * R(w) of network2.py; biases are not regularised.
+    L2: R = 0.5 * sum(w^2), gradient (lmbda/n) w.  L1: R = sum(|w|), gradient (lmbda/n) sign(w)."""
 
     def __init__(self, kind: str, lmbda: float, n: int):
-        self.kind = kind
+        self.kind = checks.choice("regularization", kind, REGULARIZATIONS)
+        self.lmbda = lmbda
         self.coef = lmbda / n
 
     def grad(self, w, *, xp):
@@ -30,22 +38,24 @@ class Regularizer:
         return self.coef * sum(xp.sum(xp.abs(w)) for w in weights)
 
 
-REGULARIZATIONS = ("l2", "l1")
-
-
 class Optimizer:
     name = ""
 
-    def init(self, weights, biases, *, xp):
+    def init(self, weights, biases, *, xp) -> dict:
         """The optimiser's initial state for these parameters."""
-        return None
+        return {}
 
     def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
         """Return (weights, biases, state) after one update."""
         raise NotImplementedError
 
+    def config(self) -> dict:
+        """The constructor's arguments, to record in a checkpoint."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class SGD(Optimizer):
@@ -67,7 +77,8 @@ def _added(fresh, w):
     """``w + fresh``, written into ``fresh``: the product ``-rate * nabla`` is
     this step's own temporary, so ``w - rate * nabla`` costs one full-size
     array instead of two (bit for bit the same numbers), and no parameter or
-    argument is written.  JAX has no in-place ``+=``: it rebinds, same result."""
+    argument is written.  Immutable arrays (JAX) have no in-place ``+=``:
+    Python falls back to ``fresh + w``, the same numbers."""
     fresh += w
     return fresh
 
@@ -79,29 +90,41 @@ def _mean_grads(weights, nabla_w, nabla_b, m, reg, xp):
     return gw, [nb / m for nb in nabla_b]
 
 
+def _zeros(arrays, xp):
+    return [xp.zeros_like(a) for a in arrays]
+
+
 class Momentum(Optimizer):
-    """Momentum SGD of the book's chapter 3: v -> mu v - eta g, w -> w + v."""
+    """Momentum SGD of the book's chapter 3: v -> mu v - eta g, w -> w + v.
+    ``nesterov=True`` looks ahead: w -> w + mu v - eta g with the new v
+    (Sutskever et al. 2013, as torch.optim.SGD(nesterov=True))."""
 
     name = "momentum"
 
-    def __init__(self, mu: float = 0.9):
-        if not (isinstance(mu, (int, float)) and 0.0 <= mu < 1.0):
-            raise ValueError(f"momentum coefficient mu must be in [0, 1), not {mu!r}")
-        self.mu = float(mu)
+    def __init__(self, mu=0.9, nesterov=False):
+        self.mu = checks.real("momentum coefficient mu", mu, low=0.0, high=1.0, high_open=True)
+        if not isinstance(nesterov, bool):
+            raise ArgumentTypeError(f"nesterov must be True or False, not {nesterov!r}")
+        self.nesterov = nesterov
 
     def init(self, weights, biases, *, xp):
-        return [xp.zeros_like(w) for w in weights], [xp.zeros_like(b) for b in biases]
+        return {"v_w": _zeros(weights, xp), "v_b": _zeros(biases, xp)}
 
     def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
         gw, gb = _mean_grads(weights, nabla_w, nabla_b, m, reg, xp)
-        vw = [self.mu * v - eta * g for v, g in zip(state[0], gw)]
-        vb = [self.mu * v - eta * g for v, g in zip(state[1], gb)]
-        new_w = [w + v for w, v in zip(weights, vw)]
-        new_b = [b + v for b, v in zip(biases, vb)]
-        return new_w, new_b, (vw, vb)
+        mu = self.mu
+        vw = [mu * v - eta * g for v, g in zip(state["v_w"], gw)]
+        vb = [mu * v - eta * g for v, g in zip(state["v_b"], gb)]
+        if self.nesterov:
+            new_w = [w + mu * v - eta * g for w, v, g in zip(weights, vw, gw)]
+            new_b = [b + mu * v - eta * g for b, v, g in zip(biases, vb, gb)]
+        else:
+            new_w = [w + v for w, v in zip(weights, vw)]
+            new_b = [b + v for b, v in zip(biases, vb)]
+        return new_w, new_b, {"v_w": vw, "v_b": vb}
 
-    def __repr__(self) -> str:
-        return f"Momentum(mu={self.mu})"
+    def config(self):
+        return {"mu": self.mu, "nesterov": self.nesterov}
 
 
 class Adam(Optimizer):
@@ -109,29 +132,30 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        for label, value in (("beta1", beta1), ("beta2", beta2)):
-            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-                raise ValueError(f"Adam {label} must be in [0, 1), not {value!r}")
-        if not (isinstance(eps, (int, float)) and eps > 0 and math.isfinite(eps)):
-            raise ValueError(f"Adam eps must be a positive number, not {eps!r}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.beta1 = checks.real("Adam beta1", beta1, low=0.0, high=1.0, high_open=True)
+        self.beta2 = checks.real("Adam beta2", beta2, low=0.0, high=1.0, high_open=True)
+        self.eps = checks.real("Adam eps", eps, low=0.0, low_open=True)
 
     def init(self, weights, biases, *, xp):
-        zeros = lambda arrays: [xp.zeros_like(a) for a in arrays]  # noqa: E731
-        return 0, zeros(weights), zeros(biases), zeros(weights), zeros(biases)
+        return {
+            "t": 0,
+            "m_w": _zeros(weights, xp),
+            "m_b": _zeros(biases, xp),
+            "v_w": _zeros(weights, xp),
+            "v_b": _zeros(biases, xp),
+        }
 
     def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
-        t, m_w, m_b, v_w, v_b = state
-        t += 1
+        t = state["t"] + 1  # a Python int eagerly; a traced integer inside a compiled epoch
         gw, gb = _mean_grads(weights, nabla_w, nabla_b, m, reg, xp)
         b1, b2 = self.beta1, self.beta2
-        m_w = [b1 * mo + (1 - b1) * g for mo, g in zip(m_w, gw)]
-        m_b = [b1 * mo + (1 - b1) * g for mo, g in zip(m_b, gb)]
-        v_w = [b2 * v + (1 - b2) * (g * g) for v, g in zip(v_w, gw)]
-        v_b = [b2 * v + (1 - b2) * (g * g) for v, g in zip(v_b, gb)]
+        m_w = [b1 * mo + (1 - b1) * g for mo, g in zip(state["m_w"], gw)]
+        m_b = [b1 * mo + (1 - b1) * g for mo, g in zip(state["m_b"], gb)]
+        v_w = [b2 * v + (1 - b2) * (g * g) for v, g in zip(state["v_w"], gw)]
+        v_b = [b2 * v + (1 - b2) * (g * g) for v, g in zip(state["v_b"], gb)]
         step_size = eta / (1 - b1**t)
-        root_correction = math.sqrt(1 - b2**t)
+        root_correction = (1 - b2**t) ** 0.5
 
         def move(params, moments, variances):
             return [
@@ -139,12 +163,11 @@ class Adam(Optimizer):
                 for p, mo, v in zip(params, moments, variances)
             ]
 
-        new_w = move(weights, m_w, v_w)
-        new_b = move(biases, m_b, v_b)
-        return new_w, new_b, (t, m_w, m_b, v_w, v_b)
+        new_state = {"t": t, "m_w": m_w, "m_b": m_b, "v_w": v_w, "v_b": v_b}
+        return move(weights, m_w, v_w), move(biases, m_b, v_b), new_state
 
-    def __repr__(self) -> str:
-        return f"Adam(beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
+    def config(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
@@ -158,4 +181,4 @@ def get_optimizer(spec) -> Optimizer:
         return spec()
     if isinstance(spec, str) and spec.lower() in OPTIMIZERS:
         return OPTIMIZERS[spec.lower()]()
-    raise ValueError(f"unknown optimizer {spec!r}; choose one of {', '.join(OPTIMIZERS)}")
+    raise ArgumentError(f"unknown optimizer {spec!r}; choose one of {', '.join(OPTIMIZERS)}")

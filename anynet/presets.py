@@ -40,7 +40,7 @@ PRESETS = {
 def split(config):
     """``(network_kwargs, sgd_kwargs)`` from a flat configuration; a key that
     is neither a Network nor an SGD keyword is a ValueError."""
-    from .network import Network
+    from .net import Network
 
     net_keys = set(inspect.signature(Network.__init__).parameters) - {"self"}
     sgd_keys = set(inspect.signature(Network.SGD).parameters) - {"self", "training_data", "evaluation_data", "test_data"}

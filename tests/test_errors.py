@@ -56,11 +56,11 @@ def bad_training_sets():
     inf_x[0, 0] = np.inf
     return [
         ("wrong width", (x[:, :3], y), ValueError, r"4 values \(sizes\[0\]\), got 3"),
-        ("nan", (nan_x, y), ValueError, r"NaN or inf \(first at sample 2\)"),
+        ("nan", (nan_x, y), ValueError, r"NaN or inf \(1 value\(s\), first at sample 2, column 1\)"),
         ("inf", (inf_x, y), ValueError, "NaN or inf"),
         ("label too big", (x, np.array([0, 1, 2, 0, 1, 0])), ValueError, r"label 2 at sample 2 is outside \[0, 2\)"),
         ("negative label", (x, np.array([0, -1, 1, 0, 1, 0])), ValueError, r"label -1 at sample 1"),
-        ("float labels", (x, y.astype(float)), TypeError, "labels must be integers"),
+        ("fractional labels", (x, y + 0.5), TypeError, "labels must be integers; y holds 0.5 at sample 0"),
         ("lengths differ", (x, y[:5]), ValueError, "6 samples but y has shape"),
         ("empty arrays", (x[:0], y[:0]), ValueError, "empty"),
         ("empty list", [], ValueError, "empty"),
@@ -184,7 +184,7 @@ def test_unusable_backend_says_what_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_cupy)
-    with pytest.raises(ImportError, match=r"anynet\[cuda12\]"):
+    with pytest.raises(ImportError, match=r"pip install cupy-cuda12x"):
         anynet.Network(SIZES, backend="cupy")
 
 

@@ -1,0 +1,423 @@
+"""``anynet.Network``: the keyword API over the model and the training loop.
+
+It keeps the seed's surface (``sizes``, ``weights``, ``biases``,
+``feedforward``, ``backprop``, ``update_mini_batch``, ``SGD``, ``evaluate``)
+and network2.py's (``cost``, ``accuracy``, ``total_cost``, ``save``), adds
+backends, seeds and the modern kit as keywords, and inference on arrays
+(``predict``, ``predict_proba``, ``score``).  The book's own modules are
+:mod:`anynet.network` and :mod:`anynet.network2`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import checkpoint, checks, model as _model
+from .errors import ArgumentError
+from .fit import MONITORS, Callback, Shuffler, TrainConfig, fit, total_cost
+from .initializers import get_initializer
+from .inputs import DeviceData, column, features, prepare
+from .optimizers import SGD as PlainSGD, Regularizer
+from .printing import print_epoch
+
+
+class Network:
+    """A feedforward network of fully connected layers trained by backpropagation
+    and mini-batch stochastic gradient descent, as in the book.
+
+    ``Network(sizes)`` is network.py's: sigmoid layers, quadratic cost, weights
+    and biases N(0, 1).  ``Network(sizes, cost=CrossEntropyCost)`` is
+    network2.py's, with its N(0, 1/n_in) weights.  Keyword-only extras:
+
+    backend, device, dtype
+        where the arrays live: "numpy" (default), "cupy", "torch", "jax",
+        "array_api_strict", a namespace module or an array; what that library
+        calls a device; "float64" (the default, unless a Backend object with
+        its own dtype is given) or "float32".
+    seed
+        an int seeds a NumPy Generator on the host for initial weights and
+        shuffling, so every backend gets bit-identical weights and batches.
+        None uses the global ``numpy.random`` and ``random`` states, as the
+        book's code does.
+    activation, output_activation
+        hidden-layer activation ("sigmoid", "tanh", "relu"; or a list with one
+        per hidden layer) and the output layer's ("sigmoid", "tanh", "relu",
+        "softmax"); the output default is softmax for the log-likelihood cost,
+        else sigmoid.
+    initializer
+        "large" (network.py's), "default" (network2.py's), "he", "glorot";
+        None picks the book's: "large" without a ``cost``, "default" with one.
+    """
+
+    def __init__(self, sizes, cost=None, *, backend="numpy", device=None, dtype=None, seed=None,
+                 activation="sigmoid", output_activation=None, initializer=None):
+        self._seed = None if seed is None else checks.integer("seed", seed, low=0)
+        self._rng = np.random.default_rng(self._seed) if self._seed is not None else None
+        self._model = _model.build(
+            sizes, cost, backend=backend, device=device, dtype=dtype, activation=activation,
+            output_activation=output_activation, initializer=initializer, rng=self._rng,
+        )
+        self._adopt(self._model)
+
+    def _adopt(self, model):
+        self._model = model
+        self._checked = self._current()
+        self._pending = []  # device-side input checks not yet read back (update_mini_batch)
+        self.regularization = "l2"  # the last run's; total_cost measures with it
+
+    @classmethod
+    def from_model(cls, model, *, seed=None):
+        """A Network around an existing :class:`anynet.model.Model` (no random
+        draws); ``seed`` seeds its generator for later shuffling."""
+        net = cls.__new__(cls)
+        net._seed = None if seed is None else checks.integer("seed", seed, low=0)
+        net._rng = np.random.default_rng(net._seed) if net._seed is not None else None
+        net._adopt(model)
+        return net
+
+    # -- what the network is ----------------------------------------------------
+
+    @property
+    def model(self):
+        """The :class:`anynet.model.Model` (parameters on the device, batched math)."""
+        return self._model
+
+    @property
+    def backend(self):
+        """The :class:`~anynet.backend.Backend` (namespace, device, dtype) this network runs on."""
+        return self._model.backend
+
+    @property
+    def seed(self):
+        """The int seed of the host random generator, or None for the global state."""
+        return self._seed
+
+    @property
+    def sizes(self):
+        return self._model.sizes
+
+    @property
+    def num_layers(self):
+        return self._model.num_layers
+
+    @property
+    def cost(self):
+        return self._model.cost
+
+    @property
+    def activations(self):
+        return list(self._model.activations)
+
+    @property
+    def weights(self):
+        """List of weight matrices, one ``(sizes[l+1], sizes[l])`` array per layer."""
+        return self._model.weights
+
+    @weights.setter
+    def weights(self, values):
+        shapes = [(y, x) for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        self._install(_model.accept(self.backend, values, shapes, "weights"), self._model.biases)
+
+    @property
+    def biases(self):
+        """List of bias columns, one ``(sizes[l+1], 1)`` array per layer."""
+        return self._model.biases
+
+    @biases.setter
+    def biases(self, values):
+        shapes = [(y, 1) for y in self.sizes[1:]]
+        self._install(self._model.weights, _model.accept(self.backend, values, shapes, "biases"))
+
+    def _current(self):
+        return tuple(self._model.weights) + tuple(self._model.biases)
+
+    def _install(self, weights, biases):
+        self._model.set_parameters(weights, biases)
+        self._checked = self._current()
+
+    def _params(self):
+        """Re-validate the parameters if a user replaced an item of the lists, and
+        read back pending device-side input checks (the next read of a result)."""
+        current = self._current()
+        if len(current) != len(self._checked) or any(p is not q for p, q in zip(current, self._checked)):
+            weights, biases = list(self._model.weights), list(self._model.biases)
+            self.weights = weights
+            self.biases = biases
+        pending, self._pending = self._pending, []
+        for check in pending:
+            check.verify(self.backend.xp)
+        return self._model
+
+    def _redraw(self, initializer):
+        rng = self._rng if self._rng is not None else np.random
+        biases, weights = _model.draw(get_initializer(initializer), self.sizes, rng)
+        self._install([], [])
+        self.biases = biases
+        self.weights = weights
+
+    def default_weight_initializer(self):
+        """network2.py: weights N(0, 1/n_in), biases N(0, 1), redrawn now."""
+        self._redraw("default")
+
+    def large_weight_initializer(self):
+        """network2.py: weights and biases N(0, 1), as network.py draws them."""
+        self._redraw("large")
+
+    # -- the seed's surface -------------------------------------------------------
+
+    def feedforward(self, a):
+        """Return the output of the network for input column ``a`` (``(sizes[0], 1)``;
+        several columns ``(sizes[0], k)`` give ``(sizes[-1], k)``)."""
+        model = self._params()
+        rows, pending = column(a, backend=self.backend, size=self.sizes[0], what="feedforward input", defer=True)
+        if pending is not None:
+            self._pending.append(pending)
+        out = model.feedforward(rows)
+        return out[0, ...] if len(getattr(a, "shape", ())) == 1 else out.T
+
+    def backprop(self, x, y):
+        """Return ``(nabla_b, nabla_w)``, the gradient of the cost for one sample
+        ``(x, y)`` (or summed over columns), layer by layer in the shapes of
+        ``biases`` and ``weights``."""
+        model = self._params()
+        if _is_single(x, self.sizes[0]):
+            data = self._prepare([(x, y)], "backprop")
+            rows, targets = data.x, data.targets
+        else:
+            rows, _ = column(x, backend=self.backend, size=self.sizes[0], what="backprop x")
+            targets, _ = column(y, backend=self.backend, size=self.sizes[-1], what="backprop y")
+            if targets.shape[0] != rows.shape[0]:
+                raise ArgumentError(f"backprop: x has {rows.shape[0]} columns but y has {targets.shape[0]}")
+        return model.gradients(rows, targets)
+
+    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
+        """Apply one gradient-descent step for ``mini_batch`` (a list of
+        ``(x, y)`` pairs or arrays ``(X, y)``) with learning rate ``eta``;
+        with ``lmbda`` and the training-set size ``n``, L2 weight decay as in
+        network2.py.  Device-resident data is checked on the device: a bad
+        batch leaves the parameters unchanged and is reported by the next call
+        that reads a result."""
+        eta = checks.real("eta", eta, low=0.0, low_open=True)
+        lmbda = checks.real("lmbda", lmbda, low=0.0)
+        if lmbda and n is None:
+            raise ArgumentError("update_mini_batch with lmbda > 0 needs n, the size of the training set")
+        reg = Regularizer("l2", lmbda, checks.integer("n", n, low=1)) if lmbda else None
+        model = self._params()
+        batch = self._prepare(mini_batch, "mini_batch", defer=True)
+        xp = self.backend.xp
+        weights, biases = model.parameters()
+        nabla_b, nabla_w = model.gradients(batch.x, batch.targets)
+        with self.backend.errstate():
+            new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp)
+        if batch.pending is not None:  # keep the old parameters where the batch was bad, without reading the flag
+            ok = batch.pending.ok_flag(xp)
+            new_w = [xp.where(ok, new, old) for new, old in zip(new_w, weights)]
+            new_b = [xp.where(ok, new, old) for new, old in zip(new_b, biases)]
+            self._pending.append(batch.pending)
+        self._install(new_w, new_b)
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
+            monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
+            monitor_training_cost=False, monitor_training_accuracy=False, *,
+            test_data=None, regularization="l2", optimizer="sgd", eta_schedule=None,
+            early_stopping=None, verbose=True, progress=False, callback=None):
+        """Train with mini-batch stochastic gradient descent.
+
+        The seed's call ``SGD(training_data, epochs, mini_batch_size, eta,
+        test_data=None)`` prints ``Epoch j : correct / n`` after each epoch.
+        network2.py's call adds ``lmbda`` (regularisation), ``evaluation_data``
+        and the four ``monitor_*`` flags, and returns the four per-epoch lists
+        ``(evaluation_cost, evaluation_accuracy, training_cost,
+        training_accuracy)`` of plain Python numbers.
+
+        Keyword-only: ``regularization`` "l2" or "l1"; ``optimizer`` "sgd",
+        "momentum", "adam" or an Optimizer; ``eta_schedule`` a
+        :class:`DivideOnPlateau` (or True for the book's: halve after 10
+        epochs without improvement, stop at eta/128); ``early_stopping=n``
+        stops after ``n`` epochs without a better evaluation accuracy and
+        restores the best weights; ``verbose`` prints the book's lines;
+        ``progress`` shows a progress bar (samples/s, time left) within each
+        epoch; ``callback`` is called with an :class:`EpochReport` after each
+        epoch.
+        """
+        if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
+            # The seed's positional call SGD(data, epochs, m, eta, test_data).
+            if test_data is not None:
+                raise ArgumentError("SGD got test_data both positionally and by keyword")
+            lmbda, test_data = 0.0, lmbda
+        if test_data is not None and evaluation_data is not None:
+            raise ArgumentError("give test_data (network.py) or evaluation_data (network2.py), not both")
+        flags = (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy)
+        seed_style = test_data is not None or not any(flags)
+        evaluation_data = test_data if test_data is not None else evaluation_data
+        monitors = {name for name, on in zip(MONITORS, flags) if on}
+        if seed_style and evaluation_data is not None:
+            monitors.add("evaluation_accuracy")
+        config = TrainConfig(
+            epochs, mini_batch_size, eta, lmbda, regularization, optimizer,
+            True if eta_schedule is True else eta_schedule, early_stopping, frozenset(monitors),
+        )
+        callbacks = [_Reporter(seed_style, verbose, callback)]
+        state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
+                           progress=progress)
+        return _history_lists(state.history, flags, seed_style)
+
+    def train(self, training_data, config: TrainConfig, *, evaluation_data=None, callbacks=(), progress=False,
+              reducer=None, state=None):
+        """Run :func:`anynet.fit.fit` on this network's model and return its
+        TrainState; ``SGD`` is this with the book's arguments."""
+        model = self._params()
+        train = self._prepare(training_data, "training_data", defer=True)
+        evaluation = self._prepare(evaluation_data, "evaluation_data", defer=True) if evaluation_data is not None else None
+        self.regularization = config.regularization
+        shuffler = Shuffler(train.n, self._rng) if state is None else None
+        try:
+            return fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
+                       callbacks=callbacks, progress=progress, reducer=reducer)
+        finally:
+            self._checked = self._current()
+
+    def to_device(self, data) -> DeviceData:
+        """Validate ``data`` (either form) and move it to this network's device
+        once; the result can be passed to ``SGD``, ``evaluate``, ``accuracy``
+        and ``total_cost`` in place of the data, with no further transfer."""
+        return self._prepare(data, "data")
+
+    def evaluate(self, test_data):
+        """Return the number of inputs in ``test_data`` for which the network's
+        most active output neuron is the correct label."""
+        model = self._params()
+        return int(model.correct(self._prepare(test_data, "test_data")))
+
+    # -- inference on arrays ----------------------------------------------------
+
+    def predict_proba(self, X):
+        """Output activations ``(n, sizes[-1])`` for the rows of ``X`` (``(n,
+        sizes[0])``, host or this backend's arrays); rows sum to 1 for a
+        softmax output.  Host input gives a NumPy array, device input an array
+        on the device.  Rows are processed in chunks, so memory stays bounded
+        for any n."""
+        return self._infer(X, self._model.feedforward, "predict_proba X")
+
+    def predict(self, X):
+        """The predicted class of each row of ``X``: an ``(n,)`` integer array,
+        the index of the most active output unit."""
+        xp = self.backend.xp
+        return self._infer(X, lambda rows: xp.argmax(self._model.feedforward(rows), axis=1), "predict X")
+
+    def score(self, X, y) -> float:
+        """The fraction of rows of ``X`` whose predicted class is ``y`` (integer
+        labels ``(n,)`` or one-hot targets ``(n, sizes[-1])``), a float in [0, 1]."""
+        model = self._params()
+        correct, n = 0, 0
+        for chunk in _row_chunks((X, y)):
+            data = self._prepare(chunk, "score data")
+            correct, n = correct + int(model.correct(data)), n + data.n
+        return correct / n
+
+    def _infer(self, X, compute, what):
+        self._params()
+        backend = self.backend
+        on_device = backend.name != "numpy" and backend.owns(X)
+        if on_device:
+            rows = features(X, backend=backend, n_in=self.sizes[0], what=what)
+            return self._chunked(rows, compute)
+        parts = []
+        for (chunk,) in _row_chunks((X,)):
+            rows = features(chunk, backend=backend, n_in=self.sizes[0], what=what)
+            with backend.errstate():
+                parts.append(backend.to_numpy(compute(rows)))
+        return np.concatenate(parts, axis=0)
+
+    def _chunked(self, rows, compute):
+        xp = self.backend.xp
+        parts = [compute(rows[k : k + _model.EVAL_CHUNK, ...]) for k in range(0, rows.shape[0], _model.EVAL_CHUNK)]
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+    def accuracy(self, data, convert=False):
+        """network2.py: the number of correctly classified inputs in ``data``.
+        Labels may be ints or one-hot vectors; ``convert`` is accepted for
+        network2.py's callers and not needed."""
+        return self.evaluate(data)
+
+    def total_cost(self, data, lmbda, convert=False, *, regularization=None):
+        """network2.py: the mean cost over ``data`` plus the regularisation term
+        once: L2 0.5 * (lmbda / len(data)) * sum of squared weights, or L1
+        (lmbda / len(data)) * sum |w| when the last run used L1 (or
+        ``regularization="l1"``)."""
+        lmbda = checks.real("lmbda", lmbda, low=0.0)
+        kind = checks.choice("regularization", regularization or self.regularization, ("l2", "l1"))
+        model = self._params()
+        penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.weights, xp=model.xp)) if lmbda else None
+        return total_cost(model, self._prepare(data, "data"), penalty)
+
+    def save(self, filename, *, allow_nonfinite=False):
+        """Save the network to ``filename`` (a pickle-free ``.npz`` checkpoint,
+        see :mod:`anynet.checkpoint`); ``anynet.load(filename)`` reads it back
+        onto any backend.  NaN or inf weights are refused unless
+        ``allow_nonfinite``."""
+        self._params()
+        checkpoint.save(self, filename, allow_nonfinite=allow_nonfinite)
+
+    def cost_derivative(self, output_activations, y):
+        """The vector of partial derivatives dC_x/da of the quadratic cost."""
+        return output_activations - y
+
+    def _prepare(self, data, what, defer=False):
+        return prepare(data, backend=self.backend, n_in=self.sizes[0], n_out=self.sizes[-1], what=what, defer=defer)
+
+    def __repr__(self) -> str:
+        acts = ",".join(a.name for a in self.activations)
+        return f"{type(self).__name__}({self.sizes}, cost={self.cost.__name__}, activations=[{acts}], backend={self.backend})"
+
+
+class _Reporter(Callback):
+    """Prints the book's lines and calls the user's per-epoch callback."""
+
+    def __init__(self, seed_style, verbose, callback):
+        self.seed_style, self.verbose, self.callback = seed_style, verbose, callback
+
+    def on_epoch_end(self, report, state):
+        if self.verbose:
+            print_epoch(report, seed_style=self.seed_style)
+        if self.callback is not None:
+            self.callback(report)
+
+
+def _history_lists(history, flags, seed_style):
+    """network2.py's four lists; the seed's style records the test accuracy."""
+    eval_cost_on, eval_acc_on, train_cost_on, train_acc_on = flags
+    pick = lambda on, key: [getattr(r, key) for r in history] if on else []  # noqa: E731
+    return (
+        pick(eval_cost_on, "evaluation_cost"),
+        pick(eval_acc_on or (seed_style and history and history[0].evaluation_accuracy is not None),
+             "evaluation_accuracy"),
+        pick(train_cost_on, "training_cost"),
+        pick(train_acc_on, "training_accuracy"),
+    )
+
+
+def load(filename, *, backend="numpy", device=None, dtype=None) -> Network:
+    """Load a network saved by ``Network.save`` (or by network2.py's ``save``)
+    onto ``backend``/``device`` in ``dtype`` (None: the checkpoint's); see
+    :func:`anynet.checkpoint.load_model` for what is checked."""
+    model, seed = checkpoint.load_model(filename, backend=backend, device=device, dtype=dtype)
+    return Network.from_model(model, seed=seed)
+
+
+def _row_chunks(arrays):
+    """Host arrays cut into EVAL_CHUNK rows at a time (moved to the device one
+    chunk at a time); anything else (device arrays, the book's lists) whole."""
+    first = arrays[0]
+    if not isinstance(first, np.ndarray) or first.ndim != 2:
+        yield arrays
+        return
+    for k in range(0, max(first.shape[0], 1), _model.EVAL_CHUNK):
+        yield tuple(a[k : k + _model.EVAL_CHUNK] for a in arrays)
+
+
+def _is_single(x, n_in) -> bool:
+    """A single book-style sample: a column (n_in, 1) or a flat vector (n_in,)."""
+    shape = tuple(getattr(x, "shape", ()))
+    return shape in ((n_in, 1), (n_in,))
+
