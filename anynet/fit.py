@@ -11,7 +11,6 @@ saved after any epoch resumes bit for bit (:mod:`anynet.runstate`).
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
@@ -164,8 +163,11 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
             data.pending.verify(model.xp)  # device-side checks: one transfer per run
     reg = Regularizer(config.regularization, config.lmbda, train.n) if config.lmbda else None
     while state.epoch < config.epochs and not state.stopped:
-        report = _epoch(model, train, config, state, reg, evaluation, progress, reducer)
+        report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer)
         _select(model, config, state, report)
+        # Ranks of a multi-process run take rank 0's decisions, so none can
+        # leave the loop while the others wait in a collective.
+        state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
         state.epoch += 1
         state.history.append(report)
         for callback in callbacks:
@@ -180,6 +182,8 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
 def _epoch(model, train, config, state, reg, evaluation, progress, reducer) -> EpochReport:
     start = time.perf_counter()
     order = state.shuffler.next_epoch()
+    if reducer.size > 1:
+        order = reducer.agree(order)  # the global `random` of an unseeded run differs between processes
     last_good = model.parameters()
     bar = _progress_bar(train.n, state.epoch) if progress else None
     try:
@@ -194,11 +198,11 @@ def _epoch(model, train, config, state, reg, evaluation, progress, reducer) -> E
     _measure(model, config, report, train, evaluation)
     finite = bool(model.all_finite())  # once per epoch, never per step
     costs = [c for c in (report.training_cost, report.evaluation_cost) if c is not None]
-    if not finite or not all(np.isfinite(costs)):
+    finite = reducer.agree(finite and all(np.isfinite(costs)))
+    if not finite:
         model.set_parameters(*last_good)
-        what = "the weights" if not finite else "the cost"
         raise TrainingDiverged(
-            f"training diverged in epoch {state.epoch}: {what} became NaN or inf at eta {state.eta:g}; "
+            f"training diverged in epoch {state.epoch}: the weights or the cost became NaN or inf at eta {state.eta:g}; "
             f"try a smaller eta (the parameters of the last finite epoch are kept)"
         )
     report.seconds = time.perf_counter() - start
@@ -259,6 +263,3 @@ def _progress_bar(n: int, epoch: int):
     return tqdm(total=n, desc=f"epoch {epoch}", unit="sample", unit_scale=True, leave=False, dynamic_ncols=True)
 
 
-def replace_config(config: TrainConfig, **changes) -> TrainConfig:
-    """A copy of ``config`` with ``changes`` (checked again)."""
-    return dataclasses.replace(config, **changes)
