@@ -102,15 +102,20 @@ def temporary_beside(target: Path, suffix: str = "tmp"):
     target = Path(target)
     remove_stale_temps(target.parent)
     tmp = temp_path(target, suffix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    # Registered (and the SIGTERM handler installed) before the file exists:
+    # a SIGTERM the moment it appears still removes it.
     _register(tmp)
+    created = False
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
         with os.fdopen(fd, "wb") as f:
             yield f, tmp
     finally:
         _unregister(tmp)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if created:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
 
 def write_atomically(path, write) -> None:
