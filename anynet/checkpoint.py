@@ -1,32 +1,28 @@
 """Save and load networks without pickle.
 
-A checkpoint is an ``.npz`` archive (NumPy's zip of ``.npy`` files) holding
+A checkpoint (format version 2) is an :mod:`anynet.npzfile` file: a zip of
+uncompressed ``.npy`` arrays that ``np.load`` can open, holding
 
 * ``w0 .. w{L-1}`` and ``b0 .. b{L-1}``: the weights ``(sizes[l+1], sizes[l])``
-  and biases ``(sizes[l+1], 1)`` as host arrays in the network's dtype;
-* ``header``: a UTF-8 JSON document stored as a uint8 array, with ``format``
-  ("anynet-checkpoint"), ``format_version`` (1), ``sizes``, ``cost``,
-  ``activations`` (one name per layer after the input), ``dtype``,
-  ``anynet_version``, ``seed`` (or null) and ``sha256``, the digest of the
-  arrays computed by :func:`arrays_sha256`.
+  and biases ``(sizes[l+1], 1)`` in the network's dtype, little-endian;
+* ``header``: a UTF-8 JSON object stored as a uint8 array, with exactly the
+  fields ``format`` ("anynet-checkpoint"), ``format_version`` (2), ``sizes``,
+  ``cost``, ``activations`` (one name per layer after the input), ``dtype``,
+  ``anynet_version``, ``seed`` (or null) and ``sha256``: one digest over the
+  rest of the header and every array (:func:`anynet.npzfile.digest`).
 
-It is read back with ``allow_pickle=False``: names are checked against
-allow-lists, shapes against ``sizes`` and bytes against ``sha256``, so a
-checkpoint can hold nothing but numbers.  :func:`load` also reads the JSON
-files written by Nielsen's network2.py ``Network.save``.
+Reading checks every header field's type and range, derives from ``sizes`` and
+``dtype`` the name, shape and byte count of every array and compares them with
+the file before reading any data; nothing is unpickled.  Version 1 files
+(anynet 0.1; their ``sha256`` is :func:`arrays_sha256`, over the arrays only)
+still load.  JSON files written by Nielsen's network2.py ``Network.save`` load
+too, up to :data:`MAX_JSON_BYTES`, under the same strict checks.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
-import numbers
-import os
 import pickletools
-import secrets
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,23 +30,26 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .backend import DTYPES, get_backend, to_numpy
 from .costs import COSTS
+from . import npzfile
 from .errors import CheckpointError
 from .network import Network
 
 FORMAT = "anynet-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAX_JSON_BYTES = 64 << 20  # a network2.py file of about 3 million parameters
+MAX_LAYERS = 10_000
+_REQUIRED = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")
+_OPTIONAL = ("anynet_version", "seed")  # version 1 readers did not require them
 
 # network2.py stores its cost as the class name ("QuadraticCost",
 # "CrossEntropyCost"); those, LogLikelihoodCost and anynet's own names are
 # accepted, anything else refused.
 _NETWORK2_COSTS = {cls.__name__: cls for cls in COSTS.values()} | COSTS
 
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
-
 
 def arrays_sha256(arrays) -> str:
-    """SHA-256 over ``arrays`` (a mapping name -> NumPy array, in its order):
-    for each array its name, dtype, shape and raw C-order bytes."""
+    """The digest of format version 1: SHA-256 over ``arrays`` (a mapping name
+    -> NumPy array, in its order), for each its name, dtype, shape and bytes."""
     digest = hashlib.sha256()
     for name, array in arrays.items():
         array = np.ascontiguousarray(array)
@@ -100,41 +99,8 @@ def save(net: Network, path) -> None:
         "dtype": dtype,
         "anynet_version": __version__,
         "seed": net.seed,
-        "sha256": arrays_sha256(arrays),
     }
-    header_bytes = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    _write_atomically(path, lambda f: np.savez(f, header=header_bytes, **arrays))
-
-
-def _write_atomically(path: Path, write) -> None:
-    # O_EXCL on a random name: no clash with a concurrent writer; mode 0o666
-    # lets the umask decide permissions, as open() would.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); Windows cannot open directories."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    npzfile.write(path, header, arrays)  # adds sha256
 
 
 def load(path, *, backend="numpy", device=None, dtype=None) -> Network:
@@ -148,13 +114,7 @@ def load(path, *, backend="numpy", device=None, dtype=None) -> Network:
     used.
     """
     path = Path(path)
-    data = path.read_bytes()
-    if data[:4] in _ZIP_MAGIC:
-        spec = _read_npz(path, data)
-    elif data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
-        spec = _read_network2_json(path, data)
-    else:
-        raise CheckpointError(f"{path}: {_describe_unknown(data)}")
+    spec = _read_spec(path)
     sizes, cost, activations, file_dtype, seed, arrays = spec
     # The backend first, outside the try: its errors (not installed, no such
     # device) are about the request, not the file.
@@ -206,106 +166,90 @@ def _is_pickle(data: bytes) -> bool:
     return bool(opcodes) and opcodes[-1][0].name == "STOP"
 
 
-def _read_npz(path: Path, data: bytes):
-    try:
-        archive = np.load(io.BytesIO(data), allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt: it starts like an .npz (zip) archive but cannot be read ({exc})") from exc
-    with archive:
-        members = {name: _read_member(path, archive, name) for name in archive.files}
-    if "header" not in members:
-        raise CheckpointError(f"{path}: no 'header' entry; this .npz was not written by anynet")
-    header = _parse_header(path, members.pop("header"))
-    sizes = _check_sizes(path, header["sizes"])
-    layers = len(sizes) - 1
-    expected = _shapes(sizes)
-    missing = [name for name in expected if name not in members]
-    if missing:
-        raise CheckpointError(f"{path}: missing arrays {', '.join(missing)} for sizes {sizes}")
-    unexpected = sorted(set(members) - set(expected))
-    if unexpected:
-        raise CheckpointError(f"{path}: unexpected arrays {', '.join(unexpected)} for sizes {sizes}")
-    dtype = header["dtype"]
-    for name, shape in expected.items():
-        array = members[name]
-        if array.shape != shape:
-            raise CheckpointError(f"{path}: {name} has shape {array.shape}, but sizes {sizes} need {shape}")
-        if array.dtype != np.dtype(dtype):
-            raise CheckpointError(f"{path}: {name} is {array.dtype}, but the header says {dtype}")
-    arrays = {name: members[name] for name in expected}
-    if arrays_sha256(arrays) != header["sha256"]:
-        raise CheckpointError(f"{path}: checksum mismatch: the arrays were modified or corrupted after saving")
-    activations = header["activations"]
-    if len(activations) != layers:
-        raise CheckpointError(f"{path}: {len(activations)} activations for {layers} layers")
-    return sizes, COSTS[header["cost"]], activations, dtype, header["seed"], arrays
+def _read_spec(path: Path):
+    """``(sizes, cost, activations, dtype, seed, arrays)`` from the checkpoint or
+    network2.py file at ``path``, told apart by their content."""
+    with npzfile.open_regular(path, "checkpoint") as f:
+        head = f.read(4)
+        if not npzfile.looks_like(head):
+            data = head + f.read(MAX_JSON_BYTES + 1 - len(head))
+    if npzfile.looks_like(head):
+        return _read_npz(path)
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"{":
+        raise CheckpointError(f"{path}: {_describe_unknown(data)}")
+    if len(data) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{path}: larger than the {MAX_JSON_BYTES >> 20} MiB anynet reads as a network2.py JSON file")
+    return _read_network2_json(path, data)
 
 
-def _read_member(path: Path, archive, name: str) -> np.ndarray:
-    try:
-        member = archive[name]
-    except ValueError as exc:
-        # NumPy's refusal to unpickle an object array mentions allow_pickle;
-        # any other ValueError here is a short read of the array data.
-        if "allow_pickle" in str(exc):
-            raise CheckpointError(
-                f"{path}: array {name!r} holds pickled Python objects; anynet never loads pickles, "
-                "because unpickling can run arbitrary code"
-            ) from exc
-        raise CheckpointError(f"{path}: array {name!r} is truncated or corrupt ({exc})") from exc
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-        raise CheckpointError(f"{path}: array {name!r} is truncated or corrupt ({exc})") from exc
-    if not isinstance(member, np.ndarray):  # NumPy hands back non-.npy entries as bytes
-        raise CheckpointError(f"{path}: entry {name!r} is not a .npy array")
-    return member
+def _read_npz(path: Path):
+    header, arrays = npzfile.read(path, lambda header: _schema(path, header), digest_of=_digest)
+    return header["sizes"], COSTS[header["cost"]], header["activations"], header["dtype"], header.get("seed"), arrays
 
 
-def _parse_header(path: Path, raw: np.ndarray) -> dict:
-    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
-        raise CheckpointError(f"{path}: the header must be a 1-d uint8 array of JSON, not {getattr(raw, 'dtype', type(raw).__name__)}")
-    try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: the header is not valid JSON ({exc})") from exc
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+def _digest(header: dict, arrays: dict) -> str:
+    return arrays_sha256(arrays) if header["format_version"] == 1 else npzfile.digest(header, arrays)
+
+
+def _schema(path: Path, header: dict) -> dict:
+    """The arrays a checkpoint with ``header`` holds, after every field is checked."""
+    if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an anynet checkpoint (header format is not {FORMAT!r})")
     version = header.get("format_version")
-    if version != FORMAT_VERSION:
+    if not _is_int(version) or version not in (1, FORMAT_VERSION):
         raise CheckpointError(
-            f"{path}: unknown checkpoint format version {version!r}; this anynet reads version {FORMAT_VERSION}"
+            f"{path}: unknown checkpoint format version {_short(version)}; this anynet reads versions 1 and {FORMAT_VERSION}"
         )
-    missing = [key for key in ("sizes", "cost", "activations", "dtype", "sha256") if key not in header]
+    missing = [key for key in _REQUIRED if key not in header]
     if missing:
         raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
-    if not isinstance(header["cost"], str) or header["cost"] not in COSTS:
-        raise CheckpointError(f"{path}: unknown cost {header['cost']!r}; known: {', '.join(COSTS)}")
+    unknown = sorted(set(header) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise CheckpointError(f"{path}: the header has unknown fields {_short(unknown)}")
+    sizes = _check_sizes(path, header["sizes"])
+    cost = header["cost"]
+    if not isinstance(cost, str) or cost not in COSTS:
+        raise CheckpointError(f"{path}: unknown cost {_short(cost)}; known: {', '.join(COSTS)}")
     activations = header["activations"]
     if not isinstance(activations, list) or not all(isinstance(a, str) and a in ACTIVATIONS for a in activations):
-        raise CheckpointError(f"{path}: unknown activations {activations!r}; known: {', '.join(ACTIVATIONS)}")
-    if not isinstance(header["dtype"], str) or header["dtype"] not in DTYPES:
-        raise CheckpointError(f"{path}: unsupported dtype {header['dtype']!r}; known: {', '.join(DTYPES)}")
+        raise CheckpointError(f"{path}: unknown activations {_short(activations)}; known: {', '.join(ACTIVATIONS)}")
+    if len(activations) != len(sizes) - 1:
+        raise CheckpointError(f"{path}: {len(activations)} activations for {len(sizes) - 1} layers")
+    dtype = header["dtype"]
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise CheckpointError(f"{path}: unsupported dtype {_short(dtype)}; known: {', '.join(DTYPES)}")
+    if not isinstance(header.get("anynet_version", ""), str):
+        raise CheckpointError(f"{path}: anynet_version must be a string, not {_short(header['anynet_version'])}")
     seed = header.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise CheckpointError(f"{path}: seed must be a non-negative integer or null, not {seed!r}")
-    header.setdefault("seed", None)
-    return header
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise CheckpointError(f"{path}: seed must be a non-negative integer or null, not {_short(seed)}")
+    return {name: (shape, dtype) for name, shape in _shapes(sizes).items()}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value) -> str:
+    """A file's value in a message, cut short: a header can be megabytes."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_sizes(path: Path, sizes) -> list[int]:
     if (
         not isinstance(sizes, list)
-        or len(sizes) < 2
-        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
+        or not 2 <= len(sizes) <= MAX_LAYERS + 1
+        or not all(_is_int(s) and s >= 1 for s in sizes)
     ):
-        raise CheckpointError(f"{path}: sizes must be a list of at least two positive integers, not {sizes!r}")
-    return [int(s) for s in sizes]
+        raise CheckpointError(
+            f"{path}: sizes must be a list of 2 to {MAX_LAYERS + 1} positive integers, not {_short(sizes)}"
+        )
+    return sizes
 
 
 def _read_network2_json(path: Path, data: bytes):
-    try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from exc
+    document = npzfile.loads_json(data, path, "the file")
     if not isinstance(document, dict):
         raise CheckpointError(f"{path}: a network2.py file is a JSON object, not {type(document).__name__}")
     missing = [key for key in ("sizes", "weights", "biases", "cost") if key not in document]
@@ -314,21 +258,22 @@ def _read_network2_json(path: Path, data: bytes):
     sizes = _check_sizes(path, document["sizes"])
     cost = document["cost"]
     if not isinstance(cost, str) or cost not in _NETWORK2_COSTS:
-        raise CheckpointError(f"{path}: unknown cost {cost!r}; known: {', '.join(_NETWORK2_COSTS)}")
+        raise CheckpointError(f"{path}: unknown cost {_short(cost)}; known: {', '.join(_NETWORK2_COSTS)}")
     layers = len(sizes) - 1
     for key in ("weights", "biases"):
         if not isinstance(document[key], list) or len(document[key]) != layers:
-            raise CheckpointError(f"{path}: {key} must be a list of {layers} matrices for sizes {sizes}")
-    expected = _shapes(sizes)
+            raise CheckpointError(f"{path}: {key} must be a list of {layers} matrices for sizes {_short(sizes)}")
     arrays = {}
-    for name in expected:
-        nested = document["weights" if name[0] == "w" else "biases"][int(name[1:])]
-        try:
-            arrays[name] = np.asarray(nested, dtype=np.float64)
-        except (ValueError, TypeError) as exc:
-            raise CheckpointError(f"{path}: {name} is not a matrix of numbers ({exc})") from exc
-        if arrays[name].shape != expected[name]:
-            raise CheckpointError(f"{path}: {name} has shape {arrays[name].shape}, but sizes {sizes} need {expected[name]}")
+    for name, shape in _shapes(sizes).items():
+        rows = document["weights" if name[0] == "w" else "biases"][int(name[1:])]
+        if not isinstance(rows, list) or len(rows) != shape[0] or not all(
+            isinstance(row, list) and len(row) == shape[1] for row in rows
+        ):
+            raise CheckpointError(f"{path}: {name} does not have the shape {shape} that sizes {_short(sizes)} need")
+        # int or float only: JSON strings, booleans and null are not numbers
+        if not all(type(v) is float or type(v) is int for row in rows for v in row):
+            raise CheckpointError(f"{path}: {name} holds values that are not numbers (strings, booleans or null)")
+        arrays[name] = np.array(rows, dtype=np.float64)
     cost_class = _NETWORK2_COSTS[cost]
     # network2.py's networks are sigmoid throughout; a softmax output only
     # comes with the log-likelihood cost, which requires it.

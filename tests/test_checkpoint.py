@@ -1,23 +1,31 @@
 """Checkpoints: round trips across backends, network2.py's JSON files, and the
 refusal of every file that is not a sound checkpoint (truncated, modified,
-pickled, inconsistent) with a CheckpointError naming the file."""
+pickled, inconsistent) with a CheckpointError naming the file.  The helpers
+here (a trained network, a hand-written checkpoint, anynet 0.1's writer) are
+shared by the other test_checkpoint_*.py files."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import anynet
 from anynet.activations import Sigmoid
+from anynet import npzfile
 from anynet.checkpoint import CheckpointError, arrays_sha256, save
 from conftest import make_backend, rel_diff
 
 SIZES = [6, 5, 4]
+V1_FIXTURE = Path(__file__).parent / "data" / "checkpoint_v1.npz"  # written by anynet 0.1.0's save
 
 
 def data(n=40, seed=0):
@@ -41,13 +49,39 @@ def read_npz(path):
     return json.loads(arrays.pop("header").tobytes()), arrays
 
 
-def write_npz(path, header, arrays, *, rehash=True):
-    """Write a checkpoint by hand, with a consistent digest unless ``rehash`` is False."""
+def write_npz(path, header, arrays, *, rehash=True, **extra):
+    """Write a checkpoint by hand with np.savez, with a consistent digest
+    (format version 2: header and arrays; 1: arrays) unless ``rehash`` is False."""
     if rehash:
-        header = dict(header, sha256=arrays_sha256(arrays))
+        digest = arrays_sha256(arrays) if header.get("format_version") == 1 else npzfile.digest(header, arrays)
+        header = dict(header, sha256=digest)
     raw = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with open(path, "wb") as f:
+        np.savez(f, header=raw, **arrays, **extra)
+
+
+def write_v1(path, net):
+    """anynet 0.1's save, line for line: format version 1, whose sha256 covers
+    the arrays only (the header is not protected)."""
+    names = [f"w{i}" for i in range(len(net.weights))] + [f"b{i}" for i in range(len(net.biases))]
+    arrays = {n: np.ascontiguousarray(a) for n, a in zip(names, host(net.weights) + host(net.biases))}
+    header = {
+        "format": "anynet-checkpoint", "format_version": 1, "sizes": net.sizes, "cost": "quadratic",
+        "activations": [a.name for a in net.activations], "dtype": "float64", "anynet_version": "0.1.0",
+        "seed": net.seed, "sha256": arrays_sha256(arrays),
+    }
+    raw = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    with open(path, "wb") as f:
         np.savez(f, header=raw, **arrays)
+
+
+def same_network(a, b) -> bool:
+    """Equal in everything a checkpoint records."""
+    return (
+        a.sizes == b.sizes and a.cost is b.cost and a.seed == b.seed
+        and [x.name for x in a.activations] == [x.name for x in b.activations]
+        and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(host(a.weights + a.biases), host(b.weights + b.biases)))
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,12 +114,25 @@ def test_header_records_the_network(tmp_path):
     net = trained(cost="cross-entropy")
     save(net, tmp_path / "net.npz")
     header, arrays = read_npz(tmp_path / "net.npz")
-    assert header["format"] == "anynet-checkpoint" and header["format_version"] == 1
+    assert header["format"] == "anynet-checkpoint" and header["format_version"] == 2
     assert header["sizes"] == SIZES and header["cost"] == "cross-entropy"
     assert header["activations"] == ["sigmoid", "sigmoid"] and header["dtype"] == "float64"
     assert header["seed"] == 7 and header["anynet_version"] == anynet.__version__
     assert sorted(arrays) == ["b0", "b1", "w0", "w1"]
-    assert header["sha256"] == arrays_sha256({k: arrays[k] for k in ("w0", "w1", "b0", "b1")})
+    assert all(a.dtype.str == "<f8" for a in arrays.values())
+
+
+def test_digest_is_the_documented_one(tmp_path):
+    """The README's recipe, so another program can verify a checkpoint: SHA-256
+    of the header without sha256 as sorted compact ASCII JSON, a NUL, then per
+    array in name order: name NUL dtype NUL shape-list NUL bytes."""
+    save(trained(), tmp_path / "net.npz")
+    header, arrays = read_npz(tmp_path / "net.npz")
+    body = {k: v for k, v in header.items() if k != "sha256"}
+    sha = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\0")
+    for name in sorted(arrays):
+        sha.update(f"{name}\0{arrays[name].dtype.str}\0{list(arrays[name].shape)}\0".encode() + arrays[name].tobytes())
+    assert header["sha256"] == sha.hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -264,13 +311,15 @@ def test_protocol_0_pickle_is_refused(tmp_path):
         anynet.load(path)
 
 
-def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoint):
+@pytest.mark.parametrize("name", ["w0", "extra"])
+def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoint, name):
     marker = tmp_path / "pwned"
     header, arrays = read_npz(checkpoint)
+    arrays[name] = np.array([Payload(marker)], dtype=object)
     raw = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with open(checkpoint, "wb") as f:
-        np.savez(f, header=raw, **arrays, extra=np.array([Payload(marker)], dtype=object))
-    with pytest.raises(CheckpointError, match="pickle") as info:
+        np.savez(f, header=raw, **arrays)
+    with pytest.raises(CheckpointError, match="pickle" if name == "w0" else "unexpected arrays extra") as info:
         anynet.load(checkpoint)
     assert str(checkpoint) in str(info.value)
     assert not marker.exists()
@@ -287,7 +336,7 @@ def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoin
         (lambda h, a: h.update(activations=["softmax", "sigmoid"]), "hidden layers cannot use softmax"),
         (lambda h, a: h.update(activations=["sigmoid", "softmax"]), "QuadraticCost cannot follow a softmax"),
         (lambda h, a: h.update(activations=["sigmoid"]), "1 activations for 2 layers"),
-        (lambda h, a: h.update(format_version=2), "format version 2"),
+        (lambda h, a: h.update(format_version=3), "format version 3"),
         (lambda h, a: h.update(format="something-else"), "not an anynet checkpoint"),
         (lambda h, a: h.update(sizes=[6, "5", 4]), "sizes"),
         (lambda h, a: h.update(dtype="float16"), "dtype"),
@@ -332,7 +381,7 @@ def test_failed_write_keeps_the_old_checkpoint(checkpoint, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", disk_full)
+    monkeypatch.setattr(np.lib.format, "write_array", disk_full)
     with pytest.raises(OSError, match="No space"):
         save(trained(cost="cross-entropy"), checkpoint)
     assert checkpoint.read_bytes() == before
@@ -365,3 +414,37 @@ def test_backend_errors_are_not_checkpoint_errors(checkpoint):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         anynet.load(tmp_path / "nope.npz")
+
+
+_LOAD_CHILD = r"""
+import json, resource, sys, tracemalloc
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+import anynet
+from anynet.errors import CheckpointError
+tracemalloc.start()
+try:
+    anynet.load(sys.argv[1])
+    outcome, message = "loaded", ""
+except CheckpointError as exc:
+    outcome, message = "refused", str(exc)
+print(json.dumps({"outcome": outcome, "message": message, "peak": tracemalloc.get_traced_memory()[1]}))
+"""
+
+
+def load_in_subprocess(path, *, timeout=120, memory_limit=2 << 30):
+    """``anynet.load(path)`` in a fresh interpreter under an address-space limit
+    and a timeout, so a regression that hangs or eats memory fails the test
+    instead of taking the run down.  Returns the child's report: outcome
+    ("loaded" or "refused"), message, and peak (bytes traced by tracemalloc;
+    NumPy reports its array buffers there)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _LOAD_CHILD, str(path), str(memory_limit)],
+            capture_output=True, text=True, timeout=timeout, env=env, cwd=Path(__file__).parent.parent,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"anynet.load({path}) was still running after {timeout} s")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
