@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import struct
@@ -161,6 +162,31 @@ def test_pickle_written_by_numpy_1_loads_without_warnings(tmp_path):
     path = tmp_path / "mnist.pkl"
     path.write_bytes(data)
     assert load_mnist_pickle(path).train[0].shape == (20, 784)
+
+
+class Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 wrote str, BINSTRING (the book's mnist.pkl.gz
+    holds its array data so), where Python 3 writes _codecs.encode(...)."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_bytes(self, obj):
+        self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_bytes
+
+
+def test_pickle_in_python_2_form_loads(tmp_path):
+    splits = pickle.loads(book_pickle(n=5))
+    out = io.BytesIO()
+    Python2Pickler(out, protocol=2).dump(splits)
+    data = out.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"_codecs" not in data
+    (tmp_path / "mnist.pkl.gz").write_bytes(gzip.compress(data))
+    dataset = load_mnist_pickle(tmp_path / "mnist.pkl.gz")
+    np.testing.assert_array_equal(dataset.test[0], splits[2][0])
+    np.testing.assert_array_equal(dataset.train[1], splits[0][1])
 
 
 def test_pickle_uses_only_the_admitted_globals():

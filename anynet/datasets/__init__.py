@@ -43,7 +43,7 @@ from .cache import (
     mirror_list,
     not_found_message,
 )
-from .core import Dataset, float_dtype, split_validation, to_tuples
+from .core import Dataset, check_fraction, float_dtype, split_validation, to_tuples
 from .download import download_timeout
 from .idx import IDX_FILES, find_idx_files, load_idx_files, read_idx
 from .inputs import image_paths, load_inputs
@@ -96,12 +96,13 @@ def load_dataset(
     label column by header name or index; see :mod:`.tables`); an ``.npz``
     file of arrays ``X``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``
     (see :mod:`.arrays`).  A CSV file, or an .npz file without a test split,
-    gives ``Dataset.test = None``.  A name is
-    looked up in ``$ANYNET_DATA``, the cache (``data_dir`` if given, else
-    ``$XDG_CACHE_HOME/anynet`` or ``~/.cache/anynet``), system locations, and
-    then, if ``download``, downloaded from the mirrors into the cache (with a
-    progress bar if ``progress``; each file within ``timeout`` seconds, else
-    ``$ANYNET_DOWNLOAD_TIMEOUT``, else 300).
+    gives ``Dataset.test = None``.
+
+    A name is looked up in ``$ANYNET_DATA``, the cache (``data_dir`` if
+    given, else ``$XDG_CACHE_HOME/anynet`` or ``~/.cache/anynet``), system
+    locations, and then, if ``download``, downloaded from the mirrors into the
+    cache (with a progress bar if ``progress``; each file within ``timeout``
+    seconds, else ``$ANYNET_DOWNLOAD_TIMEOUT``, else 300).
 
     The 60,000-image training file is split like the book: the first 50,000 for
     training, the last 10,000 for validation.  ``validation_split=F`` instead
@@ -115,9 +116,12 @@ def load_dataset(
     first run without arguments) does the bundled sample stand in, saying so
     in ``Dataset.source`` and with an :class:`AnynetDataWarning`.
     """
+    # Arguments are checked before anything is read or downloaded.
     dtype = float_dtype(dtype)
     if timeout is not None:
-        download_timeout(timeout)  # a bad value is refused even when nothing is downloaded
+        download_timeout(timeout)
+    if validation_split is not None:
+        check_fraction(validation_split)
     name = os.fspath(name_or_path)
     if label_column is not None and Path(name).suffix.lower() != ".csv":
         raise ArgumentError(f"label_column applies to CSV files, not to {name}")

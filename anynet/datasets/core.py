@@ -115,6 +115,13 @@ def check_labels(y: np.ndarray, n_classes: int, what: str) -> np.ndarray:
     return y
 
 
+def check_fraction(fraction) -> float:
+    """``fraction`` if it is a number strictly between 0 and 1; ArgumentError otherwise."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+        raise ArgumentError(f"validation_split must be a fraction between 0 and 1 (exclusive), got {fraction!r}")
+    return float(fraction)
+
+
 def split_validation(dataset: Dataset, fraction) -> Dataset:
     """``dataset`` with the last ``fraction`` of its training rows as validation.
 
@@ -124,8 +131,7 @@ def split_validation(dataset: Dataset, fraction) -> Dataset:
     in (0, 1) and leave at least one row on each side.  ``source`` says how
     many rows went to validation.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-        raise ArgumentError(f"validation_split must be a fraction between 0 and 1 (exclusive), got {fraction!r}")
+    fraction = check_fraction(fraction)
     X, y = dataset.train
     if dataset.validation is not None:
         X, y = np.concatenate([X, dataset.validation[0]]), np.concatenate([y, dataset.validation[1]])

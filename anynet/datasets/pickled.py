@@ -121,9 +121,7 @@ class _BoundedReader:
             raise _Refused(f"it is larger than {MAX_PICKLE_BYTES:,} bytes once decompressed")
         self._left -= n
 
-    def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            n = self._left + 1
+    def read(self, n: int) -> bytes:  # the unpickler always asks for a length
         self._spend(n)
         parts = []
         while n > 0 and (part := self._stream.read(min(n, CHUNK))):
