@@ -118,7 +118,9 @@ class _BoundedReader:
         if self._reads < 0:
             raise _Refused(f"it needs more than {MAX_PICKLE_READS:,} reads; a MNIST pickle holds six arrays")
         if n > self._left:
-            raise _Refused(f"it is larger than {MAX_PICKLE_BYTES:,} bytes once decompressed")
+            raise _Refused(
+                f"it asks to read {n:,} bytes, beyond the {MAX_PICKLE_BYTES:,} a MNIST pickle may hold once decompressed"
+            )
         self._left -= n
 
     def read(self, n: int) -> bytes:  # the unpickler always asks for a length
