@@ -119,7 +119,8 @@ class _BoundedReader:
             raise _Refused(f"it needs more than {MAX_PICKLE_READS:,} reads; a MNIST pickle holds six arrays")
         if n > self._left:
             raise _Refused(
-                f"it asks to read {n:,} bytes, beyond the {MAX_PICKLE_BYTES:,} a MNIST pickle may hold once decompressed"
+                f"it asks to read {n:,} bytes, beyond the {MAX_PICKLE_BYTES:,} a MNIST pickle may hold "
+                "once decompressed"
             )
         self._left -= n
 
