@@ -36,7 +36,7 @@ class Pending:
 
     def __init__(self, what: str, checks):
         self.what = what
-        self.checks = list(checks)  # (ok flag, message, exact re-check or None)
+        self.checks = list(checks)  # (ok flag, message, exact re-check -> 0-d flag, or None)
 
     def ok_flag(self, xp):
         """All checks as one 0-d boolean array (no transfer)."""
@@ -50,8 +50,34 @@ class Pending:
         if bool(self.ok_flag(xp)):
             return
         for ok, message, exact in self.checks:
-            if not bool(ok) and (exact is None or not exact()):
-                raise DataError(f"{self.what}: {message}")
+            if not bool(ok) and (exact is None or not bool(exact())):
+                raise DataError(message if self.what is None else f"{self.what}: {message}")
+
+
+class Deferred:
+    """The device-side checks of calls that return without reading them (the
+    book's ``update_mini_batch`` and ``feedforward``), folded into one exact
+    0-d flag per problem: however many calls, no batch is kept alive and
+    ``verify`` costs one transfer."""
+
+    def __init__(self):
+        self.flags = {}  # "what: message" -> 0-d boolean array
+
+    def add(self, pending: Pending, xp):
+        """Fold ``pending`` in and return its own exact flag (no transfer)."""
+        own = []
+        for ok, message, exact in pending.checks:
+            ok = ok if exact is None else exact()
+            key = f"{pending.what}: {message}"
+            self.flags[key] = xp.logical_and(self.flags[key], ok) if key in self.flags else ok
+            own.append((ok, key, None))
+        return Pending(None, own).ok_flag(xp)
+
+    def verify(self, xp) -> None:
+        """Read the folded checks back, if any, and forget them; DataError for the first failing one."""
+        flags, self.flags = self.flags, {}
+        if flags:
+            Pending(None, [(ok, key, None) for key, ok in flags.items()]).verify(xp)
 
 
 @dataclass(frozen=True)
@@ -301,8 +327,9 @@ def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
 
 def _finite_check(a, xp, message):
     """A finite sum proves ``a`` finite with no boolean copy of it; when the sum
-    is not finite (NaN or inf, or an overflowing sum), the exact check decides."""
-    return xp.isfinite(xp.sum(a)), message, lambda: bool(xp.all(xp.isfinite(a)))
+    is not finite (NaN or inf, or an overflowing sum), the exact check (a 0-d
+    array) decides."""
+    return xp.isfinite(xp.sum(a)), message, lambda: xp.all(xp.isfinite(a))
 
 
 def column(a, *, backend: Backend, size: int, what: str, defer: bool = False):

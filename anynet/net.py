@@ -16,7 +16,7 @@ from . import checkpoint, checks, model as _model
 from .errors import ArgumentError
 from .fit import MONITORS, Callback, Shuffler, TrainConfig, fit, total_cost
 from .initializers import get_initializer
-from .inputs import DeviceData, column, features, prepare
+from .inputs import Deferred, DeviceData, column, features, prepare
 from .optimizers import SGD as PlainSGD, Regularizer
 from .printing import print_epoch
 
@@ -62,7 +62,7 @@ class Network:
     def _adopt(self, model):
         self._model = model
         self._checked = self._current()
-        self._pending = []  # device-side input checks not yet read back (update_mini_batch)
+        self._pending = Deferred()  # device-side input checks not yet read back (update_mini_batch, feedforward)
         self.regularization = "l2"  # the last run's; total_cost measures with it
 
     @classmethod
@@ -135,17 +135,18 @@ class Network:
         self._model.set_parameters(weights, biases)
         self._checked = self._current()
 
-    def _params(self):
+    def _params(self, verify=True):
         """Re-validate the parameters if a user replaced an item of the lists, and
-        read back pending device-side input checks (the next read of a result)."""
+        (``verify``) read back pending device-side input checks: the calls that
+        read a result do; update_mini_batch and feedforward, which must not
+        wait for the device, do not."""
         current = self._current()
         if len(current) != len(self._checked) or any(p is not q for p, q in zip(current, self._checked)):
             weights, biases = list(self._model.weights), list(self._model.biases)
             self.weights = weights
             self.biases = biases
-        pending, self._pending = self._pending, []
-        for check in pending:
-            check.verify(self.backend.xp)
+        if verify:
+            self._pending.verify(self.backend.xp)
         return self._model
 
     def _redraw(self, initializer):
@@ -168,10 +169,10 @@ class Network:
     def feedforward(self, a):
         """Return the output of the network for input column ``a`` (``(sizes[0], 1)``;
         several columns ``(sizes[0], k)`` give ``(sizes[-1], k)``)."""
-        model = self._params()
+        model = self._params(verify=False)
         rows, pending = column(a, backend=self.backend, size=self.sizes[0], what="feedforward input", defer=True)
         if pending is not None:
-            self._pending.append(pending)
+            self._pending.add(pending, self.backend.xp)
         out = model.feedforward(rows)
         return out[0, ...] if len(getattr(a, "shape", ())) == 1 else out.T
 
@@ -202,7 +203,7 @@ class Network:
         if lmbda and n is None:
             raise ArgumentError("update_mini_batch with lmbda > 0 needs n, the size of the training set")
         reg = Regularizer("l2", lmbda, checks.integer("n", n, low=1)) if lmbda else None
-        model = self._params()
+        model = self._params(verify=False)
         batch = self._prepare(mini_batch, "mini_batch", defer=True)
         xp = self.backend.xp
         weights, biases = model.parameters()
@@ -210,10 +211,9 @@ class Network:
         with self.backend.errstate():
             new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp)
         if batch.pending is not None:  # keep the old parameters where the batch was bad, without reading the flag
-            ok = batch.pending.ok_flag(xp)
+            ok = self._pending.add(batch.pending, xp)
             new_w = [xp.where(ok, new, old) for new, old in zip(new_w, weights)]
             new_b = [xp.where(ok, new, old) for new, old in zip(new_b, biases)]
-            self._pending.append(batch.pending)
         self._install(new_w, new_b)
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
@@ -331,7 +331,8 @@ class Network:
 
     def _chunked(self, rows, compute):
         xp = self.backend.xp
-        parts = [compute(rows[k : k + _model.EVAL_CHUNK, ...]) for k in range(0, rows.shape[0], _model.EVAL_CHUNK)]
+        n = rows.shape[0]  # stops past the end are undefined in the standard (array-api-strict refuses them)
+        parts = [compute(rows[k : min(k + _model.EVAL_CHUNK, n), ...]) for k in range(0, n, _model.EVAL_CHUNK)]
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
     def accuracy(self, data, convert=False):
