@@ -26,8 +26,8 @@ import re
 import stat
 import struct
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Union
 
 import numpy as np
 
@@ -41,7 +41,7 @@ MAX_INT_DIGITS = 20
 MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip
 
 # name -> (shape, dtype) of every array a file must hold, nothing more
-Schema = Mapping[str, tuple[tuple[int, ...], Union[np.dtype, str]]]
+Schema = Mapping[str, tuple[tuple[int, ...], np.dtype | str]]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _NPY_PREFIX_MAX = 12 + 10000  # magic, version, length field and numpy's largest header
@@ -110,7 +110,7 @@ def open_regular(path, what: str = "checkpoint"):
     return os.fdopen(fd, "rb")
 
 
-def read(path, schema: Union[Schema, Callable[[dict], Schema]], *, what: str = "checkpoint",
+def read(path, schema: Schema | Callable[[dict], Schema], *, what: str = "checkpoint",
          digest_of: Callable[[dict, dict], str] = digest, max_header_bytes: int = MAX_HEADER_BYTES):
     """Read a file written by :func:`write`; return ``(header, arrays)``.
 

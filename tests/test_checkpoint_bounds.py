@@ -12,11 +12,18 @@ import zlib
 
 import numpy as np
 import pytest
+from test_checkpoint import (
+    SIZES,
+    load_in_subprocess,
+    network2_save,
+    read_npz,
+    trained,
+    write_npz,
+)
 
 import anynet
 from anynet import checkpoint, npzfile
 from anynet.checkpoint import CheckpointError, save
-from test_checkpoint import SIZES, load_in_subprocess, network2_save, read_npz, trained, write_npz
 
 GIB = 1 << 30
 

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_checkpoint import load_in_subprocess, same_network, trained
 
 import anynet
 from anynet.checkpoint import CheckpointError, save
-from test_checkpoint import load_in_subprocess, same_network, trained
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and /dev/zero are POSIX")
 

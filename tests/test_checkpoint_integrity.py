@@ -9,10 +9,18 @@ import json
 
 import numpy as np
 import pytest
+from test_checkpoint import (
+    V1_FIXTURE,
+    host,
+    read_npz,
+    same_network,
+    trained,
+    write_npz,
+    write_v1,
+)
 
 import anynet
 from anynet.checkpoint import CheckpointError, save
-from test_checkpoint import V1_FIXTURE, host, read_npz, same_network, trained, write_npz, write_v1
 
 
 @pytest.fixture
