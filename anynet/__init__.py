@@ -11,7 +11,7 @@ from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
 from .devices import available_backends
 from .errors import AnynetError
 from .fit import EpochReport, TrainConfig
-from .net import Network, load
+from .net import Network, load, resume
 from .optimizers import SGD, Adam, Momentum
 from .schedules import DivideOnPlateau
 
@@ -37,6 +37,7 @@ __all__ = [
     "available_backends",
     "get_backend",
     "load",
+    "resume",
     "sigmoid",
     "sigmoid_prime",
 ]

@@ -8,11 +8,11 @@ are samples; softmax normalises over the last axis.
 from __future__ import annotations
 
 from .backend import namespace_of
+from .errors import ArgumentError
 
 
 class Activation:
     name = ""
-    elementwise = True
 
     def fn(self, z, *, xp):
         raise NotImplementedError
@@ -59,14 +59,13 @@ class Softmax(Activation):
     log-likelihood cost, whose delta (a - y) needs no Jacobian."""
 
     name = "softmax"
-    elementwise = False
 
     def fn(self, z, *, xp):
         e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
         return e / xp.sum(e, axis=-1, keepdims=True)
 
     def prime(self, z, a, *, xp):
-        raise ValueError("softmax has no elementwise derivative; use it as the output of the log-likelihood cost")
+        raise ArgumentError("softmax has no elementwise derivative; use it as the output of the log-likelihood cost")
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, Softmax)}
@@ -81,7 +80,7 @@ def get_activation(spec) -> Activation:
         return spec()
     if isinstance(spec, str) and spec.lower() in ACTIVATIONS:
         return ACTIVATIONS[spec.lower()]()
-    raise ValueError(f"unknown activation {spec!r}; choose one of {', '.join(ACTIVATIONS)}")
+    raise ArgumentError(f"unknown activation {spec!r}; choose one of {', '.join(ACTIVATIONS)}")
 
 
 def sigmoid(z):

@@ -8,7 +8,6 @@ only the array API standard.  This module also moves data between the host
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import types
@@ -18,7 +17,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from . import devices
+from . import devices, kernels, precision
 from .devices import BACKENDS, available_backends, available_memory as _available_memory  # noqa: F401  (re-exported)
 from .errors import ArgumentError, ArgumentTypeError, DataError, DeviceUnavailable
 
@@ -30,13 +29,16 @@ DTYPES = ("float32", "float64")
 
 @dataclass(frozen=True)
 class Backend:
-    """An array namespace, a device on it and the floating dtype of a network."""
+    """An array namespace, a device on it and the floating dtype of a network;
+    ``allow_tf32`` lets float32 matrix products on an NVIDIA GPU use TF32
+    (off by default: see anynet.precision)."""
 
     name: str
     xp: Namespace
     device: Any
     dtype: Any
     dtype_name: str
+    allow_tf32: bool = False
 
     def asarray(self, data, dtype=None, *, copy=None) -> Array:
         """Return ``data`` (host NumPy, a Python sequence or an array of this
@@ -90,11 +92,19 @@ class Backend:
         """A context that silences NumPy's floating-point warnings.
 
         sigmoid(z) = 1/(1+exp(-z)) overflows exp for very negative z and
-        correctly returns 0; NumPy would warn about the intermediate inf.
+        correctly returns 0; NumPy would warn about the intermediate inf.  A
+        diverging run's NaN and inf are found by the training loop itself,
+        once per epoch (TrainingDiverged), so NumPy's warnings add nothing.
         """
         if self.name == "numpy":
-            return np.errstate(over="ignore", under="ignore")
-        return contextlib.nullcontext()
+            return np.errstate(all="ignore")
+        return precision.matmul_precision(self)  # on a GPU, also: float32 products without TF32 unless allowed
+
+    @property
+    def fuse(self):
+        """The hook that runs elementwise chains as fused kernels (see
+        anynet.kernels): CuPy's, or None elsewhere."""
+        return kernels.fuser_for(self.name)
 
     def synchronize(self) -> None:
         """Wait for queued device work (for timing); a no-op on the CPU."""
@@ -216,19 +226,23 @@ def _name_of(backend) -> tuple[str, Any]:
     )
 
 
-def get_backend(backend="numpy", device=None, dtype=None) -> Backend:
+def get_backend(backend="numpy", device=None, dtype=None, *, allow_tf32=None) -> Backend:
     """Resolve ``backend`` (a name, a namespace module, an array or a Backend),
     ``device`` (what that library calls a device; None for its default) and
     ``dtype`` ("float64" or "float32"; None keeps a given Backend's, else
-    "float64") into a :class:`Backend`.
+    "float64") into a :class:`Backend`.  ``allow_tf32=True`` lets float32
+    matrix products on an NVIDIA GPU use TF32 (None keeps a given Backend's,
+    else False).  A CUDA backend also sets CUBLAS_WORKSPACE_CONFIG for
+    reproducible cuBLAS results, unless it is set (anynet.precision).
 
     Raises ImportError saying what to install when the library is missing,
     RuntimeError when the device is missing, ValueError for unknown names.
     """
     if isinstance(backend, Backend):
-        if device is None and dtype in (None, backend.dtype_name):
+        if device is None and dtype in (None, backend.dtype_name) and allow_tf32 in (None, backend.allow_tf32):
             return backend
         dtype = backend.dtype_name if dtype is None else dtype
+        allow_tf32 = backend.allow_tf32 if allow_tf32 is None else allow_tf32
         backend, device = backend.name, backend.device if device is None else device
     dtype_name = _dtype_name("float64" if dtype is None else dtype)
     name, implied_device = _name_of(backend)
@@ -245,7 +259,12 @@ def get_backend(backend="numpy", device=None, dtype=None) -> Backend:
                 "or use dtype='float32'"
             )
     resolved = devices.resolve_device(name, device)
-    return Backend(name, xp, resolved, getattr(xp, dtype_name), dtype_name)
+    if not isinstance(allow_tf32, (bool, type(None))):
+        raise ArgumentTypeError(f"allow_tf32 must be True or False, not {allow_tf32!r}")
+    result = Backend(name, xp, resolved, getattr(xp, dtype_name), dtype_name, bool(allow_tf32))
+    if precision.uses_cuda(result):
+        precision.cublas_workspace()
+    return result
 
 
 def _dtype_name(dtype) -> str:

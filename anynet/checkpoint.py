@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import pickletools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +31,16 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .backend import DTYPES, get_backend, to_numpy
 from .costs import COSTS
-from . import npzfile
-from .errors import CheckpointError
-from .network import Network
+from . import model as _model
+from . import npzfile, runstate
+from .errors import ArgumentError, CheckpointError, TrainingDiverged
 
 FORMAT = "anynet-checkpoint"
 FORMAT_VERSION = 2
 MAX_JSON_BYTES = 64 << 20  # a network2.py file of about 3 million parameters
 MAX_LAYERS = 10_000
 _REQUIRED = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")
-_OPTIONAL = ("anynet_version", "seed")  # version 1 readers did not require them
+_OPTIONAL = ("anynet_version", "seed", "classes", "run")  # version 1 files lack them; classes and run are version 2's
 
 # network2.py stores its cost as the class name ("QuadraticCost",
 # "CrossEntropyCost"); those, LogLikelihoodCost and anynet's own names are
@@ -68,14 +69,17 @@ def _name_of(registry: dict, value, what: str) -> str:
     for name, known in registry.items():
         if known is value:
             return name
-    raise ValueError(
+    raise ArgumentError(
         f"cannot save a network with a custom {what} {value!r}: a checkpoint records only anynet's ({', '.join(registry)})"
     )
 
 
-def save(net: Network, path) -> None:
-    """Write ``net`` to ``path`` (any name; nothing is appended) as an anynet
-    checkpoint.  The write is atomic: a temporary file in the same directory
+def save(net, path, *, allow_nonfinite: bool = False, run=None) -> None:
+    """Write ``net`` (a Network, or a Model) to ``path`` (any name; nothing is
+    appended) as an anynet checkpoint; NaN or inf weights are refused unless
+    ``allow_nonfinite``.  ``net.classes`` (the original labels), when set, is
+    recorded; ``run`` is ``(record, arrays)`` from :func:`anynet.runstate.encode`,
+    the state of a training run to resume.  The write is atomic: a temporary file in the same directory
     is written, flushed to disk and renamed over ``path``, so ``path`` holds
     either the old checkpoint or the complete new one."""
     from . import __version__
@@ -89,7 +93,12 @@ def save(net: Network, path) -> None:
     for name, value in zip(shapes, list(net.weights) + list(net.biases)):
         arrays[name] = np.ascontiguousarray(to_numpy(value), dtype=dtype)
         if arrays[name].shape != shapes[name]:
-            raise ValueError(f"cannot save: {name} has shape {arrays[name].shape}, sizes {net.sizes} need {shapes[name]}")
+            raise ArgumentError(f"cannot save: {name} has shape {arrays[name].shape}, sizes {net.sizes} need {shapes[name]}")
+        if not allow_nonfinite and not np.isfinite(arrays[name]).all():
+            raise TrainingDiverged(
+                f"refusing to save {path}: {name} holds NaN or inf (training diverged?); "
+                "pass allow_nonfinite=True to save it anyway"
+            )
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -98,14 +107,40 @@ def save(net: Network, path) -> None:
         "activations": activations,
         "dtype": dtype,
         "anynet_version": __version__,
-        "seed": net.seed,
+        "seed": getattr(net, "seed", None),
     }
+    classes = getattr(net, "classes", None)
+    if classes is not None:
+        header["classes"] = list(classes)
+    if run is not None:
+        header["run"] = run[0]
+        arrays.update(run[1])
     npzfile.write(path, header, arrays)  # adds sha256
 
 
-def load(path, *, backend="numpy", device=None, dtype=None) -> Network:
-    """Load a network saved by :func:`save` (or by network2.py's ``save``)
-    onto ``backend``/``device`` in ``dtype`` (None: the checkpoint's).
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds: the model, the seed it was trained with (or
+    None), its classes (original labels, or None), and for a saved training
+    run its record and arrays (see :mod:`anynet.runstate`), else None."""
+
+    model: object
+    seed: int | None
+    classes: list | None
+    run: dict | None
+    run_arrays: dict
+
+
+def load_model(path, *, backend="numpy", device=None, dtype=None):
+    """``(model, seed)`` of the checkpoint at ``path``; see :func:`read`."""
+    found = read(path, backend=backend, device=device, dtype=dtype)
+    return found.model, found.seed
+
+
+def read(path, *, backend="numpy", device=None, dtype=None) -> Checkpoint:
+    """Read a checkpoint written by :func:`save` (or by network2.py's ``save``)
+    with its model on ``backend``/``device`` in ``dtype`` (None: the
+    checkpoint's).  ``anynet.load`` wraps the model in a Network.
 
     The file's type is told by its content, not its name.  Raises
     :class:`CheckpointError` (a ValueError) naming the file for anything that
@@ -115,33 +150,21 @@ def load(path, *, backend="numpy", device=None, dtype=None) -> Network:
     """
     path = Path(path)
     spec = _read_spec(path)
-    sizes, cost, activations, file_dtype, seed, arrays = spec
+    sizes, cost, activations, file_dtype, seed, arrays, extra = spec
     # The backend first, outside the try: its errors (not installed, no such
     # device) are about the request, not the file.
     resolved = get_backend(backend, device, file_dtype if dtype is None else dtype)
+    layers = len(sizes) - 1
     try:
-        net = Network(
-            sizes,
-            cost,
-            backend=resolved,
-            dtype=resolved.dtype_name,
-            seed=seed,
-            activation=activations[:-1],
-            output_activation=activations[-1],
-            initializer=_placeholder,
-        )
-        layers = len(sizes) - 1
-        net.weights = [arrays[f"w{i}"] for i in range(layers)]
-        net.biases = [arrays[f"b{i}"] for i in range(layers)]
+        acts = _model.build_activations(sizes, cost, activations[:-1], activations[-1])
+        shapes = [(y, x) for x, y in zip(sizes[:-1], sizes[1:])]
+        weights = _model.accept(resolved, [arrays[f"w{i}"] for i in range(layers)], shapes, "weights")
+        biases = _model.accept(resolved, [arrays[f"b{i}"] for i in range(layers)], [(y, 1) for y in sizes[1:]], "biases")
     except ValueError as exc:  # softmax in a hidden layer, a cost that cannot follow its output, NaN
         raise CheckpointError(f"{path}: {exc}") from exc
-    return net
-
-
-def _placeholder(sizes, rng):
-    """Zeros, replaced at once by the loaded parameters: no random draws, no
-    change to anyone's random state."""
-    return [np.zeros((y, 1)) for y in sizes[1:]], [np.zeros((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
+    model = _model.Model(sizes, cost=cost, activations=acts, backend=resolved, weights=weights, biases=biases)
+    run_arrays = {name: a for name, a in arrays.items() if name.startswith("r_")}
+    return Checkpoint(model, seed, extra.get("classes"), extra.get("run"), run_arrays)
 
 
 def _describe_unknown(data: bytes) -> str:
@@ -184,7 +207,8 @@ def _read_spec(path: Path):
 
 def _read_npz(path: Path):
     header, arrays = npzfile.read(path, lambda header: _schema(path, header), digest_of=_digest)
-    return header["sizes"], COSTS[header["cost"]], header["activations"], header["dtype"], header.get("seed"), arrays
+    extra = {key: header[key] for key in ("classes", "run") if key in header}
+    return header["sizes"], COSTS[header["cost"]], header["activations"], header["dtype"], header.get("seed"), arrays, extra
 
 
 def _digest(header: dict, arrays: dict) -> str:
@@ -223,7 +247,19 @@ def _schema(path: Path, header: dict) -> dict:
     seed = header.get("seed")
     if seed is not None and not (_is_int(seed) and seed >= 0):
         raise CheckpointError(f"{path}: seed must be a non-negative integer or null, not {_short(seed)}")
-    return {name: (shape, dtype) for name, shape in _shapes(sizes).items()}
+    classes = header.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list) and len(classes) == sizes[-1]
+        and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
+    ):
+        raise CheckpointError(f"{path}: classes must be a list of {sizes[-1]} labels (strings or integers), not {_short(classes)}")
+    schema = {name: (shape, dtype) for name, shape in _shapes(sizes).items()}
+    if "run" in header:
+        try:
+            schema.update(runstate.schema(header["run"]))
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+    return schema
 
 
 def _is_int(value) -> bool:
@@ -278,4 +314,4 @@ def _read_network2_json(path: Path, data: bytes):
     # network2.py's networks are sigmoid throughout; a softmax output only
     # comes with the log-likelihood cost, which requires it.
     output = "softmax" if cost_class.output_activations == ("softmax",) else "sigmoid"
-    return sizes, cost_class, ["sigmoid"] * (layers - 1) + [output], "float64", None, arrays
+    return sizes, cost_class, ["sigmoid"] * (layers - 1) + [output], "float64", None, arrays, {}

@@ -22,8 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import available_backends, get_backend, to_numpy
+from .backend import get_backend, to_numpy
+from .devices import available_backends
+from .errors import ArgumentError
 
+STEPS = 200  # mini-batch steps of the training comparison
 GRAD_RTOL = {"float64": 1e-12, "float32": 1e-5}
 TRAIN_RTOL = {"float64": 1e-9, "float32": 1e-4}
 
@@ -73,7 +76,7 @@ def _gradients_and_training(backend, *, seed, sizes, n, batch, steps, eta):
     return nabla_b + nabla_w, net.weights + net.biases
 
 
-def compare_backend(backend, *, seed=0, sizes=(64, 32, 10), n=2000, batch=10, steps=200, eta=3.0) -> CheckResult:
+def compare_backend(backend, *, seed=0, sizes=(64, 32, 10), n=2000, batch=10, steps=STEPS, eta=3.0) -> CheckResult:
     """Compare one backend (a :class:`~anynet.backend.Backend`) with NumPy in
     the same dtype: gradients on one mini-batch and weights after ``steps``
     mini-batch steps of SGD."""
@@ -93,7 +96,7 @@ def _legs(backends, dtypes):
     for name in backends:
         info = infos.get(name)
         if info is None:
-            raise ValueError(f"unknown backend {name!r}; choose from {', '.join(infos)}")
+            raise ArgumentError(f"unknown backend {name!r}; choose from {', '.join(infos)}")
         devices = info.devices if name != "array_api_strict" else _STRICT_DEVICES
         for dtype in dtypes:
             if not info.usable:
@@ -103,7 +106,7 @@ def _legs(backends, dtypes):
                 yield name, device, dtype, None
 
 
-def check(backends=None, dtypes=("float64",), *, seed=0, steps=200) -> list[CheckResult]:
+def check(backends=None, dtypes=("float64",), *, seed=0, steps=STEPS) -> list[CheckResult]:
     """Run :func:`compare_backend` on every usable backend and device (or the
     named ``backends``) in each of ``dtypes``; unusable ones come back as
     skipped rows with the reason."""

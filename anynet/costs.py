@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .activations import Sigmoid
 from .backend import namespace_of
+from .errors import ArgumentError
 
 
 def _xlogy(x, y, *, xp):
@@ -34,7 +35,7 @@ class Cost:
     @classmethod
     def check_output(cls, activation) -> None:
         if activation.name not in cls.output_activations:
-            raise ValueError(
+            raise ArgumentError(
                 f"{cls.__name__} cannot follow a {activation.name} output layer; "
                 f"its output activation must be one of {', '.join(cls.output_activations)}"
             )
@@ -51,14 +52,14 @@ class QuadraticCost(Cost):
         d = a - y
         return 0.5 * xp.sum(d * d)
 
-    @staticmethod
-    def delta(z, a, y):
-        """Output error (a - y) * sigmoid'(z) of a sigmoid output layer."""
-        xp = namespace_of(z, a, y)
-        return (a - y) * Sigmoid().prime(z, a, xp=xp)
+    @classmethod
+    def delta(cls, z, a, y):
+        """network2.py: the output error (a - y) * sigmoid'(z) of a sigmoid output layer."""
+        return cls.output_delta(z, a, y, Sigmoid(), xp=namespace_of(z, a, y))
 
     @staticmethod
     def output_delta(z, a, y, activation, *, xp):
+        """The output error dC/dz for the output layer's ``activation``."""
         return (a - y) * activation.prime(z, a, xp=xp)
 
     @classmethod
@@ -70,13 +71,14 @@ class _MatchedCost(Cost):
     """A cost whose output activation's derivative cancels against its own:
     the output error is simply a - y."""
 
-    @staticmethod
-    def delta(z, a, y):
-        """Output error a - y: the output activation's derivative cancels."""
-        return a - y
+    @classmethod
+    def delta(cls, z, a, y):
+        """network2.py: the output error a - y (the output activation's derivative cancels)."""
+        return cls.output_delta(z, a, y, None, xp=None)
 
     @staticmethod
     def output_delta(z, a, y, activation, *, xp):
+        """The output error dC/dz: a - y, whatever the matched activation."""
         return a - y
 
 
@@ -128,4 +130,4 @@ def get_cost(spec) -> type[Cost]:
         key = {"mse": "quadratic", "loglikelihood": "log-likelihood", "nll": "log-likelihood"}.get(key, key)
         if key in COSTS:
             return COSTS[key]
-    raise ValueError(f"unknown cost {spec!r}; choose one of {', '.join(COSTS)}")
+    raise ArgumentError(f"unknown cost {spec!r}; choose one of {', '.join(COSTS)}")

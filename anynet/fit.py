@@ -121,6 +121,9 @@ class TrainState:
     since_best: int = 0
     stopped: bool = False  # the schedule or early stopping ended the run
     history: list = field(default_factory=list)
+    # the last epoch's parameters when early stopping restored the best ones at
+    # the end: a longer resumed run goes on from these, as an uninterrupted one would
+    resume_parameters: tuple | None = None
 
     @classmethod
     def start(cls, model, config: TrainConfig, shuffler: Shuffler) -> "TrainState":
@@ -162,6 +165,9 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
         if data is not None and data.pending is not None:
             data.pending.verify(model.xp)  # device-side checks: one transfer per run
     reg = Regularizer(config.regularization, config.lmbda, train.n) if config.lmbda else None
+    if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
+        model.set_parameters(*state.resume_parameters)  # a finished run, resumed for more epochs
+        state.resume_parameters = None
     while state.epoch < config.epochs and not state.stopped:
         report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer)
         _select(model, config, state, report)
@@ -173,6 +179,7 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
         for callback in callbacks:
             callback.on_epoch_end(report, state)
     if config.early_stopping is not None and state.best_parameters is not None:
+        state.resume_parameters = model.parameters()
         model.set_parameters(*state.best_parameters)
     for callback in callbacks:
         callback.on_train_end(state)

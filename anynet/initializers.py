@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ArgumentError
+
 
 def _pairs(sizes):
     return list(zip(sizes[:-1], sizes[1:]))
@@ -56,4 +58,4 @@ def get_initializer(spec):
         return spec
     if isinstance(spec, str) and spec.lower() in INITIALIZERS:
         return INITIALIZERS[spec.lower()]
-    raise ValueError(f"unknown initializer {spec!r}; choose one of {', '.join(INITIALIZERS)}")
+    raise ArgumentError(f"unknown initializer {spec!r}; choose one of {', '.join(INITIALIZERS)}")

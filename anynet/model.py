@@ -53,6 +53,13 @@ class Model:
         """Install new parameter lists (arrays of this backend, already checked)."""
         self.weights, self.biases = list(weights), list(biases)
 
+    def moved(self, backend: Backend) -> "Model":
+        """This model with its parameters copied to ``backend`` (its device and dtype)."""
+        weights = accept(backend, self.weights, [tuple(w.shape) for w in self.weights], "weights")
+        biases = accept(backend, self.biases, [tuple(b.shape) for b in self.biases], "biases")
+        return Model(self.sizes, cost=self.cost, activations=self.activations, backend=backend,
+                     weights=weights, biases=biases)
+
     # -- batched computations ------------------------------------------------
 
     def output_layer(self, x, weights=None, biases=None):
@@ -60,7 +67,8 @@ class Model:
         weights = self.weights if weights is None else weights
         biases = self.biases if biases is None else biases
         with self.backend.errstate():
-            return backprop.output_layer(weights, biases, x, activations=self.activations, xp=self.xp)
+            return backprop.output_layer(weights, biases, x, activations=self.activations, xp=self.xp,
+                                         fuse=self.backend.fuse)
 
     def feedforward(self, x):
         """Output activations for the rows ``x``."""
@@ -72,7 +80,8 @@ class Model:
         biases = self.biases if biases is None else biases
         with self.backend.errstate():
             return backprop.backprop(
-                weights, biases, x, targets, activations=self.activations, cost=self.cost, xp=self.xp
+                weights, biases, x, targets, activations=self.activations, cost=self.cost, xp=self.xp,
+                fuse=self.backend.fuse,
             )
 
     def _chunks(self, x, *others):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import checkpoint, checks, model as _model
+from . import checkpoint, checks, model as _model, runstate
+from .backend import get_backend
 from .errors import ArgumentError
 from .fit import MONITORS, Callback, Shuffler, TrainConfig, fit, total_cost
 from .initializers import get_initializer
@@ -64,6 +65,8 @@ class Network:
         self._checked = self._current()
         self._pending = Deferred()  # device-side input checks not yet read back (update_mini_batch, feedforward)
         self.regularization = "l2"  # the last run's; total_cost measures with it
+        self.classes = None  # the original labels of the output units, when they are not 0..n-1
+        self.history = []  # the EpochReports of the last run
 
     @classmethod
     def from_model(cls, model, *, seed=None):
@@ -209,7 +212,8 @@ class Network:
         weights, biases = model.parameters()
         nabla_b, nabla_w = model.gradients(batch.x, batch.targets)
         with self.backend.errstate():
-            new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp)
+            new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp,
+                                              fuse=self.backend.fuse)
         if batch.pending is not None:  # keep the old parameters where the batch was bad, without reading the flag
             ok = self._pending.add(batch.pending, xp)
             new_w = [xp.where(ok, new, old) for new, old in zip(new_w, weights)]
@@ -220,7 +224,7 @@ class Network:
             monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
             monitor_training_cost=False, monitor_training_accuracy=False, *,
             test_data=None, regularization="l2", optimizer="sgd", eta_schedule=None,
-            early_stopping=None, verbose=True, progress=False, callback=None):
+            early_stopping=None, verbose=True, progress=False, callback=None, checkpoint=None):
         """Train with mini-batch stochastic gradient descent.
 
         The seed's call ``SGD(training_data, epochs, mini_batch_size, eta,
@@ -238,7 +242,8 @@ class Network:
         restores the best weights; ``verbose`` prints the book's lines;
         ``progress`` shows a progress bar (samples/s, time left) within each
         epoch; ``callback`` is called with an :class:`EpochReport` after each
-        epoch.
+        epoch; ``checkpoint=FILE`` writes the whole run to FILE after every
+        epoch (atomically), so that :func:`anynet.resume` can continue it.
         """
         if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
             # The seed's positional call SGD(data, epochs, m, eta, test_data).
@@ -258,6 +263,8 @@ class Network:
             True if eta_schedule is True else eta_schedule, early_stopping, frozenset(monitors),
         )
         callbacks = [_Reporter(seed_style, verbose, callback)]
+        if checkpoint is not None:
+            callbacks.append(_RunFile(checkpoint, config, seed_style))
         state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
                            progress=progress)
         return _history_lists(state.history, flags, seed_style)
@@ -271,11 +278,23 @@ class Network:
         evaluation = self._prepare(evaluation_data, "evaluation_data", defer=True) if evaluation_data is not None else None
         self.regularization = config.regularization
         shuffler = Shuffler(train.n, self._rng) if state is None else None
+        for callback in callbacks:
+            if hasattr(callback, "bind"):
+                callback.bind(self, train)
         try:
-            return fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
-                       callbacks=callbacks, progress=progress, reducer=reducer)
+            state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
+                        callbacks=callbacks, progress=progress, reducer=reducer)
         finally:
             self._checked = self._current()
+        self.history = state.history
+        return state
+
+    def save_run(self, filename, record, arrays):
+        """Save the network with a training run's ``record`` and ``arrays``
+        (from :func:`anynet.runstate.encode`); ``anynet.load`` still reads the
+        network from it, :func:`anynet.resume` the run."""
+        self._params()
+        checkpoint.save(self, filename, run=(record, arrays))
 
     def to_device(self, data) -> DeviceData:
         """Validate ``data`` (either form) and move it to this network's device
@@ -370,6 +389,76 @@ class Network:
     def __repr__(self) -> str:
         acts = ",".join(a.name for a in self.activations)
         return f"{type(self).__name__}({self.sizes}, cost={self.cost.__name__}, activations=[{acts}], backend={self.backend})"
+
+
+class _RunFile(runstate.RunCheckpoint):
+    """SGD's ``checkpoint=FILE``: the run, with how SGD printed it."""
+
+    def __init__(self, path, config, seed_style):
+        super().__init__(None, path, config, data_sha256="", extra={"seed_style": seed_style})
+
+    def bind(self, net, train):
+        self.net, self.data_sha256 = net, runstate.data_digest(train)
+
+
+class Run:
+    """A training run read back from its file: the network, the run's
+    TrainConfig and TrainState, what was recorded with it, and the digest of
+    its training data."""
+
+    def __init__(self, net, config, state, extra, data_sha256):
+        self.net, self.config, self.state, self.extra, self.data_sha256 = net, config, state, extra, data_sha256
+
+
+def load_run(filename, *, backend=None, device=None) -> Run:
+    """Read a run saved with ``SGD(checkpoint=FILE)`` or ``anynet train
+    --save FILE``; its network goes to ``backend``/``device`` (default: the
+    backend the run recorded, else NumPy).  Restores the global ``random``
+    state of an unseeded run (the book's shuffling) to where the run was."""
+    from .errors import CheckpointError
+
+    found = checkpoint.read(filename)
+    if found.run is None:
+        raise CheckpointError(f"{filename}: holds a network but no training run to resume (saved with Network.save?)")
+    extra = found.run.get("extra") or {}
+    recorded = extra.get("cli", {})
+    target = backend or recorded.get("backend") or "numpy"
+    if target == "jax" and found.model.backend.dtype_name == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # the run was float64: resuming it needs 64-bit JAX
+    if device is None and backend is None:
+        device = recorded.get("device")
+    model = found.model.moved(get_backend(target, device, found.model.backend.dtype_name))
+    config, state = runstate.decode(found.run, found.run_arrays, model.backend)
+    net = Network.from_model(model, seed=found.seed)
+    net.classes = found.classes
+    if state.shuffler.rng is not None:
+        net._rng = state.shuffler.rng
+    return Run(net, config, state, extra, found.run["data_sha256"])
+
+
+def resume(filename, training_data, *, epochs=None, evaluation_data=None, backend=None, device=None,
+           verbose=True, progress=False, callback=None):
+    """Continue the run saved in ``filename`` (by ``SGD(..., checkpoint=filename)``)
+    to ``epochs`` epochs in all (default: the run's own), on the same
+    ``training_data`` (checked against the run's digest) and
+    ``evaluation_data``, writing ``filename`` after every epoch.  On the same
+    backend the final weights are bit-identical to those of the uninterrupted
+    run.  Returns the trained Network; its ``history`` holds every epoch."""
+    from dataclasses import replace
+
+    run = load_run(filename, backend=backend, device=device)
+    net, config = run.net, run.config
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    train = net.to_device(training_data)
+    if runstate.data_digest(train) != run.data_sha256:
+        raise ArgumentError(f"{filename}: training_data is not the data this run was trained on")
+    seed_style = run.extra.get("seed_style", True)
+    callbacks = [_Reporter(seed_style, verbose, callback), _RunFile(filename, config, seed_style)]
+    net.train(train, config, evaluation_data=evaluation_data, callbacks=callbacks, progress=progress, state=run.state)
+    return net
 
 
 class _Reporter(Callback):

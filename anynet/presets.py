@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 
 from .schedules import DivideOnPlateau
+from .errors import ArgumentError
 
 PRESETS = {
     # network.py's first run in the book (chapter 1): 95% on MNIST
@@ -46,7 +47,7 @@ def split(config):
     sgd_keys = set(inspect.signature(Network.SGD).parameters) - {"self", "training_data", "evaluation_data", "test_data"}
     unknown = set(config) - net_keys - sgd_keys
     if unknown:
-        raise ValueError(f"not a Network or SGD keyword: {', '.join(sorted(unknown))}")
+        raise ArgumentError(f"not a Network or SGD keyword: {', '.join(sorted(unknown))}")
     return (
         {k: v for k, v in config.items() if k in net_keys},
         {k: v for k, v in config.items() if k in sgd_keys},

@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 
 import anynet.cli
+import anynet.cli.train
+import anynet.datasets
+import anynet.fit
 import anynet.presets
 from anynet import consistency
 from anynet.checkpoint import arrays_sha256
@@ -39,6 +42,10 @@ TINY = Dataset(name="tiny", source="tiny synthetic clusters", train=blobs(120, 0
 TINY_ARGS = ["--data", "tiny", "--sizes", "8,6,3", "--batch-size", "10", "--eta", "2.0", "--seed", "0", "--quiet"]
 
 
+VALIDATED = Dataset(name="tiny", source="tiny synthetic clusters", train=blobs(120, 0), validation=blobs(40, 2), test=blobs(60, 1), n_classes=3)
+VALIDATION_LINE = re.compile(r"^Epoch (\d+): validation accuracy \d+\.\d\d% \(\d+/40\), test accuracy \d+\.\d\d% \(\d+/60\), cost ", re.M)
+
+
 @pytest.fixture
 def tiny(monkeypatch):
     """Replace the data loader with TINY; record how it was called."""
@@ -48,7 +55,7 @@ def tiny(monkeypatch):
         calls.append((name, kwargs))
         return TINY
 
-    monkeypatch.setattr(anynet.cli, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(anynet.datasets, "load_dataset", fake_load_dataset)
     return calls
 
 
@@ -75,33 +82,39 @@ def test_train_prints_one_line_per_epoch(tiny, capsys):
     assert [int(e[0]) for e in epochs] == [0, 1, 2] and all(e[3] == "60" for e in epochs)
     best = max(epochs, key=lambda e: int(e[2]))
     assert f"Best: epoch {best[0]}, test accuracy {best[1]}% ({best[2]}/60)" in out
-    assert tiny[0][0] == "tiny" and tiny[0][1]["fallback_to_sample"] is True and tiny[0][1]["progress"] is False
+    assert tiny[0][0] == "tiny" and tiny[0][1]["fallback_to_sample"] is False and tiny[0][1]["progress"] is False
 
 
 def test_book_defaults(capsys, monkeypatch):
     """Without flags, train runs the book's first experiment: network.py's
-    Network([784, 30, 10]) and SGD(training_data, 30, 10, 3.0) on MNIST."""
+    Network([784, 30, 10]) and SGD(training_data, 30, 10, 3.0) on MNIST; as
+    the first run of a fresh install it may fall back to the bundled sample."""
     seen = {}
 
-    class SpyNetwork(anynet.Network):
-        def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, *args, callback, **kwargs):
-            seen.update(net=self, epochs=epochs, m=mini_batch_size, eta=eta, lmbda=lmbda, **kwargs)
-            callback(anynet.EpochReport(epoch=0, eta=eta, seconds=0.0, evaluation_cost=0.5, evaluation_accuracy=1, n_evaluation=2))
+    def spy_train(self, training_data, config, **kwargs):
+        seen.update(net=self, config=config)
+        report = anynet.EpochReport(epoch=0, eta=config.eta, seconds=0.0, evaluation_cost=0.5, evaluation_accuracy=1, n_evaluation=2)
+        for callback in kwargs["callbacks"]:
+            callback.on_epoch_end(report, None)
+        return anynet.fit.TrainState(shuffler=None, eta=config.eta, optimizer_state={}, history=[report])
 
     mnist_like = Dataset("mnist", "fake mnist", (np.zeros((2, 784)), np.zeros(2, int)), None, (np.zeros((2, 784)), np.zeros(2, int)), 10)
-    monkeypatch.setattr(anynet.cli, "Network", SpyNetwork)
-    monkeypatch.setattr(anynet.cli, "load_dataset", lambda name, **kwargs: seen.update(data=name) or mnist_like)
+    monkeypatch.setattr(anynet.Network, "train", spy_train)
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: seen.update(data=name, **kwargs) or mnist_like)
     status, out, err = run(capsys, ["train"])
     assert status == 0, err
-    net = seen["net"]
-    assert seen["data"] == "mnist" and net.sizes == [784, 30, 10] and net.cost is anynet.QuadraticCost
+    net, config = seen["net"], seen["config"]
+    assert seen["data"] == "mnist" and seen["fallback_to_sample"] is True
+    assert net.sizes == [784, 30, 10] and net.cost is anynet.QuadraticCost
     assert [a.name for a in net.activations] == ["sigmoid", "sigmoid"] and net.backend.dtype_name == "float64"
-    assert (seen["epochs"], seen["m"], seen["eta"], seen["lmbda"]) == (30, 10, 3.0, 0.0)
-    assert seen["optimizer"] == "sgd" and seen["eta_schedule"] is None and seen["early_stopping"] is None
+    assert (config.epochs, config.mini_batch_size, config.eta, config.lmbda) == (30, 10, 3.0, 0.0)
+    assert config.optimizer.name == "sgd" and config.eta_schedule is None and config.early_stopping is None
     assert "Epoch 0: test accuracy 50.00% (1/2), cost 0.5000" in out
+    assert re.search(r"^seed: \d+ \(drawn; --seed \d+ repeats this run\)$", out, re.M)
 
 
-def test_network2_options_reach_the_network(tiny, capsys):
+def test_network2_options_reach_the_network(capsys, monkeypatch):
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: VALIDATED)
     argv = [
         "train", *TINY_ARGS, "--epochs", "2", "--cost", "cross-entropy", "--activation", "tanh",
         "--init", "glorot", "--lmbda", "0.1", "--regularization", "l1", "--momentum", "0.5",
@@ -110,16 +123,14 @@ def test_network2_options_reach_the_network(tiny, capsys):
     status, out, err = run(capsys, argv)
     assert status == 0, err
     assert "cross-entropy cost, tanh/sigmoid" in out and ", eta 2" in out
-    assert len(EPOCH_LINE.findall(out.replace(", eta 2", ""))) == 2
+    assert len(VALIDATION_LINE.findall(out)) == 2
 
 
-VALIDATED = Dataset(name="tiny", source="tiny synthetic clusters", train=blobs(120, 0), validation=blobs(40, 2), test=blobs(60, 1), n_classes=3)
-VALIDATION_LINE = re.compile(r"^Epoch (\d+): validation accuracy \d+\.\d\d% \(\d+/40\), test accuracy \d+\.\d\d% \(\d+/60\), cost ", re.M)
 
 
 def test_epoch_selection_watches_the_validation_split(capsys, monkeypatch):
     """Early stopping must not pick its epoch by the test set when a validation split exists."""
-    monkeypatch.setattr(anynet.cli, "load_dataset", lambda name, **kwargs: VALIDATED)
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: VALIDATED)
     status, out, err = run(capsys, ["train", *TINY_ARGS, "--epochs", "3", "--early-stopping", "2"])
     assert status == 0, err
     assert len(VALIDATION_LINE.findall(out)) == 3
@@ -128,14 +139,14 @@ def test_epoch_selection_watches_the_validation_split(capsys, monkeypatch):
 
 def test_preset_sets_the_defaults_and_flags_still_win(capsys, monkeypatch):
     seen = {}
-    real_network = anynet.cli.Network
+    real_network = anynet.cli.train.Network
 
     def spy(*args, **kwargs):
         seen.update(kwargs, sizes=args[0], cost=args[1])
         return real_network(*args, **kwargs)
 
-    monkeypatch.setattr(anynet.cli, "Network", spy)
-    monkeypatch.setattr(anynet.cli, "load_dataset", lambda name, **kwargs: VALIDATED)
+    monkeypatch.setattr(anynet.cli.train, "Network", spy)
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: VALIDATED)
     status, out, err = run(capsys, ["train", "--preset", "strong-mlp", *TINY_ARGS, "--epochs", "2", "--eta", "0.01"])
     assert status == 0, err
     preset = anynet.presets.PRESETS["strong-mlp"]
@@ -157,7 +168,7 @@ def sample_checkpoint(tmp_path_factory):
         status = main(["train", "--data", "sample", "--sizes", "784,10,10", "--epochs", "2", "--seed", "1", "--quiet", "--save", str(path)])
     assert status == 0
     epochs = EPOCH_LINE.findall(out.getvalue())
-    assert len(epochs) == 2 and f"saved checkpoint {path}" in out.getvalue()
+    assert len(epochs) == 2 and f"saved run {path}" in out.getvalue()
     return path, f"test accuracy {epochs[-1][1]}% ({epochs[-1][2]}/{epochs[-1][3]}) on sample"
 
 
@@ -198,7 +209,7 @@ def test_plot_writes_a_png(tiny, capsys, tmp_path):
 def test_plot_without_matplotlib_says_what_to_install_before_training(tiny, capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     status, out, err = run(capsys, ["train", *TINY_ARGS, "--plot", str(tmp_path / "c.png")])
-    assert_user_error(status, out, err, 1, "pip install 'anynet[plot]'")
+    assert_user_error(status, out, err, 1, "pip install matplotlib")
     assert out == "" and not tiny  # no data loaded, no training
 
 
@@ -270,16 +281,33 @@ def test_missing_data_path_is_a_one_line_error(capsys, tmp_path):
     assert_user_error(status, out, err, 1, "nowhere")
 
 
-def test_missing_dataset_falls_back_to_the_sample_with_one_line(capsys, tmp_path, monkeypatch):
-    """A real load_dataset with no cache and an unreachable mirror: the
-    AnynetDataWarning must not become an error, and the source line says why."""
+def offline(monkeypatch, tmp_path):
     monkeypatch.delenv("ANYNET_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("ANYNET_MIRRORS", "http://127.0.0.1:9/")
-    argv = ["train", "--data", "kmnist", "--sizes", "784,5,10", "--epochs", "1", "--quiet"]
-    status, out, err = run(capsys, argv)
+
+
+def test_missing_dataset_is_an_error_naming_it(capsys, tmp_path, monkeypatch):
+    """Reliability finding 17: --data kmnist without KMNIST trained on the
+    sample silently; now it names the dataset and how to get it."""
+    offline(monkeypatch, tmp_path)
+    status, out, err = run(capsys, ["train", "--data", "kmnist", "--sizes", "784,5,10", "--epochs", "1", "--quiet"])
+    assert status == 1 and err.startswith("anynet: error: kmnist not found") and "Traceback" not in err
+    assert "Ways to provide it" in err and "Epoch" not in out
+
+
+def test_first_run_without_arguments_falls_back_to_the_sample_and_says_so(capsys, tmp_path, monkeypatch):
+    offline(monkeypatch, tmp_path)
+    monkeypatch.setattr(anynet.cli.train, "_RECORDED", anynet.cli.train._RECORDED)  # nothing patched: the real path
+    real_fit = anynet.cli.train._fit
+
+    def short(args, net, config, run, recorded, reducer, say):  # the book's 30 epochs would take too long here
+        return real_fit(args, net, anynet.fit.TrainConfig(1, config.mini_batch_size, config.eta), run, recorded, reducer, say)
+
+    monkeypatch.setattr(anynet.cli.train, "_fit", short)
+    status, out, err = run(capsys, ["train"])
     assert status == 0, err
-    assert out.count("kmnist not found") == 1 and "using the bundled sample" in out
+    assert out.count("mnist not found") == 1 and "using the bundled sample" in out
     assert len(EPOCH_LINE.findall(out)) == 1
 
 
@@ -290,7 +318,7 @@ def test_fallback_warning_is_printed_not_raised(capsys, monkeypatch):
         warnings.warn("mnist not found (offline); using the sample", AnynetDataWarning)
         return Dataset(**{**TINY.__dict__, "source": "mnist not found (offline); using the sample"})
 
-    monkeypatch.setattr(anynet.cli, "load_dataset", warning_load_dataset)
+    monkeypatch.setattr(anynet.datasets, "load_dataset", warning_load_dataset)
     status, out, err = run(capsys, ["train", *TINY_ARGS, "--epochs", "1"])
     assert status == 0, err
     assert out.count("mnist not found (offline); using the sample") == 1 and err == ""
@@ -330,7 +358,7 @@ def test_missing_checkpoint_is_a_clean_error(capsys, tmp_path):
 def test_evaluate_on_mismatched_data_is_a_clean_error(tiny_checkpoint, capsys, monkeypatch):
     monkeypatch.undo()  # the real loader, for the real sample
     status, out, err = run(capsys, ["evaluate", str(tiny_checkpoint), "--data", "sample", "--quiet"])
-    assert status == 1 and "8 inputs, but sample images have 784 pixels" in err
+    assert status == 1 and "8 inputs, but sample has 784 features" in err
 
 
 def test_evaluate_does_not_fall_back_to_the_sample(tiny_checkpoint, tiny, capsys):
@@ -352,13 +380,27 @@ def test_backends_lists_numpy(capsys):
 def test_check_numpy_and_strict_passes(capsys):
     status, out, err = run(capsys, ["check", "--backends", "numpy,array_api_strict"])
     assert status == 0, out + err
-    rows = [line.split() for line in out.splitlines()[2:]]
+    rows = [line.split() for line in out.splitlines()[2:-1]]
     assert [row[:3] for row in rows] == [
         ["numpy", "cpu", "float64"],
         ["array_api_strict", "CPU_DEVICE", "float64"],
         ["array_api_strict", "device1", "float64"],
     ]
     assert all(row[-1] == "ok" for row in rows)
+    assert out.splitlines()[-1] == (
+        "compared 3 of 3 backend/device/dtype legs with NumPy (max relative difference; "
+        "float64: gradients <= 1e-12, weights after 200 steps <= 1e-09): 0 mismatched, 0 skipped"
+    )
+
+
+def test_check_fails_when_nothing_was_compared(capsys, monkeypatch):
+    """Reliability finding 18: every backend skipped used to exit 0."""
+    skipped = [consistency.CheckResult("cupy", "-", "float64", skipped_reason="not installed")]
+    monkeypatch.setattr(consistency, "check", lambda backends=None, dtypes=("float64",), **kwargs: skipped)
+    status, out, err = run(capsys, ["check", "--backends", "cupy"])
+    assert status == 1 and "nothing was compared" in out and "compared 0 of 1" in out
+    status, out, err = run(capsys, ["check", "--backends", "cupy", "--allow-nothing"])
+    assert status == 0
 
 
 def test_check_exits_1_on_a_mismatch(capsys, monkeypatch):

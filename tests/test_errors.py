@@ -2,6 +2,7 @@
 that names the problem, and the network is left exactly as it was."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -184,6 +185,7 @@ def test_unusable_backend_says_what_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_cupy)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # an earlier test may have imported it: import now fails
     with pytest.raises(ImportError, match=r"pip install cupy-cuda12x"):
         anynet.Network(SIZES, backend="cupy")
 

@@ -1,0 +1,84 @@
+"""What ``anynet train`` shows and writes while it trains: one line per epoch,
+a JSON Lines log, and a plot at the end."""
+
+from __future__ import annotations
+
+import json
+
+from ..fit import Callback
+from .common import accuracy_text
+
+
+class EpochLines(Callback):
+    """``Epoch 3: validation accuracy ..., test accuracy ..., cost ..., 0.52 s``.
+    ``test`` is the test split on the device when it is not the watched one."""
+
+    def __init__(self, net, watched_name, test, show_eta):
+        self.net, self.watched_name, self.test, self.show_eta = net, watched_name, test, show_eta
+
+    def on_epoch_end(self, report, state):
+        parts = []
+        if report.evaluation_accuracy is not None:
+            parts.append(f"{self.watched_name} accuracy {accuracy_text(report.evaluation_accuracy, report.n_evaluation)}")
+        if self.test is not None:
+            correct = self.net.accuracy(self.test)
+            report.extra.update(test_accuracy=correct, n_test=self.test.n)
+            parts.append(f"test accuracy {accuracy_text(correct, self.test.n)}")
+        if report.training_accuracy is not None:
+            parts.append(f"training accuracy {accuracy_text(report.training_accuracy, report.n_training)}")
+        cost = report.evaluation_cost if report.evaluation_cost is not None else report.training_cost
+        if cost is not None:
+            parts.append(f"cost {cost:.4f}")
+        parts.append(f"{report.seconds:.2f} s")
+        if self.show_eta:
+            parts.append(f"eta {report.eta:g}")
+        print(f"Epoch {report.epoch}: {', '.join(parts)}", flush=True)
+
+
+class JsonLog(Callback):
+    """One JSON object per epoch appended to ``path`` (JSON Lines): epoch,
+    seconds, eta, costs and accuracies.  Each line is flushed, so a killed
+    run's log holds every completed epoch."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_epoch_end(self, report, state):
+        entry = {"epoch": report.epoch, "seconds": round(report.seconds, 6), "eta": report.eta}
+        for key in ("training_cost", "training_accuracy", "n_training", "evaluation_cost",
+                    "evaluation_accuracy", "n_evaluation"):
+            value = getattr(report, key)
+            if value is not None:
+                entry[key] = value
+        entry.update({k: v for k, v in report.extra.items() if k in ("test_accuracy", "n_test")})
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def plot(history, path, *, fmt, title, watched):
+    """Accuracy (%) and cost per epoch, training and evaluation, in ``fmt``."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [r.epoch for r in history]
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    accuracy_ax, cost_ax = fig.subplots(1, 2)
+    curves = (
+        ("training", "training_accuracy", "n_training", "training_cost"),
+        (watched, "evaluation_accuracy", "n_evaluation", "evaluation_cost"),
+    )
+    for label, accuracy, n, cost in curves:
+        if all(getattr(r, accuracy) is not None for r in history):
+            accuracy_ax.plot(epochs, [100 * getattr(r, accuracy) / getattr(r, n) for r in history], marker="o", label=label)
+        if all(getattr(r, cost) is not None for r in history):
+            cost_ax.plot(epochs, [getattr(r, cost) for r in history], marker="o", label=label)
+    if history and "test_accuracy" in history[0].extra and watched != "test":
+        accuracy_ax.plot(epochs, [100 * r.extra["test_accuracy"] / r.extra["n_test"] for r in history], marker="s", label="test")
+    accuracy_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    cost_ax.set(xlabel="epoch", ylabel="cost (mean per sample)", title="cost")
+    for ax in (accuracy_ax, cost_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.lines:
+            ax.legend()
+    fig.suptitle(title)
+    fig.savefig(path, format=fmt, dpi=100)

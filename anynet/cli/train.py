@@ -1,0 +1,216 @@
+"""``anynet train``: train a network, writing the run after every epoch with
+``--save``; ``anynet train --resume FILE`` continues such a run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import replace
+
+
+from .. import runstate
+from ..runstate import RunCheckpoint
+from ..activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from ..costs import COSTS
+from ..errors import ArgumentError, TrainingDiverged
+from ..files import check_output_path
+from ..fit import TrainConfig
+from ..initializers import INITIALIZERS
+from ..net import Network, load_run
+from ..optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
+from ..presets import PRESETS
+from . import common
+from .report import EpochLines, JsonLog, plot
+
+# What a run records about its data and how it was set up, so --resume can
+# load the same data and go on the same way.
+_RECORDED = ("data", "validation_split", "label_column", "backend", "device", "dtype", "batch_size")
+# Flags --resume may change; the rest comes from the file.
+_RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "backend", "device", "command", "run", "preset",
+              "argv", "defaults", "backend_given", "epochs_given", "seed_note"}
+
+
+def add_parser(commands):
+    train = commands.add_parser("train", help="train a network (defaults: the book's first run)")
+    train.add_argument("--data", default="mnist",
+                       help="mnist, fashion-mnist, kmnist, sample, a directory, a .csv or .npz file (default: mnist)")
+    train.add_argument("--label-column", help="the label column of a CSV file: a header name or a 0-based index")
+    train.add_argument("--validation-split", type=common.float_in(0.0, 1.0, low_open=True), metavar="F",
+                       help="the last fraction F of the training rows become the validation split")
+    train.add_argument("--preset", choices=PRESETS,
+                       help="a named configuration whose values become the defaults of the other flags "
+                            "(strong-mlp: >= 89%% on fashion-mnist; book: the book's first run)")
+    common.add_where(train, "float64")
+    train.add_argument("--sizes", type=common.sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
+    train.add_argument("--epochs", type=common.int_at_least(1), default=30, help="epochs in all (default: 30)")
+    train.add_argument("--batch-size", type=common.int_at_least(1), default=10, help="mini-batch size (default: 10)")
+    train.add_argument("--eta", type=common.float_in(0.0, low_open=True), default=3.0, help="learning rate (default: 3.0)")
+    train.add_argument("--seed", type=common.int_at_least(0),
+                       help="seed for weights and shuffling (default: drawn at random and printed)")
+    train.add_argument("--cost", choices=COSTS, help="default: quadratic, with network.py's large initialisation")
+    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid", help="hidden layers (default: sigmoid)")
+    train.add_argument("--output-activation", choices=ACTIVATIONS, help="default: softmax for log-likelihood, else sigmoid")
+    train.add_argument("--init", choices=INITIALIZERS, help="weight initialiser (default: large without --cost, default with it)")
+    train.add_argument("--lmbda", type=common.float_in(0.0), default=0.0, help="regularisation strength (default: 0)")
+    train.add_argument("--regularization", choices=REGULARIZATIONS, default="l2", help="default: l2")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help="default: sgd, or momentum with --momentum")
+    train.add_argument("--momentum", type=common.float_in(0.0, 1.0), metavar="MU", help="momentum coefficient in [0, 1)")
+    train.add_argument("--early-stopping", type=common.int_at_least(1), metavar="N",
+                       help="stop after N epochs without a better validation accuracy")
+    train.add_argument("--eta-schedule", action="store_true",
+                       help="halve eta after 10 epochs without improvement; stop at eta/128")
+    train.add_argument("--save", metavar="FILE", help="write the run to FILE after every epoch (resumable)")
+    train.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (to --epochs in all)")
+    train.add_argument("--log", metavar="FILE.jsonl", help="append one JSON object per epoch")
+    train.add_argument("--plot", metavar="FILE", help="plot accuracy and cost per epoch (.png, .svg or .pdf)")
+    train.add_argument("--distributed", action="store_true", help="data-parallel over the ranks of mpiexec (mpi4py)")
+    train.add_argument("--reduce", choices=("exact", "fast"), default="exact",
+                       help="exact: bit-identical weights for any number of ranks; fast: one Allreduce (default: exact)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=run)
+    return train
+
+
+def run(args) -> int:
+    reducer = _reducer(args)
+    guard = contextlib.nullcontext()
+    if reducer is not None:
+        from ..distributed import run_guarded
+
+        guard = run_guarded(reducer)
+    with guard:
+        return _resume(args, reducer) if args.resume else _train(args, reducer)
+
+
+def _reducer(args):
+    if not args.distributed:
+        return None
+    from ..distributed import MPIReducer
+
+    return MPIReducer.world(reduce=args.reduce)
+
+
+def _check_outputs(args, root):
+    for flag in ("save", "log"):
+        if getattr(args, flag) is not None and root:
+            check_output_path(getattr(args, flag), f"--{flag}")  # before training, not after it
+    if args.plot is not None:
+        args.plot_format = common.require_plotting(args.plot)
+        if root:
+            check_output_path(args.plot, "--plot")
+
+
+def _train(args, reducer) -> int:
+    root = reducer is None or reducer.is_root
+    say = print if root else (lambda *a, **k: None)
+    if args.momentum is not None and args.optimizer not in (None, "momentum"):
+        raise ArgumentError(f"--momentum needs --optimizer momentum, not {args.optimizer}"
+                            + (f" (the preset {args.preset} chooses {args.optimizer})" if args.preset else ""))
+    optimizer = Momentum(args.momentum) if args.momentum is not None else args.optimizer or "sgd"
+    _check_outputs(args, root)
+    if args.backend == "jax" and args.dtype == "float64":
+        common.enable_jax_x64()
+    seed = args.seed
+    if seed is None:
+        seed = reducer.agree(secrets.randbelow(2**31)) if reducer else secrets.randbelow(2**31)
+        args.seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
+    # The network first: a missing backend or device is reported before any download.
+    net = Network(args.sizes, args.cost, backend=args.backend, device=args.device, dtype=args.dtype, seed=seed,
+                  activation=args.activation, output_activation=args.output_activation, initializer=args.init)
+    # --eta-schedule is True, or a preset's DivideOnPlateau
+    config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
+                         args.eta_schedule or None, args.early_stopping)
+    recorded = {key: getattr(args, key) for key in _RECORDED}
+    return _fit(args, net, config, None, recorded, reducer, say)
+
+
+def _resume(args, reducer) -> int:
+    root = reducer is None or reducer.is_root
+    say = print if root else (lambda *a, **k: None)
+    given = [f"--{key.replace('_', '-')}" for key, value in vars(args).items()
+             if key not in _RESUMABLE and value != args.defaults.get(key)]
+    if given:
+        raise ArgumentError(f"--resume takes the run's configuration from {args.resume}; drop {', '.join(given)}")
+    _check_outputs(args, root)
+    run = load_run(args.resume, backend=args.backend if args.backend_given else None, device=args.device)
+    recorded = run.extra.get("cli")
+    if recorded is None:
+        raise ArgumentError(f"{args.resume} was not saved by anynet train; resume it from Python with anynet.resume")
+    config = replace(run.config, epochs=args.epochs) if args.epochs_given else run.config
+    say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
+    args.save = args.resume
+    return _fit(args, run.net, config, run, recorded, reducer, say)
+
+
+def _fit(args, net, config, run, recorded, reducer, say) -> int:
+    root = reducer is None or reducer.is_root
+    progress = common.progress_wanted(args) and root
+    first_run = args.argv == ["train"]
+    dataset = common.load_data(
+        recorded["data"], dtype=net.backend.dtype_name, progress=progress, fallback_to_sample=first_run,
+        validation_split=recorded["validation_split"], label_column=recorded["label_column"],
+    )
+    common.check_fit(net.sizes, dataset, "--sizes")
+    net.classes = dataset.classes
+    say(f"data: {dataset.source}")
+    counts = [f"{len(s[1]):,} {name}" for name, s in (("training", dataset.train), ("validation", dataset.validation),
+                                                       ("test", dataset.test)) if s is not None]
+    say(f"      {', '.join(counts)} samples")
+    say(f"backend: {net.backend}")
+    if getattr(args, "seed_note", None):
+        say(args.seed_note)
+    # The schedule and early stopping select epochs: they watch the validation
+    # split, so that the test accuracy stays an honest estimate.
+    watched_name = "validation" if dataset.validation is not None else "test" if dataset.test is not None else None
+    if config.selects_epochs and watched_name != "validation":
+        raise ArgumentError(
+            f"early stopping and the eta schedule watch a validation split, and {dataset.name} has none: "
+            "add --validation-split 0.1"
+        )
+    train = net.to_device(dataset.train)
+    digest = runstate.data_digest(train)
+    if run is not None and digest != run.data_sha256:
+        raise ArgumentError(f"{args.resume}: {recorded['data']} no longer holds the data this run was trained on")
+    watched = net.to_device(dataset.validation if watched_name == "validation" else dataset.test) if watched_name else None
+    test = net.to_device(dataset.test) if dataset.test is not None and watched_name == "validation" else None
+    monitors = {"evaluation_accuracy", "evaluation_cost"} if watched is not None else {"training_accuracy", "training_cost"}
+    if args.plot or args.log:
+        monitors |= {"training_accuracy", "training_cost"}
+    config = replace(config, monitors=frozenset(monitors) | config.monitors)
+    say(f"network: {net.sizes}, {net.cost.name} cost, {'/'.join(a.name for a in net.activations)}; "
+        f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}, mini-batch {config.mini_batch_size}, eta {config.eta}")
+    callbacks = []
+    if root:
+        callbacks.append(EpochLines(net, watched_name, test, show_eta=config.eta_schedule is not None))
+        if args.log:
+            callbacks.append(JsonLog(args.log))
+        if args.save:
+            callbacks.append(RunCheckpoint(net, args.save, config, data_sha256=digest, extra={"cli": recorded}))
+    try:
+        state = net.train(train, config, evaluation_data=watched, callbacks=callbacks, progress=progress,
+                          reducer=reducer, state=None if run is None else run.state)
+    except TrainingDiverged as exc:
+        if args.save:
+            kept = "keeps the last finite epoch" if os.path.exists(args.save) else "was not written"
+            exc.args = (f"{exc.args[0]}; {args.save} {kept}",)
+        raise
+    _summary(state, watched_name, say, bool(config.early_stopping))
+    if root and args.save:
+        say(f"saved run {args.save} (resume with: anynet train --resume {args.save} --epochs N)")
+    if root and args.plot:
+        title = f"{net.sizes} on {dataset.name}, {net.backend}"
+        plot(state.history, args.plot, fmt=args.plot_format, title=title, watched=watched_name or "training")
+        say(f"saved plot {args.plot}")
+    return 0
+
+
+def _summary(state, watched_name, say, restored):
+    history = [r for r in state.history if r.evaluation_accuracy is not None]
+    if not history:
+        return
+    best = max(history, key=lambda r: r.evaluation_accuracy)  # the first of equals
+    chosen = f"{watched_name} accuracy {common.accuracy_text(best.evaluation_accuracy, best.n_evaluation)}"
+    if "test_accuracy" in best.extra:
+        chosen += f", test accuracy {common.accuracy_text(best.extra['test_accuracy'], best.extra['n_test'])}"
+    say(f"Best: epoch {best.epoch}, {chosen}{' (weights restored from it)' if restored else ''}")

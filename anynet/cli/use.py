@@ -1,0 +1,82 @@
+"""Using a trained network: ``anynet evaluate`` and ``anynet predict``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+
+from .. import checkpoint
+from ..errors import ArgumentError
+from ..files import check_output_path, write_atomically
+from ..net import Network
+from . import common
+
+
+def add_parsers(commands):
+    evaluate = commands.add_parser("evaluate", help="accuracy of a saved network on a dataset's test split")
+    evaluate.add_argument("checkpoint", metavar="FILE", help="a checkpoint written by anynet train --save (or network2.py)")
+    evaluate.add_argument("--data", help="a dataset name or path (default: the data the run was trained on)")
+    evaluate.add_argument("--label-column", help="the label column of a CSV file")
+    common.add_where(evaluate, None)
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.set_defaults(run=run_evaluate)
+
+    predict = commands.add_parser("predict", help="the predicted class of every input row or image")
+    predict.add_argument("checkpoint", metavar="FILE", help="a checkpoint written by anynet train --save")
+    predict.add_argument("inputs", metavar="INPUT", nargs="+",
+                         help=".npy, .npz, .csv (features only) or image files (PNG, 28x28 greyscale), or a directory of images")
+    predict.add_argument("--proba", action="store_true", help="after the label, the output activation of every class")
+    predict.add_argument("--output", metavar="FILE", help="write the CSV lines to FILE instead of standard output")
+    common.add_where(predict, None)
+    predict.set_defaults(run=run_predict)
+
+
+def _load(args):
+    if args.backend == "jax" and args.dtype != "float32":
+        common.enable_jax_x64()  # the checkpoint's dtype is float64 unless it says otherwise
+    found = checkpoint.read(args.checkpoint, backend=args.backend, device=args.device, dtype=args.dtype)
+    net = Network.from_model(found.model, seed=found.seed)
+    net.classes = found.classes
+    recorded = ((found.run or {}).get("extra") or {}).get("cli", {})
+    return net, recorded
+
+
+def run_evaluate(args) -> int:
+    net, recorded = _load(args)
+    name = args.data or recorded.get("data")
+    if name is None:
+        raise ArgumentError(f"{args.checkpoint} does not record its data: give --data")
+    options = {"label_column": args.label_column or (recorded.get("label_column") if args.data is None else None)}
+    if args.data is None:
+        options["validation_split"] = recorded.get("validation_split")
+    dataset = common.load_data(name, dtype=net.backend.dtype_name, progress=common.progress_wanted(args), **options)
+    common.check_fit(net.sizes, dataset, f"the checkpoint {args.checkpoint}")
+    split, data = next((s, d) for s, d in (("test", dataset.test), ("validation", dataset.validation),
+                                           ("training", dataset.train)) if d is not None)
+    correct = net.evaluate(data)
+    print(f"{split} accuracy {common.accuracy_text(correct, len(data[1]))} on {dataset.name}, {net.backend}")
+    return 0
+
+
+def run_predict(args) -> int:
+    from ..datasets import load_inputs
+
+    if args.output is not None:
+        check_output_path(args.output, "--output")
+    net, _ = _load(args)
+    rows = load_inputs(args.inputs if len(args.inputs) > 1 else args.inputs[0], dtype=net.backend.dtype_name)
+    if rows.shape[1] != net.sizes[0]:
+        raise ArgumentError(f"{', '.join(args.inputs)}: rows of {rows.shape[1]} features, but the network takes {net.sizes[0]}")
+    probabilities = net.predict_proba(rows)
+    classes = net.classes if net.classes is not None else list(range(net.sizes[-1]))
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    for row in probabilities:
+        label = classes[int(row.argmax())]
+        writer.writerow([label, *(f"{p:.6g}" for p in row)] if args.proba else [label])
+    if args.output is None:
+        sys.stdout.write(text.getvalue())
+    else:
+        write_atomically(args.output, lambda f: f.write(text.getvalue().encode("utf-8")))
+    return 0
