@@ -79,6 +79,12 @@ class Backend:
                 f"but the network is on {self.device_name}"
             )
 
+    def detached(self, array):
+        """``array`` cut from any autograd graph: torch tensors a user made with
+        ``requires_grad`` would otherwise keep their graph alive and pull
+        anynet's parameters into it (memory growing every epoch)."""
+        return array.detach() if self.name == "torch" else array
+
     def available_memory(self) -> tuple[int | None, int | None]:
         """``(host bytes, device bytes)`` available now; the device figure is
         None for backends that compute in host memory."""

@@ -223,7 +223,7 @@ def _nonfinite_message(a: np.ndarray, dtype_name: str, original: np.ndarray, wha
     place = f"first at sample {row}" + (f", column {column}" if a.shape[1] > 1 else "")
     if original.dtype.kind == "f" and bool(np.isfinite(original[row, column])):
         return (
-            f"{what} {count} value(s) overflow {dtype_name} ({place}: {original[row, column]!r}); "
+            f"{what}: {count} value(s) overflow {dtype_name} ({place}: {float(original[row, column]):g}); "
             f"scale the data or use float64"
         )
     return f"{what} contain NaN or inf ({count} value(s), {place})"
@@ -246,7 +246,8 @@ def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
         _warn_uint8(what)
         converted = x.astype(dtype) / dtype.type(255)
     else:
-        converted = x.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # values beyond the dtype become inf, and are reported below
+            converted = x.astype(dtype, copy=False)
     message = _nonfinite_message(converted, backend.dtype_name, x, f"{what}: inputs")
     if message:
         raise DataError(message)
@@ -257,7 +258,8 @@ def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     else:
         if y.dtype.kind not in "biuf":
             raise ArgumentTypeError(f"{what}: targets must be real numbers, not {y.dtype}")
-        targets = y.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):
+            targets = y.astype(dtype, copy=False)
         message = _nonfinite_message(targets, backend.dtype_name, y, f"{what}: targets")
         if message:
             raise DataError(message)
@@ -296,6 +298,7 @@ def _host_labels(y: np.ndarray, *, n_out: int, what: str) -> np.ndarray:
 
 def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     xp = backend.xp
+    x, y = backend.detached(x), backend.detached(y)
     for name, array in (("X", x), ("y", y)):
         backend.check_device(array, f"{what}: {name}")
     _check_shapes(tuple(x.shape), tuple(y.shape), n_in=n_in, n_out=n_out, what=what)
@@ -339,6 +342,7 @@ def column(a, *, backend: Backend, size: int, what: str, defer: bool = False):
     if is_array(a) and backend.owns(a) and backend.name != "numpy":
         xp = backend.xp
         backend.check_device(a, what)
+        a = backend.detached(a)
         rows = xp.reshape(a, (1, -1)) if len(a.shape) == 1 else a.T
         rows = xp.astype(rows, backend.dtype)
         pending = Pending(what, [_finite_check(rows, xp, "contains NaN or inf")])
