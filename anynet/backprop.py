@@ -6,37 +6,56 @@ computes ``z = a @ w.T + b.T`` with the book's ``w`` of shape ``(y, x)`` and
 ``b`` of shape ``(y, 1)``.  Gradients are *summed* over the batch, exactly the
 sum of the per-sample ``backprop`` results the book accumulates.  Only the
 array API standard is used, through ``xp``; nothing is written in place.
+
+The elementwise steps, ``layer`` and ``backward``, are functions of their own
+so that a backend may run each as one fused kernel (``fuse``, see
+:mod:`anynet.kernels`); without ``fuse`` they run as written.
 """
 
 from __future__ import annotations
 
+from .kernels import fused
 
-def feedforward(weights, biases, x, *, activations, xp):
+
+def layer(zw, bT, *, act, xp):
+    """A layer's ``(z, a)`` from its weighted input ``zw = a_prev @ w.T`` and
+    its biases as a row ``bT``: z = zw + b.T, a = act(z)."""
+    z = zw + bT
+    return z, act.fn(z, xp=xp)
+
+
+def backward(g, z, a, *, act, xp):
+    """A hidden layer's delta from the error sent back to it, ``g = delta @ w``
+    of the layer above: g * act'(z)."""
+    return g * act.prime(z, a, xp=xp)
+
+
+def feedforward(weights, biases, x, *, activations, xp, fuse=None):
     """Output activations for the batch ``x`` (rows are samples)."""
-    return output_layer(weights, biases, x, activations=activations, xp=xp)[1]
+    return output_layer(weights, biases, x, activations=activations, xp=xp, fuse=fuse)[1]
 
 
-def output_layer(weights, biases, x, *, activations, xp):
+def output_layer(weights, biases, x, *, activations, xp, fuse=None):
     """``(z, a)`` of the output layer for the batch ``x``: costs are computed
     from ``z`` where ``a`` has rounded to exactly 0 or 1."""
+    (layer_,) = fused(fuse, layer)
     a = x
     for w, b, act in zip(weights, biases, activations):
-        z = a @ w.T + b.T
-        a = act.fn(z, xp=xp)
+        z, a = layer_(a @ w.T, b.T, act=act, xp=xp)
     return z, a
 
 
-def backprop(weights, biases, x, y, *, activations, cost, xp):
+def backprop(weights, biases, x, y, *, activations, cost, xp, fuse=None):
     """Return ``(nabla_b, nabla_w)``, the gradient of ``cost`` summed over the
     batch ``(x, y)``, in the shapes of ``biases`` and ``weights``."""
+    layer_, backward_ = fused(fuse, layer, backward)
     # feedforward, keeping every z and activation
     activation = x
     acts = [x]
     zs = []
     for w, b, act in zip(weights, biases, activations):
-        z = activation @ w.T + b.T
+        z, activation = layer_(activation @ w.T, b.T, act=act, xp=xp)
         zs.append(z)
-        activation = act.fn(z, xp=xp)
         acts.append(activation)
     # backward pass
     num_layers = len(weights) + 1
@@ -46,8 +65,7 @@ def backprop(weights, biases, x, y, *, activations, cost, xp):
     nabla_b[-1] = xp.sum(delta, axis=0)[:, None]
     nabla_w[-1] = delta.T @ acts[-2]
     for l in range(2, num_layers):
-        sp = activations[-l].prime(zs[-l], acts[-l], xp=xp)
-        delta = (delta @ weights[-l + 1]) * sp
+        delta = backward_(delta @ weights[-l + 1], zs[-l], acts[-l], act=activations[-l], xp=xp)
         nabla_b[-l] = xp.sum(delta, axis=0)[:, None]
         nabla_w[-l] = delta.T @ acts[-l - 1]
     return nabla_b, nabla_w

@@ -44,9 +44,11 @@ def run_epoch(model, data, order, *, mini_batch_size, eta, reg, optimizer, opt_s
     activations, cost = model.activations, model.cost
     weights, biases = model.parameters()
     n, m = data.n, mini_batch_size
+    fuse = backend.fuse  # None, or CuPy's fused kernels (anynet.kernels)
+    fusing = {} if fuse is None else {"fuse": fuse}  # optimizers written before fusion take no fuse
 
     def grad_fn(x, targets):
-        return backprop.backprop(weights, biases, x, targets, activations=activations, cost=cost, xp=xp)
+        return backprop.backprop(weights, biases, x, targets, activations=activations, cost=cost, xp=xp, fuse=fuse)
 
     with backend.errstate():
         for k in range(0, n, m):
@@ -55,7 +57,7 @@ def run_epoch(model, data, order, *, mini_batch_size, eta, reg, optimizer, opt_s
             targets = xp.take(data.targets, idx, axis=0)
             nabla_b, nabla_w = reducer.batch_gradients(grad_fn, x, targets)
             weights, biases, opt_state = optimizer.step(
-                weights, biases, nabla_w, nabla_b, opt_state, eta=eta, m=x.shape[0], reg=reg, xp=xp
+                weights, biases, nabla_w, nabla_b, opt_state, eta=eta, m=x.shape[0], reg=reg, xp=xp, **fusing
             )
             if bar is not None:
                 bar.update(x.shape[0])

@@ -8,12 +8,18 @@ samples; the mean gradient is ``nabla / m`` plus the regularisation term
 of lists of arrays (and a step count), so a checkpoint can store it and a
 compiled epoch (JAX's ``lax.scan``) can carry it; nothing in a step turns an
 array into a Python number.
+
+Each update is written once, for one array, as a function of arrays, numbers
+and ``xp`` (``sgd_update``, ``momentum_update``, ``adam_update``): a step maps
+it over the parameters, and on CuPy runs it as one fused kernel per array
+(``fuse``, see :mod:`anynet.kernels`).
 """
 
 from __future__ import annotations
 
 from . import checks
 from .errors import ArgumentError, ArgumentTypeError
+from .kernels import fused
 
 REGULARIZATIONS = ("l2", "l1")
 
@@ -28,9 +34,7 @@ class Regularizer:
         self.coef = lmbda / n
 
     def grad(self, w, *, xp):
-        if self.kind == "l2":
-            return self.coef * w
-        return self.coef * xp.sign(w)
+        return decay(w, self.coef, kind=self.kind, xp=xp)
 
     def penalty(self, weights, *, xp):
         if self.kind == "l2":
@@ -45,8 +49,9 @@ class Optimizer:
         """The optimiser's initial state for these parameters."""
         return {}
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
-        """Return (weights, biases, state) after one update."""
+    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+        """Return (weights, biases, state) after one update; ``fuse`` (given on
+        CuPy only) runs each array's update as one kernel."""
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -63,14 +68,58 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
-        rate = eta / m
-        if reg is None:
-            new_w = [_added(-rate * nw, w) for w, nw in zip(weights, nabla_w)]
-        else:
-            new_w = [w - eta * reg.grad(w, xp=xp) - rate * nw for w, nw in zip(weights, nabla_w)]
-        new_b = [_added(-rate * nb, b) for b, nb in zip(biases, nabla_b)]
+    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+        (update,) = fused(fuse, sgd_update)
+        rate, kind, coef = eta / m, _kind(reg), _coef(reg)
+        new_w = [update(w, nw, rate, eta, coef, kind=kind, xp=xp) for w, nw in zip(weights, nabla_w)]
+        new_b = [update(b, nb, rate, eta, 0.0, kind=None, xp=xp) for b, nb in zip(biases, nabla_b)]
         return new_w, new_b, state
+
+
+def decay(w, coef, *, kind, xp):
+    """The gradient of the weight penalty: coef * w (L2) or coef * sign(w) (L1)."""
+    if kind == "l2":
+        return coef * w
+    return coef * xp.sign(w)
+
+
+def sgd_update(w, nabla, rate, eta, coef, *, kind, xp):
+    """One array's SGD step: w - rate * nabla (rate = eta/m), minus eta *
+    decay(w) with a penalty ``kind``."""
+    if kind is None:
+        return _added(-rate * nabla, w)
+    return w - eta * decay(w, coef, kind=kind, xp=xp) - rate * nabla
+
+
+def mean_gradient(w, nabla, m, coef, *, kind, xp):
+    """The mean gradient nabla / m, plus decay(w) with a penalty ``kind``."""
+    g = nabla / m
+    if kind is not None:
+        g = g + decay(w, coef, kind=kind, xp=xp)
+    return g
+
+
+def momentum_update(w, v, nabla, m, eta, mu, coef, *, kind, nesterov, xp):
+    """One array's momentum step: ``(new w, new v)``."""
+    g = mean_gradient(w, nabla, m, coef, kind=kind, xp=xp)
+    v = mu * v - eta * g
+    return (w + mu * v - eta * g if nesterov else w + v), v
+
+
+def adam_update(p, moment, variance, nabla, m, coef, b1, b2, step_size, root_correction, eps, *, kind, xp):
+    """One array's Adam step: ``(new p, new moment, new variance)``."""
+    g = mean_gradient(p, nabla, m, coef, kind=kind, xp=xp)
+    moment = b1 * moment + (1 - b1) * g
+    variance = b2 * variance + (1 - b2) * (g * g)
+    return p - step_size * moment / (xp.sqrt(variance) / root_correction + eps), moment, variance
+
+
+def _kind(reg):
+    return None if reg is None else reg.kind
+
+
+def _coef(reg):
+    return 0.0 if reg is None else reg.coef
 
 
 def _added(fresh, w):
@@ -81,13 +130,6 @@ def _added(fresh, w):
     Python falls back to ``fresh + w``, the same numbers."""
     fresh += w
     return fresh
-
-
-def _mean_grads(weights, nabla_w, nabla_b, m, reg, xp):
-    gw = [nw / m for nw in nabla_w]
-    if reg is not None:
-        gw = [g + reg.grad(w, xp=xp) for g, w in zip(gw, weights)]
-    return gw, [nb / m for nb in nabla_b]
 
 
 def _zeros(arrays, xp):
@@ -110,17 +152,13 @@ class Momentum(Optimizer):
     def init(self, weights, biases, *, xp):
         return {"v_w": _zeros(weights, xp), "v_b": _zeros(biases, xp)}
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
-        gw, gb = _mean_grads(weights, nabla_w, nabla_b, m, reg, xp)
-        mu = self.mu
-        vw = [mu * v - eta * g for v, g in zip(state["v_w"], gw)]
-        vb = [mu * v - eta * g for v, g in zip(state["v_b"], gb)]
-        if self.nesterov:
-            new_w = [w + mu * v - eta * g for w, v, g in zip(weights, vw, gw)]
-            new_b = [b + mu * v - eta * g for b, v, g in zip(biases, vb, gb)]
-        else:
-            new_w = [w + v for w, v in zip(weights, vw)]
-            new_b = [b + v for b, v in zip(biases, vb)]
+    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+        (update,) = fused(fuse, momentum_update)
+        kind, coef, mu, nesterov = _kind(reg), _coef(reg), self.mu, self.nesterov
+        new_w, vw = _unzip(update(w, v, nw, m, eta, mu, coef, kind=kind, nesterov=nesterov, xp=xp)
+                           for w, v, nw in zip(weights, state["v_w"], nabla_w))
+        new_b, vb = _unzip(update(b, v, nb, m, eta, mu, 0.0, kind=None, nesterov=nesterov, xp=xp)
+                           for b, v, nb in zip(biases, state["v_b"], nabla_b))
         return new_w, new_b, {"v_w": vw, "v_b": vb}
 
     def config(self):
@@ -146,28 +184,27 @@ class Adam(Optimizer):
             "v_b": _zeros(biases, xp),
         }
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp):
+    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+        (update,) = fused(fuse, adam_update)
         t = state["t"] + 1  # a Python int eagerly; a traced integer inside a compiled epoch
-        gw, gb = _mean_grads(weights, nabla_w, nabla_b, m, reg, xp)
-        b1, b2 = self.beta1, self.beta2
-        m_w = [b1 * mo + (1 - b1) * g for mo, g in zip(state["m_w"], gw)]
-        m_b = [b1 * mo + (1 - b1) * g for mo, g in zip(state["m_b"], gb)]
-        v_w = [b2 * v + (1 - b2) * (g * g) for v, g in zip(state["v_w"], gw)]
-        v_b = [b2 * v + (1 - b2) * (g * g) for v, g in zip(state["v_b"], gb)]
+        b1, b2, eps = self.beta1, self.beta2, self.eps
         step_size = eta / (1 - b1**t)
         root_correction = (1 - b2**t) ** 0.5
-
-        def move(params, moments, variances):
-            return [
-                p - step_size * mo / (xp.sqrt(v) / root_correction + self.eps)
-                for p, mo, v in zip(params, moments, variances)
-            ]
-
+        constants = (b1, b2, step_size, root_correction, eps)
+        new_w, m_w, v_w = _unzip(update(w, mo, v, nw, m, _coef(reg), *constants, kind=_kind(reg), xp=xp)
+                                 for w, mo, v, nw in zip(weights, state["m_w"], state["v_w"], nabla_w))
+        new_b, m_b, v_b = _unzip(update(b, mo, v, nb, m, 0.0, *constants, kind=None, xp=xp)
+                                 for b, mo, v, nb in zip(biases, state["m_b"], state["v_b"], nabla_b))
         new_state = {"t": t, "m_w": m_w, "m_b": m_b, "v_w": v_w, "v_b": v_b}
-        return move(weights, m_w, v_w), move(biases, m_b, v_b), new_state
+        return new_w, new_b, new_state
 
     def config(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+def _unzip(results):
+    """Per-array update results ``[(a, b), ...]`` as lists ``[a, ...], [b, ...]``."""
+    return tuple(list(column) for column in zip(*results))
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
