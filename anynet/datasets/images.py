@@ -1,5 +1,5 @@
 """Image files as network inputs, decoded by Pillow (the optional extra
-``anynet[images]``).
+``anynet-nndl[images]``).
 
 Each image becomes one row of pixel values in [0, 1], row by row: greyscale
 8-bit pixels divided by 255, 16-bit ones by 65535; colour and palette images
@@ -27,7 +27,7 @@ def _pillow():
         from PIL import Image
     except ImportError:
         raise BackendUnavailable(
-            "reading images needs Pillow: pip install 'anynet[images]' (or pip install pillow)"
+            "reading images needs Pillow: pip install 'anynet-nndl[images]' (or pip install pillow)"
         ) from None
     return Image
 

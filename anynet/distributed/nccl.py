@@ -30,7 +30,7 @@ class NcclComm:
             from cupy.cuda import nccl
         except ImportError as exc:
             raise BackendUnavailable(
-                "CupyNCCLReducer needs CuPy built with NCCL: pip install 'anynet[cuda12]' (or cuda13)"
+                "CupyNCCLReducer needs CuPy built with NCCL: pip install 'anynet-nndl[cuda12]' (or cuda13)"
             ) from exc
         unique_id = comm.bcast(nccl.get_unique_id() if comm.Get_rank() == 0 else None, root=0)
         return cls(nccl.NcclCommunicator(comm.Get_size(), unique_id, comm.Get_rank()))
