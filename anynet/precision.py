@@ -82,7 +82,9 @@ def _cupy_tf32(allow: bool):
     import numpy as np
 
     try:
-        from cupy._core import _routines_linalg as linalg  # the switch CUPY_TF32 sets; CuPy has no public one
+        from cupy._core import (
+            _routines_linalg as linalg,  # the switch CUPY_TF32 sets; CuPy has no public one
+        )
     except ImportError:  # another CuPy layout: its products follow CUPY_TF32 (off unless set)
         yield
         return
