@@ -49,7 +49,9 @@ def real(name: str, value, *, low=None, high=None, low_open=False, high_open=Fal
 def integer(name: str, value, *, low=None, high=None) -> int:
     """``value`` as an int within the given bounds; floats such as 3.0 are refused."""
     value = _scalar(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, bool):  # operator.index(True) would be 1
+        raise ArgumentTypeError(f"{name} must be an integer, not {value!r}")
+    if not isinstance(value, numbers.Integral):
         try:
             value = operator.index(value)  # other integer types that declare themselves
         except TypeError:
