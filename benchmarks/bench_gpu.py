@@ -1,9 +1,11 @@
 """anynet on CuPy against a hand-written CuPy loop and PyTorch on CUDA, with the
 matmul throughput the training step achieves next to cuBLAS's own.
 
-    python benchmarks/bench_gpu.py [--quick] [--out benchmarks/results]
+    python benchmarks/bench_gpu.py [--quick] [--images N] [--threads N] [--out benchmarks/results]
 
-Skips with a message (exit status 0) when CuPy or a CUDA device is absent.
+Without CuPy or a CUDA device it says so and times the CPU half of the grid
+below (exit status 0).  ``--quick`` is sized for about two minutes on one
+H100/H200 (not yet measured there).
 
 Workloads: the seed's ([784, 30, 10], mini-batch 10, eta 3.0, 50,000 images,
 float64 and float32) and a large one ([784, 4096, 4096, 10], mini-batch 1024,
@@ -24,20 +26,25 @@ the FLOPs of the step's matmuls (forward ``a @ w.T``, ``delta.T @ a`` and
 ``delta @ w``) over the epoch time, against ``cupy.matmul`` timed on exactly
 those shapes in the same run.  TF32 stays at the libraries' defaults (off in
 both CuPy and PyTorch) and is reported.
+
+Then the CPU/GPU grid of ``gpu_grid.py``: anynet's epoch time on NumPy and on
+CuPy for mini-batch 10, 100 and 1000 and networks [784, 30, 10] and [784,
+1024, 1024, 10], the mini-batch size from which the GPU wins, and the share
+of cuBLAS's float32 GEMM peak the wide network reaches at mini-batch 1000.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
+import gpu_grid
 import harness
+import numpy as np
 import numpy_loop
 from contestants import AnynetPrepare, AnynetSGD, TorchEager, Workload
+from gpu_grid import cublas_flops_per_second, matmul_flops
 
 ETA = 3.0
 WORKLOADS = {  # name: (sizes, mini-batch, dtypes, epochs per timing)
@@ -86,49 +93,6 @@ def gpu_info(cupy, torch):
         info["torch_allow_tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
         info["torch_float32_matmul_precision"] = torch.get_float32_matmul_precision()
     return info
-
-
-def matmul_flops(sizes, n, m):
-    """FLOPs of one epoch's matmuls: per batch of b samples and per layer,
-    2*b*x*y for ``a @ w.T`` and for ``delta.T @ a``, and for ``delta @ w``
-    on every layer but the first."""
-    total = 0
-    for start in range(0, n, m):
-        b = min(m, n - start)
-        for layer, (x, y) in enumerate(zip(sizes[:-1], sizes[1:])):
-            total += 2 * b * x * y * (3 if layer else 2)
-        # (the first layer's delta @ w is never needed)
-    return total
-
-
-def cublas_flops_per_second(cupy, sizes, m, dtype, seconds=0.5):
-    """cupy.matmul on exactly the step's shapes and layouts, repeated for about
-    ``seconds``, synchronised once at the end: FLOP/s."""
-    rng = cupy.random.default_rng(0)
-    operands = []
-    for layer, (x, y) in enumerate(zip(sizes[:-1], sizes[1:])):
-        a, w, delta = (rng.random(shape, dtype=np.dtype(dtype)) for shape in ((m, x), (y, x), (m, y)))
-        operands.append((a, w.T))  # forward
-        operands.append((delta.T, a))  # nabla_w
-        if layer:
-            operands.append((delta, w))  # next delta
-    flops_per_pass = sum(2 * p.shape[0] * p.shape[1] * q.shape[1] for p, q in operands)
-
-    def one_pass():
-        for p, q in operands:
-            cupy.matmul(p, q)
-
-    one_pass()
-    cupy.cuda.Device().synchronize()
-    start = time.perf_counter()
-    one_pass()
-    cupy.cuda.Device().synchronize()
-    passes = max(3, int(seconds / max(time.perf_counter() - start, 1e-6)))
-    start = time.perf_counter()
-    for _ in range(passes):
-        one_pass()
-    cupy.cuda.Device().synchronize()
-    return passes * flops_per_pass / (time.perf_counter() - start)
 
 
 class CupyLoop:
@@ -248,21 +212,25 @@ def print_table(rows):
           "TFLOP/s: the epoch's matmul FLOPs / the epoch's time")
 
 
-def plot(path, rows, info):
+def plot(path, rows, grid, info):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.6))
-    for ax, r in zip(np.atleast_1d(axes), rows):
+    fig, axes = plt.subplots(1, len(rows) + 1, figsize=(4 * (len(rows) + 1), 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, r in zip(axes, rows):
         names = [k for k in ("anynet", "anynet-device-data", "cupy-loop", "torch-cuda") if k in r["median_seconds_per_epoch"]]
         values = [r["median_seconds_per_epoch"][k] for k in names]
         ax.bar(range(len(names)), values, color=["C0", "C9", "C2", "C1"][: len(names)])
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
         ax.set_title(f"{r['workload']} {r['sizes']} m={r['mini_batch_size']} {r['dtype']}", fontsize=8)
         ax.set_ylabel("seconds per epoch (median)")
-    fig.suptitle(f"{info['gpu']}, CUDA runtime {info['cuda_runtime']}, CuPy {info['cupy']}", fontsize=8)
+    gpu_grid.plot(axes[-1], grid)
+    axes[-1].set_title("anynet: CPU (NumPy) against GPU (CuPy)", fontsize=8)
+    where = f"{info['gpu']}, CUDA runtime {info['cuda_runtime']}, CuPy {info['cupy']}" if info.get("gpu") else "no GPU"
+    fig.suptitle(f"{where}; CPU {info['cpu_model']} ({info['logical_cores']} cores)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -270,42 +238,57 @@ def plot(path, rows, info):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds, 10,000 images")
+    parser.add_argument("--quick", action="store_true", help="2 rounds on 10,000 images; grid cells of 0.3 s")
     parser.add_argument("--out", type=Path, default=harness.RESULTS)
     parser.add_argument("--repeats", type=int, help="interleaved rounds (default 5, quick 2)")
+    parser.add_argument("--images", type=int, default=harness.N_TRAIN, help="images loaded (default 50,000)")
+    parser.add_argument("--threads", type=int, help="CPU threads for NumPy's BLAS (default: all cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        harness.set_threads(args.threads)
     cupy, reason = cuda_or_reason()
-    if cupy is None:
-        print(f"bench_gpu skipped: {reason}")
-        return 0
-    torch = torch_cuda()
+    torch = torch_cuda() if cupy is not None else None
     repeats = args.repeats or (2 if args.quick else 5)
-    info = harness.machine_info() | gpu_info(cupy, torch)
-    X64, y, source = harness.load_training_data(10_000 if args.quick else harness.N_TRAIN)
-    print(f"{info['gpu']}: CuPy {info['cupy']}, CUDA runtime {info['cuda_runtime']}, torch "
-          f"{info['torch'] + ' cuda ' + str(info['torch_cuda']) if torch is not None else 'absent or without CUDA'}")
+    info = harness.machine_info() | (gpu_info(cupy, torch) if cupy is not None else {"gpu": None, "gpu_skipped": reason})
+    X64, y, source = harness.load_training_data(args.images)
     print(f"data: {source}")
     rows = []
-    for name in WORKLOADS:
-        rows += run_workload(name, X64, y, cupy, torch, repeats, args.quick)
+    if cupy is None:
+        print(f"GPU STEPS SKIPPED: {reason}. Timing the CPU half of the CPU/GPU grid only.")
+    else:
+        print(f"{info['gpu']}: CuPy {info['cupy']}, CUDA runtime {info['cuda_runtime']}, torch "
+              f"{info['torch'] + ' cuda ' + str(info['torch_cuda']) if torch is not None else 'absent or without CUDA'}")
+        n_compare = 10_000 if args.quick else len(y)
+        for name in WORKLOADS:
+            rows += run_workload(name, X64[:n_compare], y[:n_compare], cupy, torch, repeats, args.quick)
+        print()
+        print_table(rows)
+    print("\nCPU (NumPy) against GPU (CuPy), anynet float32, data on the device:")
+    grid, crossovers = gpu_grid.run_grid(X64, y, gpu=cupy, seconds=0.3 if args.quick else 1.0,
+                                         repeats=2 if args.quick else 3)
+    peak = gpu_grid.peak_share(grid, cupy) if cupy is not None else None
     print()
-    print_table(rows)
-    stem = f"gpu-{harness.slug(info['gpu'])}{'-quick' if args.quick else ''}"
+    gpu_grid.print_grid(grid, crossovers, peak)
+    where = harness.slug(info["gpu"]) if cupy is not None else "cpu-only-" + harness.run_slug(info, None, False)
+    stem = f"gpu-{where}{'-quick' if args.quick else ''}"
     payload = {
         "benchmark": "bench_gpu",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": info,
         "data": source,
+        "gpu_skipped": None if cupy is not None else reason,
         "timing": "one untimed warm-up run each; then interleaved rounds, device synchronised after each reset and "
                   "once at the end of the timed epochs; medians",
         "flops": "matmul FLOPs per epoch: per batch of b and layer (x -> y), 2*b*x*y for a @ w.T and for delta.T @ a, "
                  "and for delta @ w except on the first layer; cuBLAS = cupy.matmul on the same shapes and layouts",
         "results": rows,
+        "grid": {"method": gpu_grid.__doc__.split("\n\n")[1].replace("\n", " "), "cells": grid,
+                 "crossover_mini_batch": crossovers, "gemm_peak": peak},
     }
     json_path = harness.save_json(args.out / f"{stem}.json", payload)
     png_path = args.out / f"{stem}.png"
     try:
-        plot(png_path, rows, info)
+        plot(png_path, rows, grid, info)
     except ImportError:
         png_path = "(matplotlib absent: no plot)"
     print(f"wrote {json_path} and {png_path}")
