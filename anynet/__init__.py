@@ -11,7 +11,8 @@ from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
 from .devices import available_backends
 from .errors import AnynetError
 from .fit import EpochReport, TrainConfig
-from .net import Network, load, resume
+from .net import Network
+from .saved import load, resume
 from .optimizers import SGD, Adam, Momentum
 from .schedules import DivideOnPlateau
 

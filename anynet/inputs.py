@@ -19,76 +19,13 @@ at its start) or defers to its next read of a result (the book's per-batch
 from __future__ import annotations
 
 import numbers
-import warnings
-from dataclasses import dataclass
-from typing import Any
 
 import array_api_compat
 import numpy as np
 
 from .backend import Backend, _namespace_name, is_array, to_numpy
-from .errors import AnynetDataWarning, ArgumentTypeError, DataError
-
-
-class Pending:
-    """Checks of device data that have not been read back yet: each is a 0-d
-    boolean array, True when the data is fine."""
-
-    def __init__(self, what: str, checks):
-        self.what = what
-        self.checks = list(checks)  # (ok flag, message, exact re-check -> 0-d flag, or None)
-
-    def ok_flag(self, xp):
-        """All checks as one 0-d boolean array (no transfer)."""
-        flag = self.checks[0][0]
-        for ok, _, _ in self.checks[1:]:
-            flag = xp.logical_and(flag, ok)
-        return flag
-
-    def verify(self, xp) -> None:
-        """Read the checks back (one transfer) and raise DataError for the first failing one."""
-        if bool(self.ok_flag(xp)):
-            return
-        for ok, message, exact in self.checks:
-            if not bool(ok) and (exact is None or not bool(exact())):
-                raise DataError(message if self.what is None else f"{self.what}: {message}")
-
-
-class Deferred:
-    """The device-side checks of calls that return without reading them (the
-    book's ``update_mini_batch`` and ``feedforward``), folded into one exact
-    0-d flag per problem: however many calls, no batch is kept alive and
-    ``verify`` costs one transfer."""
-
-    def __init__(self):
-        self.flags = {}  # "what: message" -> 0-d boolean array
-
-    def add(self, pending: Pending, xp):
-        """Fold ``pending`` in and return its own exact flag (no transfer)."""
-        own = []
-        for ok, message, exact in pending.checks:
-            ok = ok if exact is None else exact()
-            key = f"{pending.what}: {message}"
-            self.flags[key] = xp.logical_and(self.flags[key], ok) if key in self.flags else ok
-            own.append((ok, key, None))
-        return Pending(None, own).ok_flag(xp)
-
-    def verify(self, xp) -> None:
-        """Read the folded checks back, if any, and forget them; DataError for the first failing one."""
-        flags, self.flags = self.flags, {}
-        if flags:
-            Pending(None, [(ok, key, None) for key, ok in flags.items()]).verify(xp)
-
-
-@dataclass(frozen=True)
-class DeviceData:
-    """Inputs, float targets and int labels of a dataset, on the device."""
-
-    x: Any  # (n, sizes[0])
-    targets: Any  # (n, sizes[-1])
-    labels: Any  # (n,)
-    n: int
-    pending: Pending | None = None  # device-side checks not yet read back
+from .datacheck import Deferred, DeviceData, Pending, check_shapes, finite_check, warn_uint8  # noqa: F401  (Deferred re-exported)
+from .errors import ArgumentTypeError, DataError
 
 
 def _is_array_form(data) -> bool:
@@ -127,7 +64,7 @@ def _check_device_data(data, *, backend, n_in, n_out, what):
     belong to this backend, device, dtype and layer widths."""
     if not backend.owns(data.x) or array_api_compat.device(data.x) != backend.device or data.x.dtype != backend.dtype:
         raise DataError(f"{what} was moved to another backend, device or dtype; call to_device on this network")
-    _check_shapes(tuple(data.x.shape), tuple(data.targets.shape), n_in=n_in, n_out=n_out, what=what)
+    check_shapes(tuple(data.x.shape), tuple(data.targets.shape), n_in=n_in, n_out=n_out, what=what)
     return data
 
 
@@ -193,22 +130,6 @@ def _arrays_to_device(x, y, *, backend, n_in, n_out, what):
     return _validate_host(np.asarray(x), np.asarray(y), backend=backend, n_in=n_in, n_out=n_out, what=what)
 
 
-def _check_shapes(x_shape, y_shape, *, n_in, n_out, what):
-    if len(x_shape) != 2:
-        raise DataError(f"{what}: X must have shape (n, {n_in}), got {tuple(x_shape)}")
-    if x_shape[0] == 0:
-        raise DataError(f"{what} is empty")
-    if x_shape[1] != n_in:
-        raise DataError(f"{what}: each input must have {n_in} values (sizes[0]), got {x_shape[1]}")
-    if len(y_shape) not in (1, 2) or y_shape[0] != x_shape[0]:
-        raise DataError(
-            f"{what}: X has {x_shape[0]} samples but y has shape {tuple(y_shape)}; "
-            f"y must be labels ({x_shape[0]},) or targets ({x_shape[0]}, {n_out})"
-        )
-    if len(y_shape) == 2 and y_shape[1] != n_out:
-        raise DataError(f"{what}: each target must have {n_out} values (sizes[-1]), got {y_shape[1]}")
-
-
 def _nonfinite_message(a: np.ndarray, dtype_name: str, original: np.ndarray, what: str) -> str | None:
     """None if ``a`` (already in the network's dtype) is finite, else a
     message with the count and first place; values that were finite before
@@ -229,21 +150,13 @@ def _nonfinite_message(a: np.ndarray, dtype_name: str, original: np.ndarray, wha
     return f"{what} contain NaN or inf ({count} value(s), {place})"
 
 
-def _warn_uint8(what):
-    warnings.warn(
-        f"{what}: uint8 inputs are taken as pixels 0-255 and scaled to [0, 1] (divided by 255)",
-        AnynetDataWarning,
-        stacklevel=5,
-    )
-
-
 def _validate_host(x, y, *, backend, n_in, n_out, what) -> DeviceData:
-    _check_shapes(x.shape, y.shape, n_in=n_in, n_out=n_out, what=what)
+    check_shapes(x.shape, y.shape, n_in=n_in, n_out=n_out, what=what)
     if x.dtype.kind not in "biuf":
         raise ArgumentTypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
     dtype = np.dtype(backend.dtype_name)
     if x.dtype == np.uint8:
-        _warn_uint8(what)
+        warn_uint8(what)
         converted = x.astype(dtype) / dtype.type(255)
     else:
         with np.errstate(over="ignore"):  # values beyond the dtype become inf, and are reported below
@@ -301,14 +214,14 @@ def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
     x, y = backend.detached(x), backend.detached(y)
     for name, array in (("X", x), ("y", y)):
         backend.check_device(array, f"{what}: {name}")
-    _check_shapes(tuple(x.shape), tuple(y.shape), n_in=n_in, n_out=n_out, what=what)
+    check_shapes(tuple(x.shape), tuple(y.shape), n_in=n_in, n_out=n_out, what=what)
     if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
         raise ArgumentTypeError(f"{what}: inputs must be real numbers, not {x.dtype}")
     if x.dtype == xp.uint8:
-        _warn_uint8(what)
+        warn_uint8(what)
         x = xp.astype(x, backend.dtype) / 255
     x = xp.astype(x, backend.dtype, copy=False)
-    checks = [_finite_check(x, xp, "inputs contain NaN or inf")]
+    checks = [finite_check(x, xp, "inputs contain NaN or inf")]
     if len(y.shape) == 1:
         if xp.isdtype(y.dtype, "real floating"):
             checks.append((xp.all(y == xp.round(y)), "labels must be integers; y holds a fraction", None))
@@ -323,16 +236,9 @@ def _validate_device(x, y, *, backend, n_in, n_out, what) -> DeviceData:
         if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
             raise ArgumentTypeError(f"{what}: targets must be real numbers, not {y.dtype}")
         targets = xp.astype(y, backend.dtype, copy=False)
-        checks.append(_finite_check(targets, xp, "targets contain NaN or inf"))
+        checks.append(finite_check(targets, xp, "targets contain NaN or inf"))
         labels = xp.astype(xp.argmax(targets, axis=1), backend.index_dtype)
     return DeviceData(x=x, targets=targets, labels=labels, n=int(x.shape[0]), pending=Pending(what, checks))
-
-
-def _finite_check(a, xp, message):
-    """A finite sum proves ``a`` finite with no boolean copy of it; when the sum
-    is not finite (NaN or inf, or an overflowing sum), the exact check (a 0-d
-    array) decides."""
-    return xp.isfinite(xp.sum(a)), message, lambda: xp.all(xp.isfinite(a))
 
 
 def column(a, *, backend: Backend, size: int, what: str, defer: bool = False):
@@ -345,7 +251,7 @@ def column(a, *, backend: Backend, size: int, what: str, defer: bool = False):
         a = backend.detached(a)
         rows = xp.reshape(a, (1, -1)) if len(a.shape) == 1 else a.T
         rows = xp.astype(rows, backend.dtype)
-        pending = Pending(what, [_finite_check(rows, xp, "contains NaN or inf")])
+        pending = Pending(what, [finite_check(rows, xp, "contains NaN or inf")])
         if not defer:
             pending.verify(xp)
             pending = None

@@ -13,16 +13,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import checkpoint, checks, model as _model, runstate
-from .backend import get_backend
 from .errors import ArgumentError
-from .fit import MONITORS, Callback, Shuffler, TrainConfig, fit, total_cost
+from .fit import MONITORS, Shuffler, TrainConfig, fit, total_cost
 from .initializers import get_initializer
-from .inputs import Deferred, DeviceData, column, features, prepare
-from .optimizers import SGD as PlainSGD, Regularizer
-from .printing import print_epoch
+from .datacheck import Deferred, DeviceData
+from .columns import BookColumns
+from .inference import Predicting
+from .inputs import prepare
+from .optimizers import Regularizer
+from .printing import BookLines, history_lists
 
 
-class Network:
+class Network(BookColumns, Predicting):
     """A feedforward network of fully connected layers trained by backpropagation
     and mini-batch stochastic gradient descent, as in the book.
 
@@ -167,59 +169,6 @@ class Network:
         """network2.py: weights and biases N(0, 1), as network.py draws them."""
         self._redraw("large")
 
-    # -- the seed's surface -------------------------------------------------------
-
-    def feedforward(self, a):
-        """Return the output of the network for input column ``a`` (``(sizes[0], 1)``;
-        several columns ``(sizes[0], k)`` give ``(sizes[-1], k)``)."""
-        model = self._params(verify=False)
-        rows, pending = column(a, backend=self.backend, size=self.sizes[0], what="feedforward input", defer=True)
-        if pending is not None:
-            self._pending.add(pending, self.backend.xp)
-        out = model.feedforward(rows)
-        return out[0, ...] if len(getattr(a, "shape", ())) == 1 else out.T
-
-    def backprop(self, x, y):
-        """Return ``(nabla_b, nabla_w)``, the gradient of the cost for one sample
-        ``(x, y)`` (or summed over columns), layer by layer in the shapes of
-        ``biases`` and ``weights``."""
-        model = self._params()
-        if _is_single(x, self.sizes[0]):
-            data = self._prepare([(x, y)], "backprop")
-            rows, targets = data.x, data.targets
-        else:
-            rows, _ = column(x, backend=self.backend, size=self.sizes[0], what="backprop x")
-            targets, _ = column(y, backend=self.backend, size=self.sizes[-1], what="backprop y")
-            if targets.shape[0] != rows.shape[0]:
-                raise ArgumentError(f"backprop: x has {rows.shape[0]} columns but y has {targets.shape[0]}")
-        return model.gradients(rows, targets)
-
-    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
-        """Apply one gradient-descent step for ``mini_batch`` (a list of
-        ``(x, y)`` pairs or arrays ``(X, y)``) with learning rate ``eta``;
-        with ``lmbda`` and the training-set size ``n``, L2 weight decay as in
-        network2.py.  Device-resident data is checked on the device: a bad
-        batch leaves the parameters unchanged and is reported by the next call
-        that reads a result."""
-        eta = checks.real("eta", eta, low=0.0, low_open=True)
-        lmbda = checks.real("lmbda", lmbda, low=0.0)
-        if lmbda and n is None:
-            raise ArgumentError("update_mini_batch with lmbda > 0 needs n, the size of the training set")
-        reg = Regularizer("l2", lmbda, checks.integer("n", n, low=1)) if lmbda else None
-        model = self._params(verify=False)
-        batch = self._prepare(mini_batch, "mini_batch", defer=True)
-        xp = self.backend.xp
-        weights, biases = model.parameters()
-        nabla_b, nabla_w = model.gradients(batch.x, batch.targets)
-        with self.backend.errstate():
-            new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp,
-                                              fuse=self.backend.fuse)
-        if batch.pending is not None:  # keep the old parameters where the batch was bad, without reading the flag
-            ok = self._pending.add(batch.pending, xp)
-            new_w = [xp.where(ok, new, old) for new, old in zip(new_w, weights)]
-            new_b = [xp.where(ok, new, old) for new, old in zip(new_b, biases)]
-        self._install(new_w, new_b)
-
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
             monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
             monitor_training_cost=False, monitor_training_accuracy=False, *,
@@ -262,12 +211,12 @@ class Network:
             epochs, mini_batch_size, eta, lmbda, regularization, optimizer,
             True if eta_schedule is True else eta_schedule, early_stopping, frozenset(monitors),
         )
-        callbacks = [_Reporter(seed_style, verbose, callback)]
+        callbacks = [BookLines(seed_style, verbose, callback)]
         if checkpoint is not None:
-            callbacks.append(_RunFile(checkpoint, config, seed_style))
+            callbacks.append(runstate.RunCheckpoint(checkpoint, config, extra={"seed_style": seed_style}))
         state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
                            progress=progress)
-        return _history_lists(state.history, flags, seed_style)
+        return history_lists(state.history, flags, seed_style)
 
     def train(self, training_data, config: TrainConfig, *, evaluation_data=None, callbacks=(), progress=False,
               reducer=None, state=None):
@@ -308,52 +257,6 @@ class Network:
         model = self._params()
         return int(model.correct(self._prepare(test_data, "test_data")))
 
-    # -- inference on arrays ----------------------------------------------------
-
-    def predict_proba(self, X):
-        """Output activations ``(n, sizes[-1])`` for the rows of ``X`` (``(n,
-        sizes[0])``, host or this backend's arrays); rows sum to 1 for a
-        softmax output.  Host input gives a NumPy array, device input an array
-        on the device.  Rows are processed in chunks, so memory stays bounded
-        for any n."""
-        return self._infer(X, self._model.feedforward, "predict_proba X")
-
-    def predict(self, X):
-        """The predicted class of each row of ``X``: an ``(n,)`` integer array,
-        the index of the most active output unit."""
-        xp = self.backend.xp
-        return self._infer(X, lambda rows: xp.argmax(self._model.feedforward(rows), axis=1), "predict X")
-
-    def score(self, X, y) -> float:
-        """The fraction of rows of ``X`` whose predicted class is ``y`` (integer
-        labels ``(n,)`` or one-hot targets ``(n, sizes[-1])``), a float in [0, 1]."""
-        model = self._params()
-        correct, n = 0, 0
-        for chunk in _row_chunks((X, y)):
-            data = self._prepare(chunk, "score data")
-            correct, n = correct + int(model.correct(data)), n + data.n
-        return correct / n
-
-    def _infer(self, X, compute, what):
-        self._params()
-        backend = self.backend
-        on_device = backend.name != "numpy" and backend.owns(X)
-        if on_device:
-            rows = features(X, backend=backend, n_in=self.sizes[0], what=what)
-            return self._chunked(rows, compute)
-        parts = []
-        for (chunk,) in _row_chunks((X,)):
-            rows = features(chunk, backend=backend, n_in=self.sizes[0], what=what)
-            with backend.errstate():
-                parts.append(backend.to_numpy(compute(rows)))
-        return np.concatenate(parts, axis=0)
-
-    def _chunked(self, rows, compute):
-        xp = self.backend.xp
-        n = rows.shape[0]  # stops past the end are undefined in the standard (array-api-strict refuses them)
-        parts = [compute(rows[k : min(k + _model.EVAL_CHUNK, n), ...]) for k in range(0, n, _model.EVAL_CHUNK)]
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-
     def accuracy(self, data, convert=False):
         """network2.py: the number of correctly classified inputs in ``data``.
         Labels may be ints or one-hot vectors; ``convert`` is accepted for
@@ -379,135 +282,9 @@ class Network:
         self._params()
         checkpoint.save(self, filename, allow_nonfinite=allow_nonfinite)
 
-    def cost_derivative(self, output_activations, y):
-        """The vector of partial derivatives dC_x/da of the quadratic cost."""
-        return output_activations - y
-
     def _prepare(self, data, what, defer=False):
         return prepare(data, backend=self.backend, n_in=self.sizes[0], n_out=self.sizes[-1], what=what, defer=defer)
 
     def __repr__(self) -> str:
         acts = ",".join(a.name for a in self.activations)
         return f"{type(self).__name__}({self.sizes}, cost={self.cost.__name__}, activations=[{acts}], backend={self.backend})"
-
-
-class _RunFile(runstate.RunCheckpoint):
-    """SGD's ``checkpoint=FILE``: the run, with how SGD printed it."""
-
-    def __init__(self, path, config, seed_style):
-        super().__init__(None, path, config, data_sha256="", extra={"seed_style": seed_style})
-
-    def bind(self, net, train):
-        self.net, self.data_sha256 = net, runstate.data_digest(train)
-
-
-class Run:
-    """A training run read back from its file: the network, the run's
-    TrainConfig and TrainState, what was recorded with it, and the digest of
-    its training data."""
-
-    def __init__(self, net, config, state, extra, data_sha256):
-        self.net, self.config, self.state, self.extra, self.data_sha256 = net, config, state, extra, data_sha256
-
-
-def load_run(filename, *, backend=None, device=None) -> Run:
-    """Read a run saved with ``SGD(checkpoint=FILE)`` or ``anynet train
-    --save FILE``; its network goes to ``backend``/``device`` (default: the
-    backend the run recorded, else NumPy).  Restores the global ``random``
-    state of an unseeded run (the book's shuffling) to where the run was."""
-    from .errors import CheckpointError
-
-    found = checkpoint.read(filename)
-    if found.run is None:
-        raise CheckpointError(f"{filename}: holds a network but no training run to resume (saved with Network.save?)")
-    extra = found.run.get("extra") or {}
-    recorded = extra.get("cli", {})
-    target = backend or recorded.get("backend") or "numpy"
-    if target == "jax" and found.model.backend.dtype_name == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # the run was float64: resuming it needs 64-bit JAX
-    if device is None and backend is None:
-        device = recorded.get("device")
-    model = found.model.moved(get_backend(target, device, found.model.backend.dtype_name))
-    config, state = runstate.decode(found.run, found.run_arrays, model.backend)
-    net = Network.from_model(model, seed=found.seed)
-    net.classes = found.classes
-    if state.shuffler.rng is not None:
-        net._rng = state.shuffler.rng
-    return Run(net, config, state, extra, found.run["data_sha256"])
-
-
-def resume(filename, training_data, *, epochs=None, evaluation_data=None, backend=None, device=None,
-           verbose=True, progress=False, callback=None):
-    """Continue the run saved in ``filename`` (by ``SGD(..., checkpoint=filename)``)
-    to ``epochs`` epochs in all (default: the run's own), on the same
-    ``training_data`` (checked against the run's digest) and
-    ``evaluation_data``, writing ``filename`` after every epoch.  On the same
-    backend the final weights are bit-identical to those of the uninterrupted
-    run.  Returns the trained Network; its ``history`` holds every epoch."""
-    from dataclasses import replace
-
-    run = load_run(filename, backend=backend, device=device)
-    net, config = run.net, run.config
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
-    train = net.to_device(training_data)
-    if runstate.data_digest(train) != run.data_sha256:
-        raise ArgumentError(f"{filename}: training_data is not the data this run was trained on")
-    seed_style = run.extra.get("seed_style", True)
-    callbacks = [_Reporter(seed_style, verbose, callback), _RunFile(filename, config, seed_style)]
-    net.train(train, config, evaluation_data=evaluation_data, callbacks=callbacks, progress=progress, state=run.state)
-    return net
-
-
-class _Reporter(Callback):
-    """Prints the book's lines and calls the user's per-epoch callback."""
-
-    def __init__(self, seed_style, verbose, callback):
-        self.seed_style, self.verbose, self.callback = seed_style, verbose, callback
-
-    def on_epoch_end(self, report, state):
-        if self.verbose:
-            print_epoch(report, seed_style=self.seed_style)
-        if self.callback is not None:
-            self.callback(report)
-
-
-def _history_lists(history, flags, seed_style):
-    """network2.py's four lists; the seed's style records the test accuracy."""
-    eval_cost_on, eval_acc_on, train_cost_on, train_acc_on = flags
-    pick = lambda on, key: [getattr(r, key) for r in history] if on else []  # noqa: E731
-    return (
-        pick(eval_cost_on, "evaluation_cost"),
-        pick(eval_acc_on or (seed_style and history and history[0].evaluation_accuracy is not None),
-             "evaluation_accuracy"),
-        pick(train_cost_on, "training_cost"),
-        pick(train_acc_on, "training_accuracy"),
-    )
-
-
-def load(filename, *, backend="numpy", device=None, dtype=None) -> Network:
-    """Load a network saved by ``Network.save`` (or by network2.py's ``save``)
-    onto ``backend``/``device`` in ``dtype`` (None: the checkpoint's); see
-    :func:`anynet.checkpoint.load_model` for what is checked."""
-    model, seed = checkpoint.load_model(filename, backend=backend, device=device, dtype=dtype)
-    return Network.from_model(model, seed=seed)
-
-
-def _row_chunks(arrays):
-    """Host arrays cut into EVAL_CHUNK rows at a time (moved to the device one
-    chunk at a time); anything else (device arrays, the book's lists) whole."""
-    first = arrays[0]
-    if not isinstance(first, np.ndarray) or first.ndim != 2:
-        yield arrays
-        return
-    for k in range(0, max(first.shape[0], 1), _model.EVAL_CHUNK):
-        yield tuple(a[k : k + _model.EVAL_CHUNK] for a in arrays)
-
-
-def _is_single(x, n_in) -> bool:
-    """A single book-style sample: a column (n_in, 1) or a flat vector (n_in,)."""
-    shape = tuple(getattr(x, "shape", ()))
-    return shape in ((n_in, 1), (n_in,))
-

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import net as _net
 from .activations import sigmoid, sigmoid_prime
+from .printing import BookLines
 from .fit import TrainConfig
 
 
@@ -28,7 +29,7 @@ class Network(_net.Network):
         ``Epoch j complete``.  Returns None, as network.py does."""
         monitors = frozenset({"evaluation_accuracy"}) if test_data is not None else frozenset()
         config = TrainConfig(epochs, mini_batch_size, eta, monitors=monitors)
-        reporter = _net._Reporter(seed_style=True, verbose=True, callback=None)
+        reporter = BookLines(seed_style=True, verbose=True, callback=None)
         self.train(training_data, config, evaluation_data=test_data, callbacks=[reporter], progress=progress)
 
     def update_mini_batch(self, mini_batch, eta):

@@ -23,6 +23,7 @@ from .activations import sigmoid, sigmoid_prime
 from .costs import CrossEntropyCost, QuadraticCost
 from .errors import CheckpointError
 from .files import write_atomically
+from .printing import BookLines, history_lists
 from .fit import MONITORS, TrainConfig
 
 
@@ -45,10 +46,10 @@ class Network(_net.Network):
         flags = (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy)
         monitors = frozenset(name for name, on in zip(MONITORS, flags) if on)
         config = TrainConfig(epochs, mini_batch_size, eta, lmbda, monitors=monitors)
-        reporter = _net._Reporter(seed_style=False, verbose=True, callback=None)
+        reporter = BookLines(seed_style=False, verbose=True, callback=None)
         state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=[reporter],
                            progress=progress)
-        return _net._history_lists(state.history, flags, seed_style=False)
+        return history_lists(state.history, flags, seed_style=False)
 
     def update_mini_batch(self, mini_batch, eta, lmbda, n):
         """One gradient-descent step on ``mini_batch`` with L2 weight decay

@@ -1,6 +1,9 @@
-"""The book's per-epoch lines, printed exactly as network.py and network2.py print them."""
+"""The book's per-epoch lines, printed exactly as network.py and network2.py
+print them, and the four lists network2.py's SGD returns."""
 
 from __future__ import annotations
+
+from .fit import Callback
 
 
 def print_epoch(report, *, seed_style: bool) -> None:
@@ -24,3 +27,29 @@ def print_epoch(report, *, seed_style: bool) -> None:
     if report.evaluation_accuracy is not None:
         print("Accuracy on evaluation data: {} / {}".format(report.evaluation_accuracy, report.n_evaluation))
     print()
+
+
+class BookLines(Callback):
+    """Prints the book's lines and calls the user's per-epoch callback."""
+
+    def __init__(self, seed_style, verbose, callback):
+        self.seed_style, self.verbose, self.callback = seed_style, verbose, callback
+
+    def on_epoch_end(self, report, state):
+        if self.verbose:
+            print_epoch(report, seed_style=self.seed_style)
+        if self.callback is not None:
+            self.callback(report)
+
+
+def history_lists(history, flags, seed_style):
+    """network2.py's four lists; the seed's style records the test accuracy."""
+    eval_cost_on, eval_acc_on, train_cost_on, train_acc_on = flags
+    pick = lambda on, key: [getattr(r, key) for r in history] if on else []  # noqa: E731
+    return (
+        pick(eval_cost_on, "evaluation_cost"),
+        pick(eval_acc_on or (seed_style and history and history[0].evaluation_accuracy is not None),
+             "evaluation_accuracy"),
+        pick(train_cost_on, "training_cost"),
+        pick(train_acc_on, "training_accuracy"),
+    )

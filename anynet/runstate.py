@@ -208,11 +208,17 @@ def _decode_shuffler(spec, arrays) -> Shuffler:
 
 class RunCheckpoint(Callback):
     """Writes the whole run to ``path`` (atomically) after every epoch and at
-    the end, so it can be resumed; ``extra`` (JSON-able) is recorded with it."""
+    the end, so it can be resumed; ``extra`` (JSON-able) is recorded with it.
+    ``Network.train`` binds it to the network and its training data."""
 
-    def __init__(self, net, path, config: TrainConfig, *, data_sha256: str, extra: dict | None = None):
-        self.net, self.path, self.config = net, path, config
-        self.data_sha256, self.extra = data_sha256, extra
+    def __init__(self, path, config: TrainConfig, *, extra: dict | None = None, data_sha256: str | None = None):
+        self.path, self.config, self.extra, self.data_sha256 = path, config, extra, data_sha256
+        self.net = None
+
+    def bind(self, net, train):
+        self.net = net
+        if self.data_sha256 is None:
+            self.data_sha256 = data_digest(train)
 
     def on_epoch_end(self, report, state):
         self.write(state)

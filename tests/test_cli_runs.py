@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import anynet
+import anynet.saved
 from anynet.cli import main
 from anynet.datasets import load_dataset
 
@@ -76,7 +77,7 @@ def test_resume_after_sigkill_mid_epoch_equals_the_uninterrupted_run(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    done = anynet.net.load_run(killed).state.epoch
+    done = anynet.saved.load_run(killed).state.epoch
     assert 1 <= done < 6
     resumed = subprocess.run([sys.executable, "-m", "anynet", "train", "--resume", str(killed), "--quiet"],
                              capture_output=True, text=True, timeout=300)

@@ -86,5 +86,5 @@ def test_too_many_pixels_are_refused_before_decoding(tmp_path, monkeypatch):
 def test_without_pillow_the_error_says_what_to_install(tmp_path, monkeypatch):
     save(tmp_path / "a.png", digits(1)[0])
     monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
-    with pytest.raises(BackendUnavailable, match=r"pip install 'anynet\[images\]'"):
+    with pytest.raises(BackendUnavailable, match=r"pip install 'anynet-nndl\[images\]'"):
         load_inputs(tmp_path / "a.png")

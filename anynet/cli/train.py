@@ -17,7 +17,8 @@ from ..errors import ArgumentError, TrainingDiverged
 from ..files import check_output_path
 from ..fit import TrainConfig
 from ..initializers import INITIALIZERS
-from ..net import Network, load_run
+from ..net import Network
+from ..saved import load_run
 from ..optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
 from ..presets import PRESETS
 from . import common
@@ -186,7 +187,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
         if args.log:
             callbacks.append(JsonLog(args.log))
         if args.save:
-            callbacks.append(RunCheckpoint(net, args.save, config, data_sha256=digest, extra={"cli": recorded}))
+            callbacks.append(RunCheckpoint(args.save, config, data_sha256=digest, extra={"cli": recorded}))
     try:
         state = net.train(train, config, evaluation_data=watched, callbacks=callbacks, progress=progress,
                           reducer=reducer, state=None if run is None else run.state)
