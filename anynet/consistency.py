@@ -3,7 +3,7 @@
 For each backend and device: build the same network from the same seed, feed
 the same mini-batch, and compare its gradients with NumPy's; then train the
 same number of mini-batch steps on the same data in the same order and compare
-the weights.  The tolerances are those of DESIGN.md ("equal gradients"):
+the weights.  The tolerances are those of docs/DESIGN.md ("equal gradients"):
 
 * gradients: float64 <= 1e-12, float32 <= 1e-5, relative to the array's scale;
 * weights after a short training run: float64 <= 1e-9, float32 <= 1e-4.

@@ -3,7 +3,7 @@ dtype this machine can run.  A library that is missing, or has no device,
 becomes a skip that says why.  ``ANYNET_TEST_BACKENDS`` (comma-separated
 names, e.g. ``numpy,torch``) selects a subset.
 
-Tolerances (see DESIGN.md, "equal gradients"): float64 results agree with
+Tolerances (see docs/DESIGN.md, "equal gradients"): float64 results agree with
 NumPy's to 1e-12 relative (a few ulps, 2.2e-16 each, times depth and the
 length of the sums); float32 to 1e-5 (float32 epsilon 1.2e-7 times the same
 factors).  TF32 is switched off so torch float32 matmuls are true float32.
