@@ -50,6 +50,8 @@ class Backend:
             data = np.asarray(data)
             if data.dtype.byteorder not in "=|":  # big-endian files; torch refuses them
                 data = data.astype(data.dtype.newbyteorder("="))
+            elif self.name == "torch" and not data.flags.writeable:
+                data = data.copy()  # torch warns about sharing a read-only array (a memmap, np.load(mmap_mode="r"))
         elif self.name == "torch":
             data = data.detach()  # parameters never join a user's autograd graph
         return self.xp.asarray(data, dtype=dtype, device=self.device, copy=copy)

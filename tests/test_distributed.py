@@ -41,6 +41,12 @@ pytestmark = pytest.mark.skipif(
 def mpiexec(ranks: int, outdir: pathlib.Path, *options: str) -> subprocess.CompletedProcess:
     """Run the tiny training on ``ranks`` processes; the whole process group is
     killed if it outlives LAUNCH_TIMEOUT."""
+    return mpiexec_command(ranks, ["-W", "error", str(SCRIPT), str(outdir), *options])
+
+
+def mpiexec_command(ranks: int, arguments: list) -> subprocess.CompletedProcess:
+    """``mpiexec -n ranks python arguments...`` with the environment Open MPI
+    needs here; the whole process group is killed if it outlives LAUNCH_TIMEOUT."""
     env = dict(
         os.environ,
         # Open MPI 5 refuses root without both, and more ranks than cores without the policy
@@ -52,7 +58,7 @@ def mpiexec(ranks: int, outdir: pathlib.Path, *options: str) -> subprocess.Compl
         OMP_NUM_THREADS="1",
     )
     env.setdefault("HOME", tempfile.gettempdir())  # Open MPI will not start without a home directory
-    command = [MPIEXEC, "-n", str(ranks), sys.executable, "-W", "error", str(SCRIPT), str(outdir), *options]
+    command = [MPIEXEC, "-n", str(ranks), sys.executable, *arguments]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -61,7 +67,7 @@ def mpiexec(ranks: int, outdir: pathlib.Path, *options: str) -> subprocess.Compl
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        pytest.fail(f"mpiexec -n {ranks} {' '.join(options)} still ran after {LAUNCH_TIMEOUT} s:\n{err[-3000:]}")
+        pytest.fail(f"mpiexec -n {ranks} {' '.join(arguments)} still ran after {LAUNCH_TIMEOUT} s:\n{err[-3000:]}")
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 

