@@ -58,7 +58,7 @@ skip() {  # skip NAME REASON
 }
 
 # 1. what the machine has; array-api-compat and -strict from the carried wheels when missing
-step setup 60 "
+step setup 40 "
     if ! $PY -c 'import array_api_compat, array_api_strict' 2>/dev/null; then
         ls $WHEELS/*.whl || { echo 'no wheels in .whl/: run bash benchmarks/gpu_check.sh --fetch-wheels where PyPI is reachable'; exit 1; }
         $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $SITE $WHEELS/*.whl || exit 1
@@ -81,7 +81,7 @@ if [ "${GPU:-0}" -gt 0 ] || [ "${TORCH_CUDA:-0}" -gt 0 ]; then
     # 3. every backend and device against NumPy, both dtypes
     step check 60 "$PY -m anynet check --backends cupy,torch --dtype both"
     # 4. the benchmark: anynet against a CuPy loop and PyTorch, and the CPU/GPU grid
-    step bench 170 "$PY benchmarks/bench_gpu.py --quick --out $RESULTS"
+    step bench 160 "$PY benchmarks/bench_gpu.py --quick --out $RESULTS"
 else
     REASON="no CUDA device (CuPy: $GPU, PyTorch CUDA: $TORCH_CUDA)"
     echo "== NO GPU: $REASON. The GPU steps are skipped; the CPU side runs."
