@@ -33,6 +33,7 @@ mkdir -p "$RESULTS" "$LOGS"
 STEPS=$(mktemp)
 : >"$STEPS"
 export PYTHONUNBUFFERED=1 CUBLAS_WORKSPACE_CONFIG=${CUBLAS_WORKSPACE_CONFIG:-:4096:8}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # JAX, probed by `anynet backends`, must not take the GPU's memory
 export PYTHONPATH=$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}
 GPU_TESTS=(tests/test_matrix.py tests/test_combinations.py tests/test_syncs.py tests/test_kernels.py)
 
