@@ -10,6 +10,8 @@ backends, seeds and the modern kit as keywords, and inference on arrays
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import checkpoint, checks, model as _model, runstate
@@ -173,7 +175,8 @@ class Network(BookColumns, Predicting):
             monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
             monitor_training_cost=False, monitor_training_accuracy=False, *,
             test_data=None, regularization="l2", optimizer="sgd", eta_schedule=None,
-            early_stopping=None, verbose=True, progress=False, callback=None, checkpoint=None):
+            early_stopping=None, verbose=True, progress=False, callback=None, checkpoint=None,
+            comm=None, reduce="exact"):
         """Train with mini-batch stochastic gradient descent.
 
         The seed's call ``SGD(training_data, epochs, mini_batch_size, eta,
@@ -193,6 +196,11 @@ class Network(BookColumns, Predicting):
         epoch; ``callback`` is called with an :class:`EpochReport` after each
         epoch; ``checkpoint=FILE`` writes the whole run to FILE after every
         epoch (atomically), so that :func:`anynet.resume` can continue it.
+        ``comm`` (an mpi4py communicator, e.g. ``MPI.COMM_WORLD``) trains
+        data-parallel across its ranks with :class:`anynet.distributed.MPIReducer`
+        (``reduce="exact"``: bit-identical weights for any number of ranks;
+        ``"fast"``: one Allreduce); rank 0 alone prints and writes the
+        checkpoint, and an exception on one rank ends the whole job.
         """
         if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
             # The seed's positional call SGD(data, epochs, m, eta, test_data).
@@ -211,11 +219,19 @@ class Network(BookColumns, Predicting):
             epochs, mini_batch_size, eta, lmbda, regularization, optimizer,
             True if eta_schedule is True else eta_schedule, early_stopping, frozenset(monitors),
         )
-        callbacks = [BookLines(seed_style, verbose, callback)]
-        if checkpoint is not None:
+        reducer, guard = None, contextlib.nullcontext()
+        if comm is not None:
+            from .distributed import MPIReducer, run_guarded
+
+            reducer = MPIReducer(comm, reduce=reduce)
+            guard = run_guarded(reducer)
+        root = reducer is None or reducer.is_root
+        callbacks = [BookLines(seed_style, verbose and root, callback)]
+        if checkpoint is not None and root:
             callbacks.append(runstate.RunCheckpoint(checkpoint, config, extra={"seed_style": seed_style}))
-        state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
-                           progress=progress)
+        with guard:
+            state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
+                               progress=progress, reducer=reducer)
         return history_lists(state.history, flags, seed_style)
 
     def train(self, training_data, config: TrainConfig, *, evaluation_data=None, callbacks=(), progress=False,

@@ -43,3 +43,28 @@ def test_a_rank_that_fails_ends_the_cli_job(tmp_path):
     done = mpiexec_command(2, ["-m", "anynet", "train", "--distributed", *ARGS, "--data", str(tmp_path / "none")])
     assert done.returncode != 0
     assert "not found" in done.stderr or "neither a dataset name" in done.stderr
+
+
+PYTHON_RUN = """
+import sys
+import numpy as np
+from mpi4py import MPI
+import anynet
+from anynet.datasets import load_dataset
+
+(X, y), test = load_dataset("sample").train, load_dataset("sample").test
+net = anynet.Network([784, 10, 10], seed=0)
+net.SGD((X[:1000], y[:1000]), 2, 20, 1.0, test_data=test, comm=MPI.COMM_WORLD, checkpoint=sys.argv[1])
+"""
+
+
+def test_sgd_with_comm_trains_across_ranks_from_python(tmp_path):
+    results = []
+    for ranks in (1, 3):
+        path = tmp_path / f"n{ranks}.npz"
+        done = mpiexec_command(ranks, ["-c", PYTHON_RUN, str(path)])
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("Epoch ") == 2  # the seed's lines, from rank 0 only
+        net = anynet.load(path)
+        results.append([bytes(memoryview(p).cast("B")) for p in net.weights + net.biases])
+    assert results[0] == results[1]
