@@ -1,7 +1,7 @@
 """anynet against the seed's per-sample algorithm, a hand-written NumPy loop and
 PyTorch eager, on the seed's workload, on this machine's CPU.
 
-    python benchmarks/bench_cpu.py [--quick] [--out benchmarks/results]
+    python benchmarks/bench_cpu.py [--quick] [--threads N] [--out benchmarks/results]
 
 Workload: 50,000 Fashion-MNIST training images (synthetic data of the same
 shape when they are absent, and the output says so), sizes [784, 30, 10],
@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import harness
-from contestants import AnynetPrepare, AnynetSGD, NumpyLoop, SeedSGD, TorchEager, Workload, torch_available
+import numpy as np
+from contestants import (
+    AnynetPrepare,
+    AnynetSGD,
+    NumpyLoop,
+    SeedSGD,
+    TorchEager,
+    Workload,
+)
 
 SIZES = [784, 30, 10]
 MINI_BATCH = 10
@@ -37,6 +42,7 @@ GOALS = {  # kind: (goal on median_kind / median_anynet, wording)
     "numpy": (1 / 1.25, "anynet within 1.25x of the hand-written NumPy loop"),
 }
 AGREEMENT_SAMPLES = 2_000
+QUICK_N = 10_000
 
 
 def workloads(X64, y):
@@ -58,15 +64,6 @@ def make(kind, work, seed_fraction):
 def kinds_for(dtype, has_torch):
     """The seed runs once, in float64: it is float64 whatever its data."""
     return [k for k in KINDS if (k != "seed" or dtype == "float64") and (k != "torch" or has_torch)]
-
-
-def set_torch_threads(threads):
-    if torch_available():
-        import torch
-
-        torch.set_num_threads(threads)
-        return torch.get_num_threads()
-    return None
 
 
 def agreement(works, has_torch):
@@ -93,7 +90,7 @@ def agreement(works, has_torch):
 def memory_child(key, n, seed_fraction):
     kind, dtype = key.split(":")
     threads, _ = harness.blas_threads()
-    set_torch_threads(threads)
+    harness.set_torch_threads(threads)
     X, y, _ = harness.load_training_data(n)
     contestant = make(kind, workloads(X, y)[dtype], seed_fraction)
     contestant.reset()
@@ -106,14 +103,14 @@ def summarise(times, scales):
     per_epoch = {key: [t * scales.get(key, 1.0) for t in values] for key, values in times.items()}
     medians = {key: harness.median(values) for key, values in per_epoch.items()}
     ratios, paired, excl = {}, {}, {}
-    for key in per_epoch:
+    for key, seconds in per_epoch.items():
         kind, dtype = key.split(":")
         anynet = f"anynet:{dtype}"
         if kind in ("anynet", "prepare"):
             continue
         # the seed runs in float64 only; the float32 anynet is compared with it too
         ratios[f"{kind}:{dtype}/anynet:{dtype}"] = medians[key] / medians[anynet]
-        paired[f"{kind}:{dtype}/anynet:{dtype}"] = harness.median(harness.paired_ratios(per_epoch[key], per_epoch[anynet]))
+        paired[f"{kind}:{dtype}/anynet:{dtype}"] = harness.median(harness.paired_ratios(seconds, per_epoch[anynet]))
         epoch_only = medians[anynet] - medians[f"prepare:{dtype}"]
         excl[f"{kind}:{dtype}/anynet-epoch-only:{dtype}"] = medians[key] / epoch_only
         if kind == "seed":
@@ -139,16 +136,11 @@ def goal_lines(medians, ratios, paired, excl):
     return lines
 
 
-def plot(path, medians, info, source):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(fig, axes, medians, info, source, n):
+    """Seconds per epoch of every contestant, one panel per dtype; returns the title."""
     labels = {"anynet": "anynet SGD", "prepare": "anynet data move", "seed": "seed per-sample (scaled)",
               "numpy": "NumPy loop", "torch": "PyTorch eager"}
     colours = {"anynet": "C0", "prepare": "C9", "seed": "C3", "numpy": "C2", "torch": "C1"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
     for ax, dtype in zip(axes, DTYPES):
         keys = [k for k in KINDS if f"{k}:{dtype}" in medians]
         values = [medians[f"{k}:{dtype}"] for k in keys]
@@ -159,44 +151,31 @@ def plot(path, medians, info, source):
         ax.set_title(dtype)
         ax.invert_yaxis()
         ax.set_xlabel("seconds per epoch (median; log scale)")
-    fig.suptitle(f"[784, 30, 10], mini-batch 10, 50,000 samples - {info['cpu_model']}, {info['logical_cores']} cores, "
-                 f"{info['blas_threads']} BLAS threads\n"
-                 f"{source}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return (f"{SIZES}, mini-batch {MINI_BATCH}, {n:,} samples - {info['cpu_model']}, {info['logical_cores']} cores, "
+            f"{info['blas_threads']} BLAS threads\n{source}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 repeats, seed on 1,000 samples (about a minute)")
-    parser.add_argument("--out", type=Path, default=harness.RESULTS, help="folder for the JSON and PNG")
+    parser = harness.arguments(__doc__, quick=f"a smoke run: {QUICK_N:,} images, 2 rounds, the seed on 1,000 samples")
     parser.add_argument("--repeats", type=int, help="interleaved rounds (default 7, quick 2)")
     parser.add_argument("--seed-samples", type=int, help="samples the seed trains on per timing (default 5,000, quick 1,000)")
-    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: the BLAS default)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, default=harness.N_TRAIN, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seed-fraction", type=float, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = harness.parse(parser, argv)
+    n = args.n or (QUICK_N if args.quick else harness.N_TRAIN)
     repeats = args.repeats or (2 if args.quick else 7)
     seed_samples = args.seed_samples or (1_000 if args.quick else 5_000)
-    seed_fraction = args.seed_fraction or seed_samples / args.n
-    if args.threads:
-        harness.set_threads(args.threads)
+    seed_fraction = args.seed_fraction or seed_samples / n
     if args.memory_child:
-        return memory_child(args.memory_child, args.n, seed_fraction)
+        return memory_child(args.memory_child, n, seed_fraction)
 
-    info = harness.machine_info()
-    info["threads_option"] = args.threads
-    info["torch_threads"] = set_torch_threads(info["blas_threads"])
-    has_torch = info["torch_threads"] is not None
-    torch_text = f"torch {info['torch']} ({info['torch_threads']} threads)" if has_torch else "torch absent"
-    print(f"machine: {info['cpu_model']}, {info['logical_cores']} logical cores, numpy {info['numpy']} "
-          f"({info['numpy_blas']}, {info['blas_threads']} BLAS threads), {torch_text}, "
-          f"load average {info['load_average_at_start']}")
+    info = harness.machine_info(args)
+    has_torch = harness.match_torch_threads(info)
+    print(f"machine: {harness.describe(info)}" + (f" ({info['torch_threads']} torch threads)" if has_torch else ""))
     start = time.perf_counter()
-    X64, y, source = harness.load_training_data(args.n)
+    X64, y, source = harness.load_training_data(n)
     print(f"data: {source} (loaded in {time.perf_counter() - start:.1f} s)")
     works = workloads(X64, y)
 
@@ -214,7 +193,7 @@ def main(argv=None):
                 scales[f"seed:{dtype}"] = contestant.scale
                 seed_timed = contestant.n_timed
     print(f"timing {len(contestants)} contestants, {repeats} interleaved rounds "
-          f"(the seed on {seed_timed:,} of {args.n:,} samples, scaled x{args.n / seed_timed:g}) ...")
+          f"(the seed on {seed_timed:,} of {n:,} samples, scaled x{n / seed_timed:g}) ...")
     times = harness.interleaved(contestants, repeats)
     per_epoch, medians, ratios, paired, excl = summarise(times, scales)
 
@@ -223,7 +202,7 @@ def main(argv=None):
         print("peak memory, one fresh subprocess per contestant ...")
         for key in contestants:
             memory[key] = harness.memory_in_subprocess(
-                Path(__file__), [key, "--n", args.n, "--seed-fraction", seed_fraction]
+                Path(__file__), [key, "--n", n, "--seed-fraction", seed_fraction]
                 + (["--threads", args.threads] if args.threads else [])
             )
 
@@ -261,13 +240,12 @@ def main(argv=None):
     name = f"cpu-{harness.run_slug(info, args.threads, args.quick)}"
     payload = {
         "benchmark": "bench_cpu",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": info,
         "data": source,
         "workload": works["float64"].describe() | {"dtypes": list(DTYPES)},
         "seed_contestant": {
             "timed_samples": seed_timed,
-            "scale_to_epoch": args.n / seed_timed,
+            "scale_to_epoch": n / seed_timed,
             "note": "the seed trains on its first timed_samples samples (its own SGD: shuffle + mini-batches) and the "
                     "time is multiplied by scale_to_epoch; it runs in float64 only (its np.zeros accumulators "
                     "promote float32 weights), and float32 ratios against it use that float64 time",
@@ -291,14 +269,8 @@ def main(argv=None):
         "peak_memory": {"method": next((m.get("method") for m in memory.values() if "method" in m), None),
                         "per_contestant_mib": {k: v.get("peak_rss_growth_mib", v.get("error")) for k, v in memory.items()}},
     }
-    json_path = harness.save_json(args.out / f"{name}.json", payload)
-    png_path = args.out / f"{name}.png"
-    try:
-        plot(png_path, medians, info, source)
-    except ImportError:
-        png_path = "(matplotlib absent: no plot)"
-    print(f"\nwrote {json_path} and {png_path}")
-
+    harness.save_results(args.out, name, payload, lambda fig, axes: plot(fig, axes, medians, info, source, n),
+                         ncols=2, figsize=(11, 3.8), sharex=True)
 
 if __name__ == "__main__":
     main()

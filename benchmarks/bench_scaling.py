@@ -10,20 +10,17 @@ subset of the training images, sized so that the NumPy loop takes about
 images); every contestant trains on that same subset from the same initial
 weights, interleaved, ``--repeats`` rounds, medians.  anynet's time includes
 SGD's data move, which like the epoch is linear in the number of samples.
-Writes ``scaling-<machine>.json`` and ``.png`` (log-log).
+``--quick`` keeps the ends of each sweep (mini-batch 1 and 1024, width 30 and
+4096 at mini-batch 10) and shortens every point.  Writes ``scaling-<machine>.json`` and ``.png`` (log-log).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
-
-import numpy as np
 
 import harness
-from contestants import AnynetSGD, NumpyLoop, TorchEager, Workload, torch_available
+import numpy as np
+from contestants import AnynetSGD, NumpyLoop, TorchEager, Workload
 
 ETA = 3.0
 DTYPES = ("float64", "float32")
@@ -34,12 +31,15 @@ KINDS = ("anynet", "numpy", "torch")
 MIN_BATCHES = 3
 
 
-def points():
-    """(sweep, sizes, mini-batch) for every point of both sweeps."""
-    for m in BATCH_SIZES:
+def points(quick=False):
+    """(sweep, sizes, mini-batch) for every point of both sweeps; ``quick``:
+    the ends of each sweep only."""
+    batch_sizes = BATCH_SIZES[:: len(BATCH_SIZES) - 1] if quick else BATCH_SIZES
+    widths = WIDTHS[:: len(WIDTHS) - 1] if quick else WIDTHS
+    for m in batch_sizes:
         yield "batch", [784, 30, 10], m
-    for m in WIDTH_BATCHES:
-        for width in WIDTHS:
+    for m in WIDTH_BATCHES[:1] if quick else WIDTH_BATCHES:
+        for width in widths:
             yield "width", [784, width, 10], m
 
 
@@ -58,14 +58,9 @@ def make(kind, work):
     return {"anynet": AnynetSGD, "numpy": NumpyLoop, "torch": TorchEager}[kind](work)
 
 
-def plot(path, results, info, source):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(fig, axes, results, info, source):
+    """Microseconds per sample over both sweeps, one column per dtype; returns the title."""
     colours = {"anynet": "C0", "numpy": "C2", "torch": "C1"}
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for column, dtype in enumerate(DTYPES):
         ax = axes[0][column]
         rows = [r for r in results if r["sweep"] == "batch" and r["dtype"] == dtype]
@@ -90,35 +85,19 @@ def plot(path, results, info, source):
         ax.set_title(f"[784, width, 10], {dtype}")
     for ax in axes.flat:
         ax.set_ylabel("microseconds per training sample (median)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{info['cpu_model']}, {info['logical_cores']} cores, {info['blas_threads']} BLAS threads - {source}",
-                 fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        ax.legend()
+    return f"{info['cpu_model']}, {info['logical_cores']} cores, {info['blas_threads']} BLAS threads - {source}"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="about a minute: shorter runs, 2 rounds")
-    parser.add_argument("--out", type=Path, default=harness.RESULTS)
-    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: the BLAS default)")
+    parser = harness.arguments(__doc__, quick="a smoke run: 0.03 s per point, 2 rounds, 2 points per sweep")
     parser.add_argument("--target", type=float, help="seconds of NumPy-loop training per point (default 0.4, quick 0.03)")
     parser.add_argument("--repeats", type=int, help="interleaved rounds per point (default 3, quick 2)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        harness.set_threads(args.threads)
+    args = harness.parse(parser, argv)
     target = args.target or (0.03 if args.quick else 0.4)
     repeats = args.repeats or (2 if args.quick else 3)
-    info = harness.machine_info()
-    info["threads_option"] = args.threads
-    has_torch = torch_available()
-    if has_torch:
-        import torch
-
-        torch.set_num_threads(info["blas_threads"])
-        info["torch_threads"] = torch.get_num_threads()
+    info = harness.machine_info(args)
+    has_torch = harness.match_torch_threads(info)
     kinds = [k for k in KINDS if k != "torch" or has_torch]
     X64, y, source = harness.load_training_data()
     print(f"data: {source}; contestants: {', '.join(kinds)}{'' if has_torch else ' (torch absent)'}; "
@@ -129,7 +108,7 @@ def main(argv=None):
         "anynet/numpy", *(["torch/anynet"] if has_torch else [])]
     rows = []
     started = time.perf_counter()
-    for sweep, sizes, m in points():
+    for sweep, sizes, m in points(args.quick):
         for dtype in DTYPES:
             X = data[dtype]
             n = subset_size(X, y, sizes, m, dtype, target)
@@ -158,7 +137,6 @@ def main(argv=None):
     name = f"scaling-{harness.run_slug(info, args.threads, args.quick)}"
     payload = {
         "benchmark": "bench_scaling",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": info,
         "data": source,
         "settings": {"eta": ETA, "target_seconds_per_point": target, "repeats": repeats, "min_batches": MIN_BATCHES,
@@ -167,14 +145,8 @@ def main(argv=None):
         "elapsed_seconds": elapsed,
         "results": results,
     }
-    json_path = harness.save_json(args.out / f"{name}.json", payload)
-    png_path = args.out / f"{name}.png"
-    try:
-        plot(png_path, results, info, source)
-    except ImportError:
-        png_path = "(matplotlib absent: no plot)"
-    print(f"wrote {json_path} and {png_path}")
-
+    harness.save_results(args.out, name, payload, lambda fig, axes: plot(fig, axes, results, info, source),
+                         nrows=2, ncols=2, figsize=(11, 8))
 
 if __name__ == "__main__":
     main()

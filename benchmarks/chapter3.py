@@ -18,7 +18,7 @@ b. "L2 regularisation narrows the gap between training and test accuracy on a
    1.0 and 5.0 are run as extras, because on Fashion-MNIST the book's 0.1 is
    too weak to change the gap (see results/chapter3-b.json).
 
-Each experiment prints a table and writes ``chapter3-<a|b>-*.json`` and
+Each experiment prints a table and writes ``chapter3-<a|b>.json`` and
 ``.png`` into ``benchmarks/results/``.  Every network has a fixed seed, so the
 same command gives the same numbers.
 
@@ -29,25 +29,17 @@ same command gives the same numbers.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
+import harness
 import numpy as np
 
-import anynet
 from anynet import CrossEntropyCost, Network, QuadraticCost
 from anynet.datasets import load_dataset
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
-# Experiment a: (label, cost, initializer).  eta None means "the swept
-# quadratic eta"; the book's cross-entropy eta is 0.5.
+# Experiment a: (label, cost, initializer).  Cross-entropy trains at the book's
+# eta 0.5, the quadratic cost at the best eta of its sweep.
 CE_ETA = 0.5
 QUADRATIC_ETAS = (1.0, 3.0, 6.0)
 A_MAIN = (
@@ -60,25 +52,6 @@ A_EXTRA = (
 )
 
 
-def environment(dtype):
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "anynet": anynet.__version__,
-        "git_commit": commit,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "backend": "numpy",
-        "dtype": dtype,
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-    }
-
-
 def mean_std(values):
     values = list(values)
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -89,10 +62,9 @@ def pct(count, n):
 
 
 def train_curve(sizes, cost, initializer, eta, seed, train, evaluation, epochs, dtype, lmbda=0.0, training_accuracy=False):
-    """Train one network; return its per-epoch accuracies in percent.
-
-    Costs are not monitored: in float32 a saturated sigmoid output of exactly
-    0 or 1 makes anynet's cross-entropy cost inf (see the report)."""
+    """Train one network; return its per-epoch accuracies in percent.  Costs
+    are not monitored: the experiments compare accuracies, and each monitored
+    cost is one more pass over the data."""
     net = Network(sizes, cost, seed=seed, dtype=dtype, initializer=initializer)
     start = time.perf_counter()
     _, eval_acc, _, train_acc = net.SGD(
@@ -164,7 +136,7 @@ def experiment_a(data, *, hidden_sizes, seeds, epochs, dtype, quick):
 
 def summarise_a(results, epochs):
     lines = []
-    for hidden, block in results["hidden"].items():
+    for block in results["hidden"].values():
         lines.append(f"\nExperiment a: {block['sizes']}, mini-batch 10, validation accuracy (%), mean +- std over seeds")
         lines.append(
             "quadratic eta sweep (epoch 1): "
@@ -199,14 +171,9 @@ def summarise_a(results, epochs):
     return "\n".join(lines)
 
 
-def plot_a(results, path, epochs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_a(axes, results, epochs):
+    """Validation accuracy per epoch, one panel per hidden width; returns the title."""
     blocks = list(results["hidden"].items())
-    fig, axes = plt.subplots(1, len(blocks), figsize=(6.2 * len(blocks), 4.6), squeeze=False)
     styles = ["C3-o", "C0-o", "C1--s", "C2--^"]
     x = np.arange(1, epochs + 1)
     for ax, (hidden, block) in zip(axes[0], blocks):
@@ -218,13 +185,9 @@ def plot_a(results, path, epochs):
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy (%)")
         ax.set_xticks(x)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7.5, loc="lower right")
+        ax.legend(loc="lower right")
     n_seeds = len(next(iter(blocks[0][1]["configs"].values()))["runs"])
-    fig.suptitle(f"Chapter 3: cost and initialisation (mean and +-1 std over {n_seeds} seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return f"Chapter 3: cost and initialisation (mean and +-1 std over {n_seeds} seeds)"
 
 
 # -- experiment b ---------------------------------------------------------------
@@ -260,9 +223,9 @@ def experiment_b(data, *, seeds, epochs, n_train, lmbdas, dtype):
 def summarise_b(results):
     last = min(LAST, results["epochs"])
     lines = [
-        f"\nExperiment b: {results['sizes']}, cross-entropy, eta {results['eta']}, mini-batch "
-        f"{results['mini_batch_size']}, first {results['n_train']} training images, {results['epochs']} epochs, "
-        "test set; accuracy (%) mean +- std over seeds",
+        (f"\nExperiment b: {results['sizes']}, cross-entropy, eta {results['eta']}, mini-batch "
+         f"{results['mini_batch_size']}, first {results['n_train']} training images, {results['epochs']} epochs, "
+         "test set; accuracy (%) mean +- std over seeds"),
     ]
     header = (
         f"{'lmbda':>6s} {'final train':>14s} {'final test':>14s} {'final gap':>14s} "
@@ -299,13 +262,9 @@ def summarise_b(results):
     return "\n".join(lines)
 
 
-def plot_b(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, axg) = plt.subplots(1, 2, figsize=(13, 4.8))
+def plot_b(axes, results):
+    """Training and test accuracy (the book's two lmbdas) and the gap (all); returns the title."""
+    ax, axg = axes
     for i, (lmbda, block) in enumerate(results["lmbda"].items()):
         c = f"C{[3, 0, 2, 1, 4, 5][i % 6]}"
         x = np.arange(1, len(block["mean_test_accuracy"]) + 1)
@@ -322,28 +281,20 @@ def plot_b(results, path):
     ax.set_title(f"the book's experiment: lmbda 0 vs 0.1 (mean of {n_seeds} seeds)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(loc="lower right")
     axg.set_title("gap: training accuracy - test accuracy (points)")
     axg.set_xlabel("epoch")
     axg.set_ylabel("gap (percentage points)")
-    axg.grid(alpha=0.3)
-    axg.legend(fontsize=8)
-    fig.suptitle(
-        f"Chapter 3 overfitting on Fashion-MNIST: {results['sizes']}, cross-entropy, eta {results['eta']}, "
-        f"mini-batch {results['mini_batch_size']}, first {results['n_train']} training images"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    axg.legend()
+    return (f"Chapter 3 overfitting on Fashion-MNIST: {results['sizes']}, cross-entropy, eta {results['eta']}, "
+            f"mini-batch {results['mini_batch_size']}, first {results['n_train']} training images")
 
 
 # -- main -------------------------------------------------------------------------
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smoke run: fewer images, epochs and seeds; writes *-quick.* files")
+    p = harness.arguments(__doc__, quick="a smoke run: fewer images, epochs and seeds; writes *-quick.* files")
     p.add_argument("--only", choices=("a", "b"), help="run one experiment")
     p.add_argument("--seeds", type=int, nargs="+", help="network seeds (default 0 1 2; quick: 0)")
     p.add_argument("--hidden", type=int, nargs="+", help="hidden widths for experiment a (default 30 100; quick: 30)")
@@ -351,8 +302,8 @@ def main(argv=None):
     p.add_argument("--epochs-b", type=int, help="epochs for experiment b (default 400; quick: 20)")
     p.add_argument("--book-lmbdas-only", action="store_true", help="experiment b with lmbda 0 and 0.1 only")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    p.add_argument("--out", type=Path, default=RESULTS, help="where to write JSON and PNG")
-    args = p.parse_args(argv)
+    args = harness.parse(p, argv)
+    environment = harness.machine_info(args) | {"backend": "numpy", "dtype": args.dtype}
 
     q = args.quick
     seeds = args.seeds or ([0] if q else [0, 1, 2])
@@ -360,7 +311,6 @@ def main(argv=None):
     epochs_a = args.epochs_a or (2 if q else 5)
     epochs_b = args.epochs_b or (20 if q else 400)
     suffix = "-quick" if q else ""
-    args.out.mkdir(parents=True, exist_ok=True)
 
     data = load_dataset("fashion-mnist", dtype=args.dtype, progress=False)
     print(f"Fashion-MNIST from {data.source}; dtype {args.dtype}; seeds {seeds}")
@@ -380,13 +330,13 @@ def main(argv=None):
             "seeds": seeds,
             "cross_entropy_eta": CE_ETA,
             "quadratic_etas_swept": list(QUADRATIC_ETAS),
-            "environment": environment(args.dtype),
+            "environment": environment,
             "table": table.strip().splitlines(),
             **res,
         }
-        (args.out / f"chapter3-a{suffix}.json").write_text(json.dumps(record, indent=1))
-        plot_a(res, args.out / f"chapter3-a{suffix}.png", epochs_a)
-        print(f"wrote {args.out / f'chapter3-a{suffix}.json'} and .png ({res['seconds']}s)")
+        print(f"experiment a: {res['seconds']} s")
+        harness.save_results(args.out, f"chapter3-a{suffix}", record, lambda fig, axes: plot_a(axes, res, epochs_a),
+                             ncols=len(res["hidden"]), figsize=(6.2 * len(res["hidden"]), 4.6), squeeze=False)
 
     if args.only in (None, "b"):
         print(f"\nExperiment b: overfitting on 1,000 images, lmbda 0 vs 0.1 (+ extras), {epochs_b} epochs")
@@ -399,13 +349,13 @@ def main(argv=None):
             "dataset": data.source,
             "evaluation": "test (10,000 images), as the book's overfitting experiment",
             "seeds": seeds,
-            "environment": environment(args.dtype),
+            "environment": environment,
             "table": table.strip().splitlines(),
             **res,
         }
-        (args.out / f"chapter3-b{suffix}.json").write_text(json.dumps(record, indent=1))
-        plot_b(res, args.out / f"chapter3-b{suffix}.png")
-        print(f"wrote {args.out / f'chapter3-b{suffix}.json'} and .png ({res['seconds']}s)")
+        print(f"experiment b: {res['seconds']} s")
+        harness.save_results(args.out, f"chapter3-b{suffix}", record, lambda fig, axes: plot_b(axes, res),
+                             ncols=2, figsize=(13, 4.8))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-import numpy as np
-
 import harness
+import numpy as np
 import numpy_loop
 
 SEED = 20240601
@@ -125,7 +124,7 @@ class SeedSGD:
         from anynet.datasets import to_tuples
 
         self.seed_network, self.work = _seed_network(), work
-        self.n_timed = max(work.mini_batch_size, int(round(work.n * fraction)))
+        self.n_timed = max(work.mini_batch_size, round(work.n * fraction))
         self.scale = work.n / self.n_timed
         self.data = to_tuples(work.X[: self.n_timed], work.y[: self.n_timed], one_hot=True)
         self.weights, self.biases = work.initial_parameters()
@@ -229,11 +228,3 @@ class TorchEager:
         self.train(self.torch.as_tensor(np.asarray(order), device=self.device))
         return [layer.weight.detach().cpu().numpy().copy() for layer in self.model if hasattr(layer, "weight")]
 
-
-def torch_available():
-    try:
-        import torch  # noqa: F401
-
-        return True
-    except ImportError:
-        return False

@@ -1,5 +1,6 @@
-"""What every benchmark program shares: the data, the machine description,
-interleaved timing, peak-memory measurement in a fresh process, JSON output.
+"""What every benchmark program shares: the command line's common options, the
+data, the machine description, interleaved timing, peak-memory measurement in
+a fresh process, and the JSON + PNG output in one style.
 
 Benchmarks are run as scripts (``python benchmarks/bench_cpu.py``), so this
 module is imported as ``harness`` from the scripts' own directory.
@@ -7,6 +8,7 @@ module is imported as ``harness`` from the scripts' own directory.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import gc
 import glob
@@ -26,6 +28,36 @@ RESULTS = Path(__file__).resolve().parent / "results"
 N_TRAIN = 50_000
 N_INPUTS = 784
 N_CLASSES = 10
+
+
+# -- the command line -------------------------------------------------------------
+
+
+def arguments(doc, *, quick):
+    """An ArgumentParser for a benchmark program, described by the first
+    paragraph of its docstring ``doc``, with the options every program takes:
+    ``--quick`` (``quick`` says what it does), ``--threads`` and ``--out``.
+    Parse with :func:`parse`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--threads", type=int,
+                        help="threads for NumPy's BLAS and PyTorch (default: the BLAS default)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results (default benchmarks/results)")
+    return parser
+
+
+def parse(parser, argv=None):
+    """The parsed command line, with ``--threads`` already applied."""
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, not {args.threads}")
+        try:
+            set_threads(args.threads)
+        except RuntimeError as exc:
+            parser.error(str(exc))
+    return args
 
 
 # -- data ----------------------------------------------------------------------
@@ -68,7 +100,7 @@ def cpu_model():
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return platform.processor() or platform.machine()
-    match = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
     return match.group(1).strip() if match else platform.machine()
 
 
@@ -116,12 +148,25 @@ def set_threads(threads):
     if function is None:
         raise RuntimeError("cannot set the thread count of NumPy's BLAS here; set OPENBLAS_NUM_THREADS instead")
     function(ctypes.c_int(threads))
+    set_torch_threads(threads)
+
+
+def match_torch_threads(info):
+    """Give PyTorch as many threads as NumPy's BLAS has (``info`` from
+    machine_info, which records the count); returns whether torch is installed."""
+    info["torch_threads"] = set_torch_threads(info["blas_threads"])
+    return info["torch_threads"] is not None
+
+
+def set_torch_threads(threads):
+    """Use ``threads`` threads in PyTorch; returns the count it now uses, or
+    None when torch is not installed."""
     try:
         import torch
-
-        torch.set_num_threads(threads)
     except ImportError:
-        pass
+        return None
+    torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def numpy_blas():
@@ -129,15 +174,21 @@ def numpy_blas():
         config = np.show_config(mode="dicts")
         blas = config["Build Dependencies"]["blas"]
         return f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # the layout of show_config differs between versions
+    except (KeyError, TypeError, AttributeError):  # the layout of show_config differs between versions
         return "unknown"
 
 
-def machine_info():
+def machine_info(args=None):
+    """The environment a result was measured in, for its JSON: the CPU and the
+    cores this process may use, Python, NumPy and its BLAS (threads, and how we
+    know), the versions of torch, array-api-compat and anynet, the git commit
+    of this checkout, the command line (and, given the parsed ``args``, its
+    --threads and --quick) and the load average now."""
     threads, how = blas_threads()
     info = {
         "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -145,7 +196,11 @@ def machine_info():
         "blas_threads": threads,
         "blas_threads_source": how,
         "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "git_commit": git_commit(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
+    if args is not None:
+        info |= {"threads_option": args.threads, "quick": args.quick}
     for module in ("torch", "array_api_compat", "anynet"):
         try:
             info[module] = __import__(module).__version__
@@ -154,6 +209,28 @@ def machine_info():
         except AttributeError:
             info[module] = "?"
     return info
+
+
+def git_commit():
+    """The commit checked out where this file lives (None outside git); a
+    trailing ``+changes`` says the working tree differs from it."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=here, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if dirty else "")
+
+
+def describe(info):
+    """One line about the machine of ``info`` (from machine_info), for printouts and plot titles."""
+    torch = f"torch {info['torch']}" if info.get("torch") else "torch absent"
+    return (f"{info['cpu_model']}, {info['logical_cores']} logical cores, numpy {info['numpy']} "
+            f"({info['numpy_blas']}, {info['blas_threads']} BLAS threads), {torch}, "
+            f"load average {' '.join(f'{x:.1f}' for x in info['load_average_at_start'] or ())}")
 
 
 def slug(text):
@@ -217,7 +294,7 @@ MEMORY_METHOD_FALLBACK = (
 
 
 def _status_kib(field):
-    match = re.search(rf"^{field}:\s*(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    match = re.search(rf"^{field}:\s*(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
     return int(match.group(1))
 
 
@@ -243,7 +320,7 @@ def memory_in_subprocess(script, args, *, timeout=600):
     on its last line (or an ``error`` entry)."""
     command = [sys.executable, str(script), "--memory-child", *map(str, args)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     if done.returncode != 0:
@@ -259,6 +336,45 @@ def save_json(path, payload):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
     return path
+
+
+# The benchmarks' one plot style.
+STYLE = {
+    "axes.grid": True,
+    "axes.grid.which": "both",
+    "grid.alpha": 0.3,
+    "axes.titlesize": 10,
+    "legend.fontsize": 8,
+    "figure.titlesize": 8,
+}
+DPI = 110
+
+
+def save_results(out, stem, payload, draw=None, **subplots):
+    """Write ``payload`` to ``out/stem.json`` and, given ``draw``, a figure to
+    ``out/stem.png`` in the benchmarks' style: ``draw(fig, axes)`` fills
+    ``plt.subplots(**subplots)`` and returns the figure's title.  Without
+    matplotlib the PNG is skipped, and the printout says so.  Returns the
+    paths written."""
+    paths = [save_json(Path(out) / f"{stem}.json", payload)]
+    if draw is not None:
+        try:
+            import matplotlib
+        except ImportError:
+            print("matplotlib absent: no plot")
+        else:
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            with plt.rc_context(STYLE):
+                fig, axes = plt.subplots(**subplots)
+                fig.suptitle(draw(fig, axes))
+                fig.tight_layout()
+                paths.append(Path(out) / f"{stem}.png")
+                fig.savefig(paths[-1], dpi=DPI)
+            plt.close(fig)
+    print("wrote " + " and ".join(map(str, paths)))
+    return paths
 
 
 def format_table(header, rows):

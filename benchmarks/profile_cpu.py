@@ -1,37 +1,42 @@
-"""Profile of anynet's inner loop on the CPU.
+"""Profile of anynet's training loop on the CPU.
 
 Where anynet's time goes on the seed's workload ([784, 30, 10], mini-batch
-10, 50,000 Fashion-MNIST images, NumPy backend).  The three fixes this
-profile led to (a NaN/inf check without a full temporary, an SGD step with
-one temporary, a NumPy fast path for take/sum behind the shim) are applied;
-their measured gains, taken before they were, are kept in
-``results/profile-cpu-before-fixes.txt``.
+10, 50,000 Fashion-MNIST images, NumPy backend), measured on the real path:
+``Network.SGD`` and, below it, ``anynet.fit.fit`` and ``anynet.engine``'s
+epoch of steps.  The three fixes an earlier profile led to (a NaN/inf check
+without a full temporary, an SGD step with one temporary, a NumPy fast path
+for take/sum behind the shim) are applied; their measured gains, taken before
+they were, are kept in ``results/profile-cpu-before-fixes.txt``.
 
-    python benchmarks/profile_cpu.py [--quick] [--out benchmarks/results]
+    python benchmarks/profile_cpu.py [--quick] [--threads N] [--out benchmarks/results]
 
-Writes ``profile-cpu.txt``: (1) an anynet SGD call split into its data move
-and, per mini-batch, gather / backprop / update, next to the hand-written
-NumPy loop; (2) cProfile of one SGD call; (3) which namespace functions of the
-inner loop are NumPy's own and what each costs per call.
+Writes ``profile-cpu.txt`` (``profile-cpu-quick.txt`` with ``--quick``):
+(1) an SGD call split into its data move and its epoch, and each mini-batch
+of the epoch into the gradient and the rest of the step (gather, optimizer
+update, loop), next to the hand-written NumPy loop; (2) cProfile of one SGD
+call, with the Python calls it makes per mini-batch; (3) which namespace
+functions of the inner loop are NumPy's own and what each costs per call.
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
 import io
 import pstats
 import time
-from pathlib import Path
 
 import array_api_compat
-import numpy as np
-
 import harness
+import numpy as np
 from contestants import SEED, AnynetPrepare, AnynetSGD, NumpyLoop, Workload
 
+from anynet import TrainConfig
+from anynet.engine import LocalReducer
+from anynet.fit import fit
+
 SIZES, M, ETA = [784, 30, 10], 10, 3.0
+QUICK_N = 10_000
 
 
 def median_us(samples_ns, per):
@@ -41,66 +46,66 @@ def median_us(samples_ns, per):
 # -- (1) an SGD call, piece by piece --------------------------------------------------
 
 
-def instrumented_epoch(work, net, x_dev, targets_dev):
-    """Network._epoch's loop, with anynet's own backprop and SGD step, timing
-    each piece with perf_counter_ns; returns ns totals."""
-    from anynet import backprop as math
-    from anynet.optimizers import SGD
+class TimingReducer(LocalReducer):
+    """The single-process reducer, clocking each mini-batch's gradient: the
+    engine calls it between the gather and the optimizer's step, so the time
+    from one gradient's end to the next one's start is the optimizer step,
+    the loop and the next gather.  Adds two clock reads per step."""
 
-    xp = net.backend.xp
-    optimizer, clock = SGD(), time.perf_counter_ns
-    weights, biases = list(net.weights), list(net.biases)
-    totals = dict.fromkeys(("shuffle", "gather", "backprop", "update", "loop"), 0)
-    start = clock()
-    order = net.backend.asarray(np.random.default_rng(SEED).permutation(work.n), dtype=net.backend.index_dtype)
-    totals["shuffle"] = clock() - start
-    epoch_start = clock()
-    for k in range(0, work.n, work.mini_batch_size):
-        t0 = clock()
-        idx = order[k : min(k + work.mini_batch_size, work.n)]
-        x = xp.take(x_dev, idx, axis=0)
-        y = xp.take(targets_dev, idx, axis=0)
-        t1 = clock()
-        nabla_b, nabla_w = math.backprop(weights, biases, x, y, activations=net.activations, cost=net.cost, xp=xp)
-        t2 = clock()
-        weights, biases, _ = optimizer.step(weights, biases, nabla_w, nabla_b, None, eta=work.eta, m=x.shape[0],
-                                            reg=None, xp=xp)
-        t3 = clock()
-        totals["gather"] += t1 - t0
-        totals["backprop"] += t2 - t1
-        totals["update"] += t3 - t2
-    totals["loop"] = clock() - epoch_start - totals["gather"] - totals["backprop"] - totals["update"]
-    return totals
+    def __init__(self):
+        self.enter, self.exit = [], []
+
+    def batch_gradients(self, grad_fn, x, targets):
+        self.enter.append(time.perf_counter_ns())
+        gradients = grad_fn(x, targets)
+        self.exit.append(time.perf_counter_ns())
+        return gradients
+
+
+def timed_epoch(work):
+    """One epoch through ``anynet.fit.fit`` on data already on the device,
+    from the same initial weights every time; returns ``(epoch ns, gradient
+    ns per step, between-gradients ns per step)``."""
+    net = AnynetSGD(work)
+    net.reset()
+    data = net.net.to_device((work.X, work.y))
+    config = TrainConfig(epochs=1, mini_batch_size=work.mini_batch_size, eta=work.eta)
+    reducer = TimingReducer()
+    gc.collect()
+    start = time.perf_counter_ns()
+    fit(net.net.model, data, config, reducer=reducer)
+    epoch = time.perf_counter_ns() - start
+    gradient = [b - a for a, b in zip(reducer.enter, reducer.exit)]
+    between = [b - a for a, b in zip(reducer.exit, reducer.enter[1:])]
+    return epoch, gradient, between
 
 
 def breakdown(works, repeats, out):
-    import anynet
-
-    out.append("== 1. One SGD call, split (medians of interleaved rounds) ==\n")
+    out.append("== 1. One SGD call, split ==\n")
+    out.append("Whole calls: medians of interleaved rounds.  Steps: medians over every step of every round, "
+               "which other processes' load disturbs least.\n")
     for dtype, work in works.items():
         full, prep, loop = AnynetSGD(work), AnynetPrepare(work), NumpyLoop(work)
-        net = anynet.Network(SIZES, seed=SEED, dtype=dtype)
-        x_dev = net.backend.asarray(work.X)
-        targets_dev = net.backend.asarray(harness.one_hot(work.y, work.X.dtype))
-        rows = {k: [] for k in ("sgd", "prepare", "numpy", "shuffle", "gather", "backprop", "update", "loop")}
+        rows = {k: [] for k in ("sgd", "prepare", "numpy", "epoch", "gradient", "between")}
         for _ in range(repeats):
             rows["sgd"].append(harness.time_once(full.reset, full.run) * 1e9)
             rows["prepare"].append(harness.time_once(prep.reset, prep.run) * 1e9)
             rows["numpy"].append(harness.time_once(loop.reset, loop.run) * 1e9)
-            gc.collect()
-            with np.errstate(over="ignore"):
-                for key, value in instrumented_epoch(work, net, x_dev, targets_dev).items():
-                    rows[key].append(value)
-        batches = work.n // work.mini_batch_size
+            epoch, gradient, between = timed_epoch(work)
+            rows["epoch"].append(epoch)
+            rows["gradient"] += gradient
+            rows["between"] += between
+        batches = -(-work.n // work.mini_batch_size)
         sgd_ms, prep_ms = median_us(rows["sgd"], 1e3), median_us(rows["prepare"], 1e3)
+        gradient_us, between_us = median_us(rows["gradient"], 1), median_us(rows["between"], 1)
         out.append(f"{dtype}: anynet SGD call {sgd_ms:.0f} ms = data move (SGD with 0 epochs) {prep_ms:.0f} ms "
                    f"+ epoch {sgd_ms - prep_ms:.0f} ms; hand-written NumPy loop {median_us(rows['numpy'], 1e3):.0f} ms "
                    f"= {median_us(rows['numpy'], batches):.1f} us per mini-batch")
-        out.append(f"  anynet per mini-batch ({batches:,} batches), instrumented replica of Network._epoch:")
-        for key in ("gather", "backprop", "update", "loop"):
-            out.append(f"    {key:9s} {median_us(rows[key], batches):6.1f} us")
-        total = sum(median_us(rows[k], batches) for k in ("gather", "backprop", "update", "loop"))
-        out.append(f"    {'total':9s} {total:6.1f} us   (+ shuffle {median_us(rows['shuffle'], 1e3):.1f} ms per epoch)\n")
+        out.append(f"  anynet per mini-batch ({batches:,} batches), anynet.fit.fit on device data with a timing reducer:")
+        out.append(f"    {'gradient':9s} {gradient_us:6.1f} us   (backprop, through the reducer and the engine's grad_fn)")
+        out.append(f"    {'the rest':9s} {between_us:6.1f} us   (optimizer step, loop, next gather)")
+        out.append(f"    {'step':9s} {gradient_us + between_us:6.1f} us   "
+                   f"(the whole fit call: {median_us(rows['epoch'], batches):.1f} us per mini-batch)\n")
 
 
 # -- (2) cProfile ----------------------------------------------------------------------
@@ -115,9 +120,12 @@ def profile_sgd(work, out):
     net.SGD((work.X, work.y), 1, work.mini_batch_size, work.eta, verbose=False)
     profiler.disable()
     text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(16)
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(18)
     lines = [line for line in text.getvalue().splitlines() if line.strip()]
+    batches = -(-work.n // work.mini_batch_size)
     out.append(f"== 2. cProfile of one SGD call ({work.dtype}; profiling inflates per-call costs) ==\n")
+    out.append(f"   {stats.total_calls:,} function calls, {stats.total_calls / batches:.1f} per mini-batch")
     out.extend(lines[2:])
     out.append("")
 
@@ -161,26 +169,19 @@ def namespace_report(out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    parser.add_argument("--out", type=Path, default=harness.RESULTS)
-    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS (default: its default)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        harness.set_threads(args.threads)
+    parser = harness.arguments(__doc__, quick=f"a smoke run: {QUICK_N:,} images, 3 rounds; writes profile-cpu-quick.txt")
+    args = harness.parse(parser, argv)
     repeats = 3 if args.quick else 7
-    info = harness.machine_info()
-    X, y, source = harness.load_training_data()
+    info = harness.machine_info(args)
+    X, y, source = harness.load_training_data(QUICK_N if args.quick else harness.N_TRAIN)
     works = {d: Workload(SIZES, M, ETA, d, X.astype(d), y) for d in ("float64", "float32")}
     out = [
         __doc__.split("\n")[0],
-        f"machine: {info['cpu_model']}, {info['logical_cores']} logical cores, numpy {info['numpy']} "
-        f"({info['numpy_blas']}, {info['blas_threads']} BLAS threads), array-api-compat {info['array_api_compat']}, "
-        f"load average at start {info['load_average_at_start']}",
+        f"machine: {harness.describe(info)}, array-api-compat {info['array_api_compat']}",
+        f"anynet {info['anynet']}, commit {info['git_commit']}",
         f"data: {source}",
         f"workload: sizes {SIZES}, mini-batch {M}, eta {ETA}, 1 epoch; {repeats} rounds per measurement",
-        f"command: python benchmarks/profile_cpu.py{' --quick' if args.quick else ''}"
-        f"{f' --threads {args.threads}' if args.threads else ''}",
+        f"command: {info['command']}",
         "",
     ]
     with np.errstate(over="ignore"):
@@ -190,7 +191,7 @@ def main(argv=None):
     text = "\n".join(out) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "profile-cpu.txt"
+    path = args.out / f"profile-cpu{'-quick' if args.quick else ''}.txt"
     path.write_text(text)
     print(f"wrote {path}")
 

@@ -18,6 +18,9 @@ same configuration exists, it also says whether this run reproduced it.
     python benchmarks/strong_mlp.py --set lmbda=5 --set 'sizes=[784,256,128,10]' --tag adam-256-128-l2-5
                                                      # a search run: stored under its tag in
                                                      # strong-mlp-search.json, no PNG
+    python benchmarks/strong_mlp.py --set eta_schedule=plateau:patience=3,factor=2,min_ratio=1/128 --tag plateau-3
+                                                     # eta_schedule: none, plateau (the book's defaults)
+                                                     # or plateau:OPTION=NUMBER,...
 
 The search (all Adam/momentum with He init, ReLU, softmax + log-likelihood,
 float32, DivideOnPlateau(patience=2, factor=2, min_ratio=1/64: it stops once eta has
@@ -43,19 +46,14 @@ for the record, see results/strong-mlp-search.json):
 
 from __future__ import annotations
 
-import argparse
-import inspect
 import json
-import platform
-import subprocess
-import sys
 import time
-from pathlib import Path
+from fractions import Fraction
 
+import harness
 import numpy as np
 
-import anynet
-from anynet import DivideOnPlateau, Network
+from anynet import AnynetError, DivideOnPlateau, Network
 from anynet.datasets import load_dataset
 from anynet.presets import PRESETS, split
 
@@ -63,7 +61,6 @@ from anynet.presets import PRESETS, split
 # same configuration is `anynet train --preset strong-mlp`.
 STRONG_MLP = PRESETS["strong-mlp"]
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 89.0
 FASHION_MNIST_BEST_MLP = 88.33  # zalandoresearch/fashion-mnist benchmark: MLPClassifier 256-128-100
 
@@ -73,38 +70,46 @@ def jsonable(config):
 
 
 def parse_value(key, text):
+    """A ``--set KEY=VALUE`` value: JSON (a string as itself), or for
+    ``eta_schedule`` a schedule (see parse_schedule)."""
     if key == "eta_schedule":
-        if text.lower() in ("none", "null"):
-            return None
-        return eval(text, {"DivideOnPlateau": DivideOnPlateau})  # e.g. DivideOnPlateau(patience=3)
+        return parse_schedule(text)
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
 
 
-def environment():
+SCHEDULE_OPTIONS = {"patience": int, "factor": float, "min_ratio": float}
+
+
+def parse_schedule(text):
+    """``none``; ``plateau`` (DivideOnPlateau's defaults); or ``plateau:`` and
+    comma-separated options, e.g. ``plateau:patience=2,factor=2,min_ratio=1/64``
+    (numbers may be fractions).  Raises ValueError naming what is wrong."""
+    name, colon, options = text.strip().partition(":")
+    if name.lower() in ("none", "null") and not colon:
+        return None
+    if name.lower() != "plateau":
+        raise ValueError(f"eta_schedule={text!r}: expected none, plateau or plateau:patience=N,factor=F,min_ratio=R")
+    kwargs = {}
+    for item in filter(None, (part.strip() for part in options.split(","))):
+        option, equals, value = item.partition("=")
+        option = option.strip()
+        if option not in SCHEDULE_OPTIONS or not equals:
+            raise ValueError(f"eta_schedule={text!r}: {item!r} is not one of "
+                             f"{', '.join(o + '=...' for o in SCHEDULE_OPTIONS)}")
+        try:
+            number = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"eta_schedule={text!r}: {option} must be a number, not {value!r}") from None
+        if SCHEDULE_OPTIONS[option] is int and number.denominator != 1:
+            raise ValueError(f"eta_schedule={text!r}: {option} must be a whole number, not {value!r}")
+        kwargs[option] = SCHEDULE_OPTIONS[option](number)
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    try:
-        cores = len(__import__("os").sched_getaffinity(0))
-    except AttributeError:
-        cores = __import__("os").cpu_count()
-    return {
-        "anynet": anynet.__version__,
-        "git_commit": commit,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_cores": cores,
-        "backend": "numpy (CPU)",
-        "load_average_1_5_15_at_end": [round(x, 2) for x in __import__("os").getloadavg()],
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-    }
+        return DivideOnPlateau(**kwargs)
+    except AnynetError as exc:
+        raise ValueError(f"eta_schedule={text!r}: {exc}") from None
 
 
 def train(config, data, *, verbose=True, monitor_training=True):
@@ -170,14 +175,10 @@ def determinism_check(config, data, epochs=3):
     return {"epochs": epochs, "bit_identical_weights": bool(same)}
 
 
-def plot(config, record, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(ax, config, record):
+    """Training and validation accuracy per epoch, the test accuracy and the
+    Fashion-MNIST table's best MLP; returns the title."""
     x = np.arange(1, record["epochs_run"] + 1)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
     if record["training_accuracy"]:
         ax.plot(x, record["training_accuracy"], "C0--", lw=1.3, label="training (50,000)")
     ax.plot(x, record["validation_accuracy"], "C1-o", ms=3, lw=1.8, label="validation (10,000)")
@@ -190,40 +191,38 @@ def plot(config, record, path):
     ax.set_ylim(min(84.0, min(record["validation_accuracy"]) - 0.5), 100.5)
     ax.set_xlabel("epoch (grey bands: eta halved)")
     ax.set_ylabel("accuracy (%)")
+    ax.legend(loc="lower right")
     opt = config["optimizer"]
-    ax.set_title(
-        f"anynet on Fashion-MNIST: {config['sizes']}, {config['activation']}, {opt} eta {config['eta']:g}, "
-        f"lmbda {config['lmbda']:g}, batch {config['mini_batch_size']}\n{record['seconds']:.0f}s wall clock on a shared "
-        f"2-core CPU (median epoch {record['median_epoch_seconds']:.1f}s)",
-        fontsize=9,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return (f"anynet on Fashion-MNIST: {config['sizes']}, {config['activation']}, {opt} eta {config['eta']:g}, "
+            f"lmbda {config['lmbda']:g}, batch {config['mini_batch_size']}\n{record['seconds']:.0f}s wall clock on a "
+            f"shared 2-core CPU (median epoch {record['median_epoch_seconds']:.1f}s)")
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smoke run: 2 epochs on 10,000 training images; writes strong-mlp-quick.*")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a STRONG_MLP entry (JSON value)")
+    p = harness.arguments(__doc__, quick="smoke run: 2 epochs on 10,000 training images; writes strong-mlp-quick.*")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a STRONG_MLP entry: a JSON value, or for eta_schedule none, plateau or "
+                        "plateau:patience=2,factor=2,min_ratio=1/64")
     p.add_argument("--tag", help="a search run: store the result under this tag in strong-mlp-search.json (no PNG)")
     p.add_argument("--no-determinism-check", action="store_true")
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args(argv)
+    args = harness.parse(p, argv)
+    environment = harness.machine_info(args) | {"backend": "numpy (CPU)"}
 
     config = dict(STRONG_MLP)
     for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in config and key not in set(inspect.signature(Network.SGD).parameters) | set(
-            inspect.signature(Network.__init__).parameters
-        ):
-            p.error(f"--set {key}: not a Network or SGD keyword")
-        config[key] = parse_value(key, value)
+        key, equals, value = item.partition("=")
+        if not equals:
+            p.error(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            config[key] = parse_value(key, value)
+        except ValueError as exc:
+            p.error(f"--set {exc}")
     if args.quick:
         config["epochs"] = 2
-    split(config)  # refuse unknown keys before loading anything
+    try:
+        split(config)  # refuse unknown keys before loading anything
+    except AnynetError as exc:
+        p.error(f"--set: {exc}")
 
     data = load_dataset("fashion-mnist", dtype=config.get("dtype", "float64"), progress=False)
     if args.quick:
@@ -256,12 +255,11 @@ def main(argv=None):
     record["meets_target"] = record["test_accuracy"] >= TARGET
     record["fashion_mnist_best_mlp"] = FASHION_MNIST_BEST_MLP
 
-    args.out.mkdir(parents=True, exist_ok=True)
     if args.tag:
         path = args.out / "strong-mlp-search.json"
         search = json.loads(path.read_text()) if path.exists() else {}
-        search[args.tag] = {"config": jsonable(config), "environment": environment(), **record}
-        path.write_text(json.dumps(search, indent=1))
+        search[args.tag] = {"config": jsonable(config), "environment": environment, **record}
+        harness.save_json(path, search)
         print(f"stored as {args.tag!r} in {path}")
         return
 
@@ -284,12 +282,10 @@ def main(argv=None):
         "selection": "eta schedule and early stopping on validation; test evaluated once at the end",
         "config": jsonable(config),
         "determinism_check": determinism,
-        "environment": environment(),
+        "environment": environment,
         **record,
     }
-    path.write_text(json.dumps(out, indent=1))
-    plot(config, record, args.out / f"{stem}.png")
-    print(f"wrote {path} and {stem}.png")
+    harness.save_results(args.out, stem, out, lambda fig, ax: plot(ax, config, record), figsize=(7.5, 4.8))
 
 
 if __name__ == "__main__":
