@@ -249,6 +249,7 @@ def test_bad_flags_are_one_line_errors(tiny, capsys, argv, phrase):
         (["--device", "cuda:0"], "numpy has only the 'cpu' device"),
         (["--cost", "log-likelihood", "--output-activation", "sigmoid"], "LogLikelihoodCost cannot follow a sigmoid"),
         (["--optimizer", "adam", "--momentum", "0.5"], "--momentum needs --optimizer momentum"),
+        (["--nesterov"], "--nesterov needs --momentum MU"),
     ],
 )
 def test_bad_combinations_are_one_line_errors(tiny, capsys, extra, phrase):

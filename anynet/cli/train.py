@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
@@ -12,6 +13,7 @@ from dataclasses import replace
 from .. import runstate
 from ..runstate import RunCheckpoint
 from ..activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from ..backend import get_backend
 from ..costs import COSTS
 from ..errors import ArgumentError, TrainingDiverged
 from ..files import check_output_path
@@ -26,9 +28,10 @@ from .report import EpochLines, JsonLog, plot
 
 # What a run records about its data and how it was set up, so --resume can
 # load the same data and go on the same way.
-_RECORDED = ("data", "validation_split", "label_column", "backend", "device", "dtype", "batch_size")
+_RECORDED = ("data", "validation_split", "label_column", "backend", "device", "dtype", "batch_size", "compile")
 # Flags --resume may change; the rest comes from the file.
-_RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "backend", "device", "command", "run", "preset",
+_RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "backend", "device", "compile", "command",
+              "run", "preset",
               "argv", "defaults", "backend_given", "epochs_given", "seed_note"}
 
 
@@ -43,6 +46,9 @@ def add_parser(commands):
                        help="a named configuration whose values become the defaults of the other flags "
                             "(strong-mlp: >= 89%% on fashion-mnist; book: the book's first run)")
     common.add_where(train, "float64")
+    train.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                       help="compile each epoch into one program: jax does unless --no-compile; torch only with "
+                            "--compile (20-30 s to compile, then faster epochs); a resumed run keeps the run's choice")
     train.add_argument("--sizes", type=common.sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
     train.add_argument("--epochs", type=common.int_at_least(1), default=30, help="epochs in all (default: 30)")
     train.add_argument("--batch-size", type=common.int_at_least(1), default=10, help="mini-batch size (default: 10)")
@@ -57,6 +63,7 @@ def add_parser(commands):
     train.add_argument("--regularization", choices=REGULARIZATIONS, default="l2", help="default: l2")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="default: sgd, or momentum with --momentum")
     train.add_argument("--momentum", type=common.float_in(0.0, 1.0), metavar="MU", help="momentum coefficient in [0, 1)")
+    train.add_argument("--nesterov", action="store_true", help="Nesterov's look-ahead momentum (with --momentum)")
     train.add_argument("--early-stopping", type=common.int_at_least(1), metavar="N",
                        help="stop after N epochs without a better validation accuracy")
     train.add_argument("--eta-schedule", action="store_true",
@@ -108,7 +115,9 @@ def _train(args, reducer) -> int:
     if args.momentum is not None and args.optimizer not in (None, "momentum"):
         raise ArgumentError(f"--momentum needs --optimizer momentum, not {args.optimizer}"
                             + (f" (the preset {args.preset} chooses {args.optimizer})" if args.preset else ""))
-    optimizer = Momentum(args.momentum) if args.momentum is not None else args.optimizer or "sgd"
+    if args.nesterov and args.momentum is None:
+        raise ArgumentError("--nesterov needs --momentum MU")
+    optimizer = Momentum(args.momentum, nesterov=args.nesterov) if args.momentum is not None else args.optimizer or "sgd"
     _check_outputs(args, root)
     if args.backend == "jax" and args.dtype == "float64":
         common.enable_jax_x64()
@@ -118,7 +127,8 @@ def _train(args, reducer) -> int:
         args.seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
     # The network first: a missing backend or device is reported before any download.
     net = Network(args.sizes, args.cost, backend=args.backend, device=args.device, dtype=args.dtype, seed=seed,
-                  activation=args.activation, output_activation=args.output_activation, initializer=args.init)
+                  activation=args.activation, output_activation=args.output_activation, initializer=args.init,
+                  compile=args.compile)
     # --eta-schedule is True, or a preset's DivideOnPlateau
     config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
                          args.eta_schedule or None, args.early_stopping)
@@ -138,6 +148,12 @@ def _resume(args, reducer) -> int:
     recorded = run.extra.get("cli")
     if recorded is None:
         raise ArgumentError(f"{args.resume} was not saved by anynet train; resume it from Python with anynet.resume")
+    compile = args.compile
+    if compile is None and run.net.backend.name == recorded.get("backend"):
+        compile = recorded.get("compile")  # the run's own kind of epoch: compiled ones differ by rounding
+    if compile is not None:
+        run.net.model.backend = get_backend(run.net.backend, compile=compile)
+        recorded = {**recorded, "compile": compile}
     config = replace(run.config, epochs=args.epochs) if args.epochs_given else run.config
     say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
     args.save = args.resume
