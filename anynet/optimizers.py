@@ -6,8 +6,9 @@ arrays are immutable; it also keeps a failed step from half-updating a net).
 samples; the mean gradient is ``nabla / m`` plus the regularisation term
 ``decay(w)`` (weights only, as in the book).  An optimizer's state is a dict
 of lists of arrays (and a step count), so a checkpoint can store it and a
-compiled epoch (JAX's ``lax.scan``) can carry it; nothing in a step turns an
-array into a Python number.
+compiled epoch (JAX's ``lax.scan``, torch's scan) can carry it: arrays only,
+never None or a Python int (Adam's step count is a 0-d integer array), and
+nothing in a step turns an array into a Python number.
 
 Each update is written once, for one array, as a function of arrays, numbers
 and ``xp`` (``sgd_update``, ``momentum_update``, ``adam_update``): a step maps
@@ -16,6 +17,8 @@ it over the parameters, and on CuPy runs it as one fused kernel per array
 """
 
 from __future__ import annotations
+
+import array_api_compat
 
 from . import checks
 from .errors import ArgumentError, ArgumentTypeError
@@ -136,6 +139,21 @@ def _zeros(arrays, xp):
     return [xp.zeros_like(a) for a in arrays]
 
 
+def _widest_float(xp):
+    """float64, or float32 where the namespace has no float64 (JAX's 32-bit mode)."""
+    floats = xp.__array_namespace_info__().dtypes(kind="real floating")
+    return floats.get("float64", floats["float32"])
+
+
+def step_count(like, *, xp):
+    """A step counter: a 0-d array 0 of the default indexing dtype (int64;
+    int32 on JAX without 64-bit mode) on ``like``'s device.  An array, not a
+    Python int: a compiled epoch carries it (torch.compile would compile
+    anew for every new int)."""
+    dtype = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    return xp.zeros((), dtype=dtype, device=array_api_compat.device(like))
+
+
 class Momentum(Optimizer):
     """Momentum SGD of the book's chapter 3: v -> mu v - eta g, w -> w + v.
     ``nesterov=True`` looks ahead: w -> w + mu v - eta g with the new v
@@ -177,7 +195,7 @@ class Adam(Optimizer):
 
     def init(self, weights, biases, *, xp):
         return {
-            "t": 0,
+            "t": step_count(weights[0], xp=xp),
             "m_w": _zeros(weights, xp),
             "m_b": _zeros(biases, xp),
             "v_w": _zeros(weights, xp),
@@ -186,10 +204,17 @@ class Adam(Optimizer):
 
     def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
         (update,) = fused(fuse, adam_update)
-        t = state["t"] + 1  # a Python int eagerly; a traced integer inside a compiled epoch
+        t = state["t"] + 1
+        # The bias corrections in float64 where the namespace has one (not
+        # JAX's 32-bit mode): in float32, 1 - b2**t would lose 1e-5 of its
+        # value to cancellation.  Then in the parameters' dtype, which a
+        # float64 0-d array would otherwise promote.  NumPy returns t + 1 as a
+        # scalar, whose ** is C's pow, as a Python int's is: NumPy's results
+        # are bit for bit those of a Python int t, in both dtypes.
+        dtype, tf = weights[0].dtype, xp.astype(t, _widest_float(xp))
         b1, b2, eps = self.beta1, self.beta2, self.eps
-        step_size = eta / (1 - b1**t)
-        root_correction = (1 - b2**t) ** 0.5
+        step_size = xp.astype(eta / (1 - b1**tf), dtype)
+        root_correction = xp.astype((1 - b2**tf) ** 0.5, dtype)
         constants = (b1, b2, step_size, root_correction, eps)
         new_w, m_w, v_w = _unzip(update(w, mo, v, nw, m, _coef(reg), *constants, kind=_kind(reg), xp=xp)
                                  for w, mo, v, nw in zip(weights, state["m_w"], state["v_w"], nabla_w))

@@ -146,7 +146,7 @@ def decode(run: dict, arrays: dict, backend):
         return _decode(run, arrays, backend)
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise CheckpointError(f"the run record is inconsistent ({type(exc).__name__}: {exc})") from None
 
 
@@ -165,8 +165,10 @@ def _decode(run, arrays, backend):
     def take(prefix, count):
         return [backend.asarray(arrays[f"r_{prefix}_{i}"]) for i in range(count)]
 
+    # a count (Adam's t) as the 0-d integer array the optimizer keeps, which a compiled epoch can carry
     optimizer_state = {
-        key: take(f"opt_{key}", spec["arrays"]) if "arrays" in spec else int(spec["value"])
+        key: take(f"opt_{key}", spec["arrays"]) if "arrays" in spec
+        else backend.asarray(int(spec["value"]), dtype=backend.index_dtype)
         for key, spec in run["optimizer_state"].items()
     }
     best, resume = run["best_parameters"], run["resume_parameters"]
