@@ -52,15 +52,20 @@ class Network(BookColumns, Predicting):
     initializer
         "large" (network.py's), "default" (network2.py's), "he", "glorot";
         None picks the book's: "large" without a ``cost``, "default" with one.
+    compile
+        how training runs an epoch: None compiles it into one program on JAX
+        and runs it step by step elsewhere; True compiles torch's too
+        (tens of seconds once, faster epochs after); False runs step by step
+        everywhere (see :mod:`anynet.engine`).
     """
 
     def __init__(self, sizes, cost=None, *, backend="numpy", device=None, dtype=None, seed=None,
-                 activation="sigmoid", output_activation=None, initializer=None):
+                 activation="sigmoid", output_activation=None, initializer=None, compile=None):
         self._seed = None if seed is None else checks.integer("seed", seed, low=0)
         self._rng = np.random.default_rng(self._seed) if self._seed is not None else None
         self._model = _model.build(
             sizes, cost, backend=backend, device=device, dtype=dtype, activation=activation,
-            output_activation=output_activation, initializer=initializer, rng=self._rng,
+            output_activation=output_activation, initializer=initializer, rng=self._rng, compile=compile,
         )
         self._adopt(self._model)
 
