@@ -12,10 +12,16 @@ weights, interleaved, ``--repeats`` rounds, medians.  anynet's time includes
 SGD's data move, which like the epoch is linear in the number of samples.
 ``--quick`` keeps the ends of each sweep (mini-batch 1 and 1024, width 30 and
 4096 at mini-batch 10) and shortens every point.  Writes ``scaling-<machine>.json`` and ``.png`` (log-log).
+
+Other modes, each in its own module (``--help`` after the mode name):
+
+    python benchmarks/bench_scaling.py ranks [--quick] ...   epoch time on 1, 2, 4 MPI ranks (scaling_ranks.py)
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 
 import harness
@@ -29,6 +35,8 @@ WIDTHS = [30, 100, 300, 1000, 4096]
 WIDTH_BATCHES = [10, 128]
 KINDS = ("anynet", "numpy", "torch")
 MIN_BATCHES = 3
+# mode -> the module whose main(argv) runs it; no mode: the sweeps of this file
+MODES = {"ranks": "scaling_ranks"}
 
 
 def points(quick=False):
@@ -90,6 +98,13 @@ def plot(fig, axes, results, info, source):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in MODES:
+        return importlib.import_module(MODES[argv[0]]).main(argv[1:])
+    return sweeps(argv)
+
+
+def sweeps(argv):
     parser = harness.arguments(__doc__, quick="a smoke run: 0.03 s per point, 2 rounds, 2 points per sweep")
     parser.add_argument("--target", type=float, help="seconds of NumPy-loop training per point (default 0.4, quick 0.03)")
     parser.add_argument("--repeats", type=int, help="interleaved rounds per point (default 3, quick 2)")
@@ -147,6 +162,7 @@ def main(argv=None):
     }
     harness.save_results(args.out, name, payload, lambda fig, axes: plot(fig, axes, results, info, source),
                          nrows=2, ncols=2, figsize=(11, 8))
+
 
 if __name__ == "__main__":
     main()

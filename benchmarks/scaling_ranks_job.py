@@ -1,0 +1,131 @@
+"""What runs in each process of one launch of ``bench_scaling.py ranks``
+(scaling_ranks.py starts it): ``mpiexec -n N python scaling_ranks_job.py
+--m M --reduce exact|fast --block B --images N [--save FILE]``, or with
+``--reduce none`` as one plain process (the baseline, no reducer).
+
+Loads the data, trains an untimed warm-up of WARMUP_BATCHES mini-batches,
+then times one epoch of ``anynet.fit.fit`` on device data from a barrier,
+under an MPIReducer whose MPI calls, ``grad_fn`` calls and own work are
+clocked.  Rank 0 prints every rank's times as one JSON line and, given
+``--save``, writes its trained parameters (every bias, then every weight,
+flattened) to FILE with ``numpy.save``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+
+import harness
+import numpy as np
+
+SIZES = [784, 30, 10]
+ETA = 3.0
+DTYPE = "float64"
+SEED = 20240601  # the weights of contestants.SEED
+SHUFFLE_SEED = 7
+WARMUP_BATCHES = 3
+
+
+class TimedComm:
+    """An mpi4py communicator whose calls the reducer and fit make are clocked
+    (nanoseconds summed in ``ns``); everything else passes through."""
+
+    CLOCKED = ("Allgatherv", "Allreduce", "allgather", "bcast")
+
+    def __init__(self, comm):
+        self._comm, self.ns, self.calls = comm, 0, 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self._comm, name)
+        if name not in self.CLOCKED:
+            return attribute
+
+        def clocked(*args, **kwargs):
+            start = time.perf_counter_ns()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.ns += time.perf_counter_ns() - start
+                self.calls += 1
+
+        return clocked
+
+
+def timed_reducer(comm, reduce, block):
+    """An MPIReducer over ``TimedComm(comm)`` that also clocks every ``grad_fn``
+    call and its own work in ``batch_gradients`` (all but grad_fn and MPI)."""
+    from anynet.distributed import MPIReducer
+
+    class TimedReducer(MPIReducer):
+        grad_ns = grad_calls = own_ns = 0
+
+        def batch_gradients(self, grad_fn, x, targets):
+            def clocked(x_rows, target_rows):
+                start = time.perf_counter_ns()
+                gradients = grad_fn(x_rows, target_rows)
+                self.grad_ns += time.perf_counter_ns() - start
+                self.grad_calls += 1
+                return gradients
+
+            start, grad, comm = time.perf_counter_ns(), self.grad_ns, self.comm.ns
+            gradients = super().batch_gradients(clocked, x, targets)
+            # the reducer's own work: flatten, stack, host copies, fold, unflatten
+            self.own_ns += time.perf_counter_ns() - start - (self.grad_ns - grad) - (self.comm.ns - comm)
+            return gradients
+
+    return TimedReducer(TimedComm(comm), reduce=reduce, block_size=block or 1)
+
+
+def rank_job(argv):
+    """One configuration's launch; rank 0 prints its result as a JSON line."""
+    parser = argparse.ArgumentParser()
+    for option, kind in (("--m", int), ("--reduce", str), ("--block", int), ("--images", int), ("--save", str)):
+        parser.add_argument(option, type=kind)
+    a = parser.parse_args(argv)
+    from anynet import Network, TrainConfig
+    from anynet.distributed import run_guarded
+    from anynet.fit import Shuffler, fit
+
+    X, y, source = harness.load_training_data(a.images)
+    comm = reducer = None
+    guard = contextlib.nullcontext()
+    if a.reduce != "none":
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+        reducer = timed_reducer(comm, a.reduce, a.block)
+        guard = run_guarded(reducer)
+
+    def epoch(n):
+        net = Network(SIZES, seed=SEED, dtype=DTYPE)
+        data = net.to_device((X[:n], y[:n]))
+        config = TrainConfig(epochs=1, mini_batch_size=a.m, eta=ETA)
+        shuffler = Shuffler(n, np.random.default_rng(SHUFFLE_SEED))
+        if reducer is not None:
+            comm.Barrier()
+            reducer.comm.ns = reducer.comm.calls = reducer.grad_ns = reducer.grad_calls = reducer.own_ns = 0
+        start = time.perf_counter()
+        fit(net.model, data, config, shuffler=shuffler, reducer=reducer)
+        return time.perf_counter() - start, net
+
+    with guard, np.errstate(over="ignore"):  # sigmoid's exp overflows harmlessly at eta 3
+        epoch(min(len(y), WARMUP_BATCHES * a.m))
+        seconds, net = epoch(len(y))
+    mine = {"epoch_s": seconds, "comm_s": 0.0, "grad_s": None, "reducer_s": None, "comm_calls": 0, "grad_calls": None}
+    if reducer is not None:
+        mine |= {"comm_s": reducer.comm.ns / 1e9, "grad_s": reducer.grad_ns / 1e9, "reducer_s": reducer.own_ns / 1e9,
+                 "comm_calls": reducer.comm.calls, "grad_calls": reducer.grad_calls}
+    everyone = [mine] if comm is None else comm.gather(mine, root=0)
+    if comm is None or comm.Get_rank() == 0:
+        if a.save:
+            to_host = net.backend.to_numpy
+            np.save(a.save, np.concatenate([to_host(p).ravel() for p in [*net.biases, *net.weights]]))
+        print(json.dumps({"ranks": everyone, "data": source, "blas_threads": harness.blas_threads()[0]}))
+
+
+if __name__ == "__main__":
+    rank_job(sys.argv[1:])
