@@ -180,3 +180,30 @@ def require_regular_file(path, what: str = "file") -> os.stat_result:
         )
         raise DataError(f"{path}: {what} must be a regular file, but this is {kind}")
     return info
+
+
+def open_regular(path, what: str = "file", *, error=DataError):
+    """Open ``path`` for binary reading if it is a regular file; anything else
+    raises ``error`` (a DataError, or e.g. CheckpointError) naming it, without
+    blocking: should a FIFO have replaced the file since the check, O_NONBLOCK
+    makes opening it return at once, and fstat sees it."""
+    try:
+        require_regular_file(path, what)
+    except DataError as exc:
+        if error is DataError:
+            raise
+        raise error(str(exc)) from None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(f"{path}: {what} must be a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def physical_memory() -> int | None:
+    """This machine's RAM in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import stat
 import struct
 import zipfile
 from collections.abc import Callable, Mapping
@@ -31,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, DataError, TooLargeError
-from .files import require_regular_file, write_atomically
+from . import files
+from .errors import CheckpointError, TooLargeError
+from .files import write_atomically
 
 DIGEST_KEY = "sha256"
 HEADER = "header"
@@ -99,15 +99,7 @@ def _write_zip(f, members: Mapping[str, np.ndarray]) -> None:
 def open_regular(path, what: str = "checkpoint"):
     """Open ``path`` for binary reading if it is a regular file; a FIFO, a
     device or a directory raises :class:`CheckpointError` without blocking."""
-    try:
-        require_regular_file(path, what)
-    except DataError as exc:
-        raise CheckpointError(str(exc)) from None
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a FIFO since the check
-        os.close(fd)
-        raise CheckpointError(f"{path}: {what} must be a regular file")
-    return os.fdopen(fd, "rb")
+    return files.open_regular(path, what, error=CheckpointError)
 
 
 def read(path, schema: Schema | Callable[[dict], Schema], *, what: str = "checkpoint",
@@ -190,16 +182,9 @@ def _check_layout(path: Path, infos: dict, expected: dict, size: int) -> None:
             )
     if total > size:
         raise CheckpointError(f"{path}: the header implies {total} bytes of arrays, but the file is only {size} bytes long")
-    memory = _physical_memory()
+    memory = files.physical_memory()
     if memory is not None and total > memory:
         raise TooLargeError(f"{path}: its arrays need {total / 2**30:.1f} GiB, more than this machine's {memory / 2**30:.1f} GiB")
-
-
-def _physical_memory():
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not POSIX: no figure to check against
-        return None
 
 
 def _read_member(path: Path, archive, info, name: str, shape, dtype: np.dtype, max_length: int = 0) -> np.ndarray:

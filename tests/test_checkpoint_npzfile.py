@@ -118,7 +118,7 @@ def test_write_refuses_nan_in_the_header(tmp_path):
 def test_arrays_larger_than_memory_raise_too_large(tmp_path, monkeypatch):
     header, arrays = state()
     npzfile.write(tmp_path / "s.npz", header, arrays)
-    monkeypatch.setattr(npzfile, "_physical_memory", lambda: 100)
+    monkeypatch.setattr(npzfile.files, "physical_memory", lambda: 100)
     with pytest.raises(TooLargeError, match="GiB") as info:
         npzfile.read(tmp_path / "s.npz", schema_of(arrays))
     assert str(tmp_path / "s.npz") in str(info.value)

@@ -7,29 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import os
-import stat
 import zlib
 
 import numpy as np
 
 from ..errors import DataError, TooLargeError
-from ..files import require_regular_file
+from ..files import open_regular, physical_memory  # noqa: F401  (re-exported for the readers)
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
-
-
-def open_regular(path, what: str):
-    """Open ``path`` for binary reading if it is a regular file; anything else
-    raises DataError naming it, without blocking."""
-    require_regular_file(path, what)
-    # O_NONBLOCK: should a FIFO have replaced the file since the check, opening it returns at once.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise DataError(f"{path}: {what} must be a regular file")
-    return os.fdopen(fd, "rb")
 
 
 @contextlib.contextmanager
@@ -75,14 +61,6 @@ def fill(stream, array: np.ndarray, path, promised: str) -> np.ndarray:
     if stream.read(1):  # at the end of a gzip stream this also checks its CRC
         raise DataError(f"{path} is corrupt: it holds more data than {promised} ({len(buffer):,} bytes)")
     return array
-
-
-def physical_memory() -> int | None:
-    """This machine's RAM in bytes, or None where the OS does not say."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_fits(nbytes: int, path, what: str) -> None:
