@@ -203,16 +203,19 @@ def _namespace(name: str) -> Namespace:
 
 @functools.cache
 def _numpy_namespace() -> Namespace:
-    """array-api-compat's NumPy namespace with ``take`` and ``sum`` bound to
-    the C functions that ``np.take`` and ``np.sum`` wrap in Python (about 1 us
-    a call, three calls per mini-batch: 7 % of an epoch at mini-batch 10,
-    benchmarks/results/profile-cpu.txt).  Same results and dtypes."""
+    """array-api-compat's NumPy namespace with ``take``, ``sum`` and
+    ``matrix_transpose`` bound to what ``np.take``, ``np.sum`` and
+    ``np.matrix_transpose`` wrap in Python (1-2.5 us a call against 0.2 us;
+    about ten calls per mini-batch: 7 % of an epoch at mini-batch 10 for
+    take and sum, benchmarks/results/profile-cpu.txt).  Same results and
+    dtypes.  (The math cannot use ``.mT`` itself: CuPy arrays lack it.)"""
     import array_api_compat.numpy as compat
 
     fast = types.ModuleType(compat.__name__, compat.__doc__)
     fast.__dict__.update(vars(compat))
     fast.take = _numpy_take
     fast.sum = _numpy_sum
+    fast.matrix_transpose = _numpy_matrix_transpose
     return fast
 
 
@@ -222,6 +225,10 @@ def _numpy_take(x, indices, /, *, axis=None):
 
 def _numpy_sum(x, /, *, axis=None, dtype=None, keepdims=False):
     return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _numpy_matrix_transpose(x, /):
+    return x.mT
 
 
 def _name_of(backend) -> tuple[str, Any]:

@@ -7,6 +7,14 @@ computes ``z = a @ w.T + b.T`` with the book's ``w`` of shape ``(y, x)`` and
 sum of the per-sample ``backprop`` results the book accumulates.  Only the
 array API standard is used, through ``xp``; nothing is written in place.
 
+The same code trains K stacked networks (:mod:`anynet.stacked`): weights
+``(K, y, x)``, biases ``(K, y, 1)``, a batch ``(K, m, sizes[0])`` (or one
+``(m, sizes[0])`` batch shared by all K).  Transposes are of the last two
+axes and sums run over the sample axis ``-2``, so the leading axis
+broadcasts through ``@``; on NumPy the stacked product calls the same BLAS
+routine per network as the single one, so a stacked network's numbers are
+bit for bit those of its separate run.
+
 The elementwise steps, ``layer`` and ``backward``, are functions of their own
 so that a backend may run each as one fused kernel (``fuse``, see
 :mod:`anynet.kernels`); without ``fuse`` they run as written.
@@ -41,7 +49,7 @@ def output_layer(weights, biases, x, *, activations, xp, fuse=None):
     (layer_,) = fused(fuse, layer)
     a = x
     for w, b, act in zip(weights, biases, activations):
-        z, a = layer_(a @ w.T, b.T, act=act, xp=xp)
+        z, a = layer_(a @ xp.matrix_transpose(w), xp.matrix_transpose(b), act=act, xp=xp)
     return z, a
 
 
@@ -54,7 +62,7 @@ def backprop(weights, biases, x, y, *, activations, cost, xp, fuse=None):
     acts = [x]
     zs = []
     for w, b, act in zip(weights, biases, activations):
-        z, activation = layer_(activation @ w.T, b.T, act=act, xp=xp)
+        z, activation = layer_(activation @ xp.matrix_transpose(w), xp.matrix_transpose(b), act=act, xp=xp)
         zs.append(z)
         acts.append(activation)
     # backward pass
@@ -62,10 +70,17 @@ def backprop(weights, biases, x, y, *, activations, cost, xp, fuse=None):
     nabla_b = [None] * len(biases)
     nabla_w = [None] * len(weights)
     delta = cost.output_delta(zs[-1], acts[-1], y, activations[-1], xp=xp)
-    nabla_b[-1] = xp.sum(delta, axis=0)[:, None]
-    nabla_w[-1] = delta.T @ acts[-2]
+    nabla_b[-1] = _bias_gradient(delta, xp)
+    nabla_w[-1] = xp.matrix_transpose(delta) @ acts[-2]
     for l in range(2, num_layers):
         delta = backward_(delta @ weights[-l + 1], zs[-l], acts[-l], act=activations[-l], xp=xp)
-        nabla_b[-l] = xp.sum(delta, axis=0)[:, None]
-        nabla_w[-l] = delta.T @ acts[-l - 1]
+        nabla_b[-l] = _bias_gradient(delta, xp)
+        nabla_w[-l] = xp.matrix_transpose(delta) @ acts[-l - 1]
     return nabla_b, nabla_w
+
+
+def _bias_gradient(delta, xp):
+    """The bias gradient, a column: delta summed over the samples (axis -2).
+    A new axis rather than a transpose, so that the column is contiguous as the
+    biases are (torch's compiled scan requires its carry's strides to stay)."""
+    return xp.expand_dims(xp.sum(delta, axis=-2), axis=-1)

@@ -76,7 +76,7 @@ def make_step(*, activations, cost, optimizer, reg, xp, fuse=None, reducer=None)
 
         nabla_b, nabla_w = grad_fn(x, targets) if reducer is None else reducer.batch_gradients(grad_fn, x, targets)
         weights, biases, state = optimizer.step(
-            weights, biases, nabla_w, nabla_b, state, eta=eta, m=x.shape[0], reg=reg, xp=xp, **fusing
+            weights, biases, nabla_w, nabla_b, state, eta=eta, m=x.shape[-2], reg=reg, xp=xp, **fusing
         )
         return (weights, biases), state
 

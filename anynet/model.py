@@ -96,7 +96,7 @@ class Model:
         xp = self.xp
         total = xp.zeros((), dtype=self.backend.index_dtype, device=self.backend.device)
         for x, labels in self._chunks(data.x, data.labels):
-            hits = xp.argmax(self.feedforward(x), axis=1) == labels
+            hits = xp.argmax(self.feedforward(x), axis=-1) == labels
             total = total + xp.sum(xp.astype(hits, self.backend.index_dtype))
         return total
 
