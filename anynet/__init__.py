@@ -15,6 +15,7 @@ from .net import Network
 from .saved import load, resume
 from .optimizers import SGD, Adam, Momentum
 from .schedules import DivideOnPlateau
+from .sweep import sweep
 
 __version__ = "0.2.0"
 
@@ -41,4 +42,5 @@ __all__ = [
     "resume",
     "sigmoid",
     "sigmoid_prime",
+    "sweep",
 ]

@@ -167,7 +167,7 @@ def run_epoch(model, data, order, *, mini_batch_size, eta, reg, optimizer, opt_s
     indices = backend.asarray(order, dtype=backend.index_dtype)  # one transfer per epoch
     spec = StepSpec(tuple(model.activations), model.cost, optimizer, reg)
     weights, biases = model.parameters()
-    engine = engine_for(backend, reducer)
+    engine = model.engine or engine_for(backend, reducer)  # a stack brings its own (anynet.stacked)
     with backend.errstate():
         (weights, biases), opt_state = engine.epoch(
             spec, backend, (list(weights), list(biases)), opt_state, data, indices,

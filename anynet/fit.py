@@ -170,7 +170,7 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
         state.resume_parameters = None
     while state.epoch < config.epochs and not state.stopped:
         report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer)
-        _select(model, config, state, report)
+        select_epoch(model, config, state, report)
         # Ranks of a multi-process run take rank 0's decisions, so none can
         # leave the loop while the others wait in a collective.
         state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
@@ -248,7 +248,7 @@ def total_cost(model, data, penalty=None) -> float:
     return float(cost)
 
 
-def _select(model, config, state, report) -> None:
+def select_epoch(model, config, state, report) -> None:
     """Early stopping and the eta schedule, from this epoch's evaluation accuracy."""
     accuracy = report.evaluation_accuracy
     if config.early_stopping is not None:

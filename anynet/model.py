@@ -32,6 +32,8 @@ class Model:
     parameter lists are replaced, never written into, by training.
     """
 
+    engine = None  # how an epoch runs: None lets the backend choose (anynet.engine.engine_for)
+
     def __init__(self, sizes, *, cost, activations, backend: Backend, weights, biases):
         self.sizes = list(sizes)
         self.num_layers = len(self.sizes)
