@@ -1,6 +1,7 @@
 """THE training loop.  Every front (anynet.Network, the book's network and
-network2 modules, the command line, the scikit-learn estimator, sweeps) calls
-:func:`fit`.
+network2 modules, the command line, the scikit-learn estimator) calls
+:func:`fit`; sweeps (:mod:`anynet.sweep`) run its pieces per network of a
+stack (Shuffler, TrainState, select_epoch, the same step).
 
 ``fit`` owns the order of the samples, the mini-batches (through
 :mod:`anynet.engine`), the optimizer state, L1/L2, the eta schedule, early
