@@ -16,6 +16,7 @@ SGD's data move, which like the epoch is linear in the number of samples.
 Other modes, each in its own module (``--help`` after the mode name):
 
     python benchmarks/bench_scaling.py ranks [--quick] ...   epoch time on 1, 2, 4 MPI ranks (scaling_ranks.py)
+    python benchmarks/bench_scaling.py sweep [--quick] ...   K networks as one anynet.sweep stack vs K runs (scaling_sweep.py)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ WIDTH_BATCHES = [10, 128]
 KINDS = ("anynet", "numpy", "torch")
 MIN_BATCHES = 3
 # mode -> the module whose main(argv) runs it; no mode: the sweeps of this file
-MODES = {"ranks": "scaling_ranks"}
+MODES = {"ranks": "scaling_ranks", "sweep": "scaling_sweep"}
 
 
 def points(quick=False):
