@@ -1,4 +1,4 @@
-"""The command line: ``anynet train | evaluate | predict | check | backends``.
+"""The command line: ``anynet train | sweep | evaluate | predict | check | backends``.
 
 A thin layer over the library: it parses flags, calls anynet and prints.  A
 user's mistake (an :class:`anynet.AnynetError`: a bad flag value, missing
@@ -14,7 +14,7 @@ import sys
 
 from ..errors import AnynetError
 from ..presets import PRESETS
-from . import check, train, use
+from . import check, sweep, train, use
 from .common import Parser, UsageError
 
 
@@ -25,6 +25,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"anynet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.train_parser = train.add_parser(commands)
+    sweep.add_parser(commands)
     use.add_parsers(commands)
     check.add_parsers(commands)
     return parser

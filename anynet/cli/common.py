@@ -1,4 +1,4 @@
-"""What the commands share: the parser, flag value types, data loading and small helpers."""
+"""What the commands share: the parser, flag value types, the flags of training, data loading and small helpers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import math
 import sys
 import warnings
 
+from ..activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from ..backend import BACKENDS, DTYPES
+from ..costs import COSTS
 from ..errors import AnynetDataWarning, ArgumentError, BackendUnavailable
+from ..initializers import INITIALIZERS
+from ..optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
 
 
 class UsageError(Exception):
@@ -75,6 +79,71 @@ def add_where(parser, dtype_default):
         "--dtype", default=dtype_default, choices=DTYPES,
         help=f"floating dtype (default: {dtype_default or 'the checkpoint'})",
     )
+
+
+def add_data_options(parser):
+    """--data, --label-column, --validation-split."""
+    parser.add_argument("--data", default="mnist",
+                        help="mnist, fashion-mnist, kmnist, sample, a directory, a .csv or .npz file (default: mnist)")
+    parser.add_argument("--label-column", help="the label column of a CSV file: a header name or a 0-based index")
+    parser.add_argument("--validation-split", type=float_in(0.0, 1.0, low_open=True), metavar="F",
+                        help="the last fraction F of the training rows become the validation split")
+
+
+def add_network_options(parser):
+    """--sizes, --cost, --activation, --output-activation, --init."""
+    parser.add_argument("--sizes", type=sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
+    parser.add_argument("--cost", choices=COSTS, help="default: quadratic, with network.py's large initialisation")
+    parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid", help="hidden layers (default: sigmoid)")
+    parser.add_argument("--output-activation", choices=ACTIVATIONS, help="default: softmax for log-likelihood, else sigmoid")
+    parser.add_argument("--init", choices=INITIALIZERS, help="weight initialiser (default: large without --cost, default with it)")
+
+
+def add_training_options(parser):
+    """--epochs, --batch-size, --regularization, --optimizer, --momentum,
+    --nesterov, --early-stopping, --eta-schedule."""
+    parser.add_argument("--epochs", type=int_at_least(1), default=30, help="epochs in all (default: 30)")
+    parser.add_argument("--batch-size", "--mini-batch-size", type=int_at_least(1), default=10, metavar="M",
+                        help="mini-batch size (default: 10)")
+    parser.add_argument("--regularization", choices=REGULARIZATIONS, default="l2", help="default: l2")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: sgd, or momentum with --momentum")
+    parser.add_argument("--momentum", type=float_in(0.0, 1.0), metavar="MU", help="momentum coefficient in [0, 1)")
+    parser.add_argument("--nesterov", action="store_true", help="Nesterov's look-ahead momentum (with --momentum)")
+    parser.add_argument("--early-stopping", type=int_at_least(1), metavar="N",
+                        help="stop after N epochs without a better validation accuracy")
+    parser.add_argument("--eta-schedule", action="store_true",
+                        help="halve eta after 10 epochs without improvement; stop at eta/128")
+
+
+def optimizer_from(args):
+    """The optimizer that --optimizer, --momentum and --nesterov name together."""
+    if args.momentum is not None and args.optimizer not in (None, "momentum"):
+        preset = getattr(args, "preset", None)
+        raise ArgumentError(f"--momentum needs --optimizer momentum, not {args.optimizer}"
+                            + (f" (the preset {preset} chooses {args.optimizer})" if preset else ""))
+    if args.nesterov and args.momentum is None:
+        raise ArgumentError("--nesterov needs --momentum MU")
+    return Momentum(args.momentum, nesterov=args.nesterov) if args.momentum is not None else args.optimizer or "sgd"
+
+
+def network_options(args) -> dict:
+    """Network's keyword arguments from --backend, --device, --dtype,
+    --activation, --output-activation and --init."""
+    return {"backend": args.backend, "device": args.device, "dtype": args.dtype, "activation": args.activation,
+            "output_activation": args.output_activation, "initializer": args.init}
+
+
+def describe(dataset, say):
+    """The data's source and its splits' sizes, in two lines."""
+    say(f"data: {dataset.source}")
+    counts = [f"{len(s[1]):,} {name}" for name, s in (("training", dataset.train), ("validation", dataset.validation),
+                                                       ("test", dataset.test)) if s is not None]
+    say(f"      {', '.join(counts)} samples")
+
+
+def network_text(net) -> str:
+    """``[784, 30, 10], cross-entropy cost, sigmoid/sigmoid``."""
+    return f"{net.sizes}, {net.cost.name} cost, {'/'.join(a.name for a in net.activations)}"
 
 
 def progress_wanted(args) -> bool:

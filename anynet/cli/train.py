@@ -9,20 +9,15 @@ import os
 import secrets
 from dataclasses import replace
 
-
 from .. import runstate
-from ..runstate import RunCheckpoint
-from ..activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from ..backend import get_backend
-from ..costs import COSTS
 from ..errors import ArgumentError, TrainingDiverged
 from ..files import check_output_path
 from ..fit import TrainConfig
-from ..initializers import INITIALIZERS
 from ..net import Network
-from ..saved import load_run
-from ..optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
 from ..presets import PRESETS
+from ..runstate import RunCheckpoint
+from ..saved import load_run
 from . import common
 from .report import EpochLines, JsonLog, plot
 
@@ -37,11 +32,7 @@ _RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce
 
 def add_parser(commands):
     train = commands.add_parser("train", help="train a network (defaults: the book's first run)")
-    train.add_argument("--data", default="mnist",
-                       help="mnist, fashion-mnist, kmnist, sample, a directory, a .csv or .npz file (default: mnist)")
-    train.add_argument("--label-column", help="the label column of a CSV file: a header name or a 0-based index")
-    train.add_argument("--validation-split", type=common.float_in(0.0, 1.0, low_open=True), metavar="F",
-                       help="the last fraction F of the training rows become the validation split")
+    common.add_data_options(train)
     train.add_argument("--preset", choices=PRESETS,
                        help="a named configuration whose values become the defaults of the other flags "
                             "(strong-mlp: >= 89%% on fashion-mnist; book: the book's first run)")
@@ -49,25 +40,12 @@ def add_parser(commands):
     train.add_argument("--compile", action=argparse.BooleanOptionalAction,
                        help="compile each epoch into one program: jax does unless --no-compile; torch only with "
                             "--compile (20-30 s to compile, then faster epochs); a resumed run keeps the run's choice")
-    train.add_argument("--sizes", type=common.sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
-    train.add_argument("--epochs", type=common.int_at_least(1), default=30, help="epochs in all (default: 30)")
-    train.add_argument("--batch-size", type=common.int_at_least(1), default=10, help="mini-batch size (default: 10)")
+    common.add_network_options(train)
     train.add_argument("--eta", type=common.float_in(0.0, low_open=True), default=3.0, help="learning rate (default: 3.0)")
+    train.add_argument("--lmbda", type=common.float_in(0.0), default=0.0, help="regularisation strength (default: 0)")
     train.add_argument("--seed", type=common.int_at_least(0),
                        help="seed for weights and shuffling (default: drawn at random and printed)")
-    train.add_argument("--cost", choices=COSTS, help="default: quadratic, with network.py's large initialisation")
-    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid", help="hidden layers (default: sigmoid)")
-    train.add_argument("--output-activation", choices=ACTIVATIONS, help="default: softmax for log-likelihood, else sigmoid")
-    train.add_argument("--init", choices=INITIALIZERS, help="weight initialiser (default: large without --cost, default with it)")
-    train.add_argument("--lmbda", type=common.float_in(0.0), default=0.0, help="regularisation strength (default: 0)")
-    train.add_argument("--regularization", choices=REGULARIZATIONS, default="l2", help="default: l2")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, help="default: sgd, or momentum with --momentum")
-    train.add_argument("--momentum", type=common.float_in(0.0, 1.0), metavar="MU", help="momentum coefficient in [0, 1)")
-    train.add_argument("--nesterov", action="store_true", help="Nesterov's look-ahead momentum (with --momentum)")
-    train.add_argument("--early-stopping", type=common.int_at_least(1), metavar="N",
-                       help="stop after N epochs without a better validation accuracy")
-    train.add_argument("--eta-schedule", action="store_true",
-                       help="halve eta after 10 epochs without improvement; stop at eta/128")
+    common.add_training_options(train)
     train.add_argument("--save", metavar="FILE", help="write the run to FILE after every epoch (resumable)")
     train.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (to --epochs in all)")
     train.add_argument("--log", metavar="FILE.jsonl", help="append one JSON object per epoch")
@@ -112,12 +90,7 @@ def _check_outputs(args, root):
 def _train(args, reducer) -> int:
     root = reducer is None or reducer.is_root
     say = print if root else (lambda *a, **k: None)
-    if args.momentum is not None and args.optimizer not in (None, "momentum"):
-        raise ArgumentError(f"--momentum needs --optimizer momentum, not {args.optimizer}"
-                            + (f" (the preset {args.preset} chooses {args.optimizer})" if args.preset else ""))
-    if args.nesterov and args.momentum is None:
-        raise ArgumentError("--nesterov needs --momentum MU")
-    optimizer = Momentum(args.momentum, nesterov=args.nesterov) if args.momentum is not None else args.optimizer or "sgd"
+    optimizer = common.optimizer_from(args)
     _check_outputs(args, root)
     if args.backend == "jax" and args.dtype == "float64":
         common.enable_jax_x64()
@@ -126,9 +99,7 @@ def _train(args, reducer) -> int:
         seed = reducer.agree(secrets.randbelow(2**31)) if reducer else secrets.randbelow(2**31)
         args.seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
     # The network first: a missing backend or device is reported before any download.
-    net = Network(args.sizes, args.cost, backend=args.backend, device=args.device, dtype=args.dtype, seed=seed,
-                  activation=args.activation, output_activation=args.output_activation, initializer=args.init,
-                  compile=args.compile)
+    net = Network(args.sizes, args.cost, seed=seed, compile=args.compile, **common.network_options(args))
     # --eta-schedule is True, or a preset's DivideOnPlateau
     config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
                          args.eta_schedule or None, args.early_stopping)
@@ -170,10 +141,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
     )
     common.check_fit(net.sizes, dataset, "--sizes")
     net.classes = dataset.classes
-    say(f"data: {dataset.source}")
-    counts = [f"{len(s[1]):,} {name}" for name, s in (("training", dataset.train), ("validation", dataset.validation),
-                                                       ("test", dataset.test)) if s is not None]
-    say(f"      {', '.join(counts)} samples")
+    common.describe(dataset, say)
     say(f"backend: {net.backend}")
     if getattr(args, "seed_note", None):
         say(args.seed_note)
@@ -195,7 +163,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
     if args.plot or args.log:
         monitors |= {"training_accuracy", "training_cost"}
     config = replace(config, monitors=frozenset(monitors) | config.monitors)
-    say(f"network: {net.sizes}, {net.cost.name} cost, {'/'.join(a.name for a in net.activations)}; "
+    say(f"network: {common.network_text(net)}; "
         f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}, mini-batch {config.mini_batch_size}, eta {config.eta}")
     callbacks = []
     if root:
