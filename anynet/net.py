@@ -181,7 +181,7 @@ class Network(BookColumns, Predicting):
             monitor_training_cost=False, monitor_training_accuracy=False, *,
             test_data=None, regularization="l2", optimizer="sgd", eta_schedule=None,
             early_stopping=None, verbose=True, progress=False, callback=None, checkpoint=None,
-            comm=None, reduce="exact"):
+            comm=None, reduce="exact", block_size=1):
         """Train with mini-batch stochastic gradient descent.
 
         The seed's call ``SGD(training_data, epochs, mini_batch_size, eta,
@@ -204,7 +204,8 @@ class Network(BookColumns, Predicting):
         ``comm`` (an mpi4py communicator, e.g. ``MPI.COMM_WORLD``) trains
         data-parallel across its ranks with :class:`anynet.distributed.MPIReducer`
         (``reduce="exact"``: bit-identical weights for any number of ranks;
-        ``"fast"``: one Allreduce); rank 0 alone prints and writes the
+        ``"fast"``: one Allreduce; ``block_size`` rows per exact gradient
+        block, bigger is cheaper); rank 0 alone prints and writes the
         checkpoint, and an exception on one rank ends the whole job.
         """
         if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
@@ -228,7 +229,7 @@ class Network(BookColumns, Predicting):
         if comm is not None:
             from .distributed import MPIReducer, run_guarded
 
-            reducer = MPIReducer(comm, reduce=reduce)
+            reducer = MPIReducer(comm, reduce=reduce, block_size=block_size)
             guard = run_guarded(reducer)
         root = reducer is None or reducer.is_root
         callbacks = [BookLines(seed_style, verbose and root, callback)]

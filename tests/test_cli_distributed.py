@@ -68,3 +68,39 @@ def test_sgd_with_comm_trains_across_ranks_from_python(tmp_path):
         net = anynet.load(path)
         results.append([bytes(memoryview(p).cast("B")) for p in net.weights + net.biases])
     assert results[0] == results[1]
+
+
+def test_block_size_is_bit_identical_across_ranks_and_equals_python(tmp_path):
+    """--block-size 7 (20-row mini-batches: blocks of 7, 7 and 6) on 1 and 3
+    ranks gives the same bits, which are those of SGD(comm=, block_size=7)."""
+    weights = []
+    for ranks in (1, 3):
+        train(ranks, tmp_path / f"n{ranks}.npz", "--block-size", "7")
+        net = anynet.load(tmp_path / f"n{ranks}.npz")
+        weights.append([bytes(memoryview(p).cast("B")) for p in net.weights + net.biases])
+    python_run = PYTHON_BLOCKS.replace("BLOCK", "7")
+    done = mpiexec_command(2, ["-c", python_run, str(tmp_path / "python.npz")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    net = anynet.load(tmp_path / "python.npz")
+    assert weights[0] == weights[1] == [bytes(memoryview(p).cast("B")) for p in net.weights + net.biases]
+
+
+PYTHON_BLOCKS = """
+import sys
+from mpi4py import MPI
+import anynet
+from anynet.datasets import load_dataset
+
+net = anynet.Network([784, 10, 10], seed=0)
+net.SGD(load_dataset("sample").train, 2, 20, 1.0, comm=MPI.COMM_WORLD, block_size=BLOCK, verbose=False)
+if MPI.COMM_WORLD.Get_rank() == 0:
+    net.save(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--distributed", "--reduce", "fast"]])
+def test_block_size_without_exact_distributed_training_is_refused(extra, capsys):
+    from anynet.cli import main
+
+    assert main(["train", *ARGS, "--block-size", "4", *extra]) != 0
+    assert "--block-size needs --distributed with --reduce exact" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from .report import EpochLines, JsonLog, plot
 # load the same data and go on the same way.
 _RECORDED = ("data", "validation_split", "label_column", "backend", "device", "dtype", "batch_size", "compile")
 # Flags --resume may change; the rest comes from the file.
-_RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "backend", "device", "compile", "command",
+_RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend", "device", "compile", "command",
               "run", "preset",
               "argv", "defaults", "backend_given", "epochs_given", "seed_note"}
 
@@ -53,6 +53,9 @@ def add_parser(commands):
     train.add_argument("--distributed", action="store_true", help="data-parallel over the ranks of mpiexec (mpi4py)")
     train.add_argument("--reduce", choices=("exact", "fast"), default="exact",
                        help="exact: bit-identical weights for any number of ranks; fast: one Allreduce (default: exact)")
+    train.add_argument("--block-size", type=common.int_at_least(1), metavar="ROWS",
+                       help="with --reduce exact: rows per gradient block (default 1); any fixed size is bit-identical "
+                            "for any number of ranks, and bigger blocks cost less (README, Scale)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=run)
     return train
@@ -70,11 +73,13 @@ def run(args) -> int:
 
 
 def _reducer(args):
+    if args.block_size is not None and not (args.distributed and args.reduce == "exact"):
+        raise ArgumentError("--block-size needs --distributed with --reduce exact")
     if not args.distributed:
         return None
     from ..distributed import MPIReducer
 
-    return MPIReducer.world(reduce=args.reduce)
+    return MPIReducer.world(reduce=args.reduce, block_size=args.block_size or 1)
 
 
 def _check_outputs(args, root):
