@@ -143,6 +143,27 @@ def test_training_options_reach_anynet_sweep(validated, capsys, tmp_path):
     assert "cross-entropy cost" in out and "each network holds the weights of its best epoch" in out
 
 
+def test_a_preset_sets_the_defaults_and_the_lists_sweep_its_neighbourhood(validated, capsys, tmp_path):
+    """--preset strong-mlp: every one of its settings reaches anynet.sweep
+    (eta, lmbda and seed as one-item lists), flags given still win: the
+    saved networks are those of anynet.sweep called with the preset's values."""
+    from anynet.presets import PRESETS, split
+
+    argv = ["sweep", "--preset", "strong-mlp", *ARGS, "--epochs", "3", "--eta", "0.001,0.003", "--save-dir", str(tmp_path)]
+    status, out, err = run(capsys, argv)
+    assert status == 0, err
+    network, training = split(PRESETS["strong-mlp"])
+    network.update(sizes=SIZES)
+    training.update(epochs=3, mini_batch_size=10, eta=[0.001, 0.003], lmbda=[training["lmbda"]], seeds=[network.pop("seed")])
+    nets = anynet.sweep(network.pop("sizes"), VALIDATED.train, evaluation_data=VALIDATED.validation,
+                        **network, **training)
+    summary = json.loads((tmp_path / "sweep.json").read_text())
+    assert len(summary["configurations"]) == 2
+    for net, saved in zip(nets, summary["configurations"], strict=True):
+        assert weight_bytes(anynet.load(tmp_path / saved["file"])) == weight_bytes(net)
+    assert "log-likelihood cost" in out
+
+
 def test_a_diverged_configuration_is_reported_and_saved_with_its_last_finite_weights(validated, capsys, tmp_path):
     """Cross-entropy with eta 1e9 and L2 (tests/test_sweep.py's divergence):
     its row says in which epoch, as the separate run's TrainingDiverged does;

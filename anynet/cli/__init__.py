@@ -25,7 +25,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"anynet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.train_parser = train.add_parser(commands)
-    sweep.add_parser(commands)
+    parser.sweep_parser = sweep.add_parser(commands)
     use.add_parsers(commands)
     check.add_parsers(commands)
     return parser
@@ -38,7 +38,10 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         if getattr(args, "preset", None):
-            parser.train_parser.set_defaults(**_preset_defaults(args.preset))
+            if args.command == "sweep":
+                parser.sweep_parser.set_defaults(**_preset_defaults(args.preset, lists=True))
+            else:
+                parser.train_parser.set_defaults(**_preset_defaults(args.preset))
             args = parser.parse_args(argv)  # flags given on the command line still win
     except UsageError as exc:
         return _fail(exc, status=2)
@@ -77,8 +80,17 @@ _PRESET_FLAGS = {
 }
 
 
-def _preset_defaults(name):
-    return {_PRESET_FLAGS[key]: value for key, value in PRESETS[name].items()}
+def _preset_defaults(name, lists=False):
+    """The flag defaults a preset sets; ``lists``: for ``anynet sweep``, whose
+    --eta, --lmbda and --seeds take lists (a preset's value is a one-item list)."""
+    defaults = {_PRESET_FLAGS[key]: value for key, value in PRESETS[name].items()}
+    if lists:
+        for flag in ("eta", "lmbda"):
+            if flag in defaults:
+                defaults[flag] = [defaults[flag]]
+        if "seed" in defaults:
+            defaults["seeds"] = [defaults.pop("seed")]
+    return defaults
 
 
 def _fail(message, status=1) -> int:

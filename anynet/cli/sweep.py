@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import ArgumentError, OutputPathError, TrainingDiverged
 from ..files import check_output_path, write_atomically
 from ..net import Network
+from ..presets import PRESETS
 from ..sweep import sweep
 from . import common
 
@@ -22,6 +23,9 @@ SUMMARY = "sweep.json"
 def add_parser(commands):
     parser = commands.add_parser("sweep", help="train one network per seed, eta and lmbda; compare them on the validation split")
     common.add_data_options(parser)
+    parser.add_argument("--preset", choices=PRESETS,
+                        help="a named configuration whose values become the defaults of the other flags: "
+                             "sweep its neighbourhood with --eta, --lmbda, --seeds")
     common.add_where(parser, "float64")
     common.add_network_options(parser)
     parser.add_argument("--eta", type=value_list(common.float_in(0.0, low_open=True)), default=[3.0], metavar="LIST",
