@@ -38,14 +38,19 @@ PRESETS = {
 }
 
 
+# Keys about the data rather than the network or its training (the command
+# line applies them when it loads the data; see anynet.datasets.augmented).
+DATA_KEYS = ("augment",)
+
+
 def split(config):
-    """``(network_kwargs, sgd_kwargs)`` from a flat configuration; a key that
-    is neither a Network nor an SGD keyword is a ValueError."""
+    """``(network_kwargs, sgd_kwargs)`` from a flat configuration (DATA_KEYS
+    left out); a key that is none of these is a ValueError."""
     from .net import Network
 
     net_keys = set(inspect.signature(Network.__init__).parameters) - {"self"}
     sgd_keys = set(inspect.signature(Network.SGD).parameters) - {"self", "training_data", "evaluation_data", "test_data"}
-    unknown = set(config) - net_keys - sgd_keys
+    unknown = set(config) - net_keys - sgd_keys - set(DATA_KEYS)
     if unknown:
         raise ArgumentError(f"not a Network or SGD keyword: {', '.join(sorted(unknown))}")
     return (

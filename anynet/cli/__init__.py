@@ -77,6 +77,7 @@ _PRESET_FLAGS = {
     "optimizer": "optimizer",
     "eta_schedule": "eta_schedule",
     "early_stopping": "early_stopping",
+    "augment": "augment",
 }
 
 

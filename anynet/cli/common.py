@@ -88,6 +88,10 @@ def add_data_options(parser):
     parser.add_argument("--label-column", help="the label column of a CSV file: a header name or a 0-based index")
     parser.add_argument("--validation-split", type=float_in(0.0, 1.0, low_open=True), metavar="F",
                         help="the last fraction F of the training rows become the validation split")
+    parser.add_argument("--augment", choices=("mirror",),
+                        help="mirror: train on every training image and its left-right mirror image (for classes "
+                             "a mirror does not change, e.g. fashion-mnist's clothes; never digits); validation "
+                             "and test images stay as they are")
 
 
 def add_network_options(parser):
@@ -150,15 +154,18 @@ def progress_wanted(args) -> bool:
     return sys.stderr.isatty() and not getattr(args, "quiet", False)
 
 
-def load_data(name, *, dtype, progress, fallback_to_sample=False, **options):
-    """The dataset by name or path (see anynet.datasets.load_dataset); a
-    stand-in sample is announced through ``Dataset.source``, which the caller
-    prints, not through a warning."""
+def load_data(name, *, dtype, progress, fallback_to_sample=False, augment=None, **options):
+    """The dataset by name or path (see anynet.datasets.load_dataset), its
+    training split ``augment``-ed (anynet.datasets.augmented); a stand-in
+    sample is announced through ``Dataset.source``, which the caller prints,
+    not through a warning."""
     from .. import datasets
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AnynetDataWarning)
-        return datasets.load_dataset(name, dtype=dtype, progress=progress, fallback_to_sample=fallback_to_sample, **options)
+        dataset = datasets.load_dataset(name, dtype=dtype, progress=progress, fallback_to_sample=fallback_to_sample,
+                                        **options)
+    return datasets.augmented(dataset, augment)
 
 
 def check_fit(sizes_, dataset, what):

@@ -111,7 +111,8 @@ def _sweep(args, comm) -> int:
     # follow the output activation, is reported before any download.
     probe = Network(args.sizes, args.cost, seed=args.seeds[0], **options)
     dataset = common.load_data(args.data, dtype=probe.backend.dtype_name, progress=common.progress_wanted(args) and root,
-                               validation_split=args.validation_split, label_column=args.label_column)
+                               validation_split=args.validation_split, label_column=args.label_column,
+                               augment=args.augment)
     common.check_fit(args.sizes, dataset, "--sizes")
     # The sweep chooses a configuration: it must look at a validation split,
     # so that the test accuracy stays an honest estimate.

@@ -23,7 +23,7 @@ from .report import EpochLines, JsonLog, plot
 
 # What a run records about its data and how it was set up, so --resume can
 # load the same data and go on the same way.
-_RECORDED = ("data", "validation_split", "label_column", "backend", "device", "dtype", "batch_size", "compile")
+_RECORDED = ("data", "validation_split", "label_column", "augment", "backend", "device", "dtype", "batch_size", "compile")
 # Flags --resume may change; the rest comes from the file.
 _RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend", "device", "compile", "command",
               "run", "preset",
@@ -143,6 +143,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
     dataset = common.load_data(
         recorded["data"], dtype=net.backend.dtype_name, progress=progress, fallback_to_sample=first_run,
         validation_split=recorded["validation_split"], label_column=recorded["label_column"],
+        augment=recorded.get("augment"),  # runs saved before --augment have none
     )
     common.check_fit(net.sizes, dataset, "--sizes")
     net.classes = dataset.classes

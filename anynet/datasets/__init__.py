@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ..errors import AnynetDataWarning, ArgumentError, DataError, DataNotFoundError
 from .arrays import load_npz
+from .augment import AUGMENTATIONS, augmented, mirrored
 from .cache import (
     CHECKSUMS,
     MIRRORS,
@@ -52,6 +53,9 @@ from .sample import load_sample, sample_instead
 from .tables import load_csv
 
 __all__ = [
+    "AUGMENTATIONS",
+    "augmented",
+    "mirrored",
     "AnynetDataWarning",
     "CHECKSUMS",
     "DataNotFoundError",

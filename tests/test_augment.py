@@ -1,0 +1,113 @@
+"""Training-set augmentation (anynet.datasets.mirrored, ``--augment mirror``):
+the mirror images against NumPy's own ``fliplr`` of each image, validation
+and test untouched, and the command line's runs (train, resume, sweep)
+against Python runs on the mirrored data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_cli import assert_user_error, run
+
+import anynet
+import anynet.datasets
+from anynet.datasets import Dataset, augmented, mirrored
+from anynet.errors import ArgumentError, DataError
+from anynet.presets import split
+
+
+def images(n, seed):
+    """3 x 3 'images' whose class is which third of the image is bright:
+    left, middle or right column (a mirror swaps left and right columns'
+    pixels, so a mirrored image is a different array)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.random((n, 3, 3)) * 0.3
+    x[np.arange(n), :, y] += 0.7
+    return x.reshape(n, 9), y
+
+
+DATA = Dataset(name="columns", source="3x3 columns", train=images(60, 0), validation=images(20, 1),
+               test=images(30, 2), n_classes=3)
+ARGS = ["--data", "columns", "--sizes", "9,5,3", "--batch-size", "10", "--eta", "1.0", "--seed", "0", "--quiet"]
+
+
+@pytest.fixture
+def columns(monkeypatch):
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: DATA)
+
+
+def test_mirrored_appends_each_training_image_mirrored_and_nothing_else():
+    out = mirrored(DATA)
+    X, y = DATA.train
+    expected = np.stack([np.fliplr(image.reshape(3, 3)).ravel() for image in X])
+    assert np.array_equal(out.train[0], np.concatenate([X, expected]))
+    assert np.array_equal(out.train[1], np.concatenate([y, y]))
+    assert out.validation is DATA.validation and out.test is DATA.test
+    assert "mirrored left to right (60 more)" in out.source
+    assert out.train[0].dtype == X.dtype and out.train[0].flags.c_contiguous
+
+
+def test_width_of_non_square_images():
+    wide = Dataset(name="wide", source="2 x 4", train=(np.arange(16.0).reshape(2, 8), np.array([0, 1])),
+                   validation=None, test=None, n_classes=2)
+    with pytest.raises(DataError, match="not square images; give the image width"):
+        mirrored(wide)
+    assert mirrored(wide, width=4).train[0][2].tolist() == [3, 2, 1, 0, 7, 6, 5, 4]
+    with pytest.raises(DataError, match="not images 3 pixels wide"):
+        mirrored(wide, width=3)
+
+
+def test_augmented_by_name():
+    assert augmented(DATA, None) is DATA
+    assert np.array_equal(augmented(DATA, "mirror").train[0], mirrored(DATA).train[0])
+    with pytest.raises(ArgumentError, match="unknown augmentation 'rotate'"):
+        augmented(DATA, "rotate")
+
+
+def test_train_augment_mirror_trains_on_the_mirrored_data(columns, capsys, tmp_path):
+    status, out, err = run(capsys, ["train", *ARGS, "--epochs", "2", "--augment", "mirror",
+                                    "--save", str(tmp_path / "run.npz")])
+    assert status == 0, err
+    assert "mirrored left to right (60 more)" in out
+    reference = anynet.Network([9, 5, 3], seed=0)
+    reference.SGD(mirrored(DATA).train, 2, 10, 1.0, verbose=False)
+    saved = anynet.load(tmp_path / "run.npz")
+    for a, b in zip(saved.weights + saved.biases, reference.weights + reference.biases):
+        assert np.array_equal(a, b)
+
+
+def test_a_resumed_run_goes_on_with_its_augmented_data(columns, capsys, tmp_path):
+    whole, part = tmp_path / "whole.npz", tmp_path / "part.npz"
+    assert run(capsys, ["train", *ARGS, "--epochs", "3", "--augment", "mirror", "--save", str(whole)])[0] == 0
+    assert run(capsys, ["train", *ARGS, "--epochs", "1", "--augment", "mirror", "--save", str(part)])[0] == 0
+    status, out, err = run(capsys, ["train", "--resume", str(part), "--epochs", "3", "--quiet"])
+    assert status == 0, err
+    a, b = anynet.load(whole), anynet.load(part)
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        assert np.array_equal(p, q)
+    status, out, err = run(capsys, ["train", "--resume", str(part), "--epochs", "4", "--augment", "mirror"])
+    assert_user_error(status, out, err, 1, "drop --augment")
+
+
+def test_sweep_augment_mirror_is_anynet_sweep_on_the_mirrored_data(columns, capsys, tmp_path):
+    status, out, err = run(capsys, ["sweep", *ARGS[:-3], "--quiet", "--epochs", "2", "--eta", "0.5,1", "--augment",
+                                    "mirror", "--save-dir", str(tmp_path)])
+    assert status == 0, err
+    nets = anynet.sweep([9, 5, 3], mirrored(DATA).train, 2, 10, eta=[0.5, 1.0], evaluation_data=DATA.validation)
+    for net in nets:
+        saved = anynet.load(tmp_path / f"seed0-eta{net.sweep['eta']:g}-lmbda0.npz")
+        assert np.array_equal(saved.weights[0], net.weights[0])
+
+
+def test_a_non_image_dataset_is_refused_with_the_reason(monkeypatch, capsys):
+    from test_cli import TINY
+
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: TINY)
+    status, out, err = run(capsys, ["train", "--data", "tiny", "--sizes", "8,6,3", "--augment", "mirror", "--quiet"])
+    assert_user_error(status, out, err, 1, "not square images")
+
+
+def test_presets_may_name_an_augmentation():
+    network, training = split({"sizes": [9, 3], "eta": 0.1, "augment": "mirror"})
+    assert network == {"sizes": [9, 3]} and training == {"eta": 0.1}
