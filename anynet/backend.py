@@ -8,16 +8,14 @@ only the array API standard.  This module also moves data between the host
 
 from __future__ import annotations
 
-import functools
 import importlib
-import types
 from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from . import devices, kernels, precision
+from . import devices, fastnumpy, kernels, precision
 from .devices import BACKENDS, available_backends, available_memory as _available_memory  # noqa: F401  (re-exported)
 from .errors import ArgumentError, ArgumentTypeError, DataError, DeviceUnavailable
 
@@ -197,38 +195,8 @@ def _namespace(name: str) -> Namespace:
 
         return array_api_strict
     if name == "numpy":
-        return _numpy_namespace()
+        return fastnumpy.namespace()
     return importlib.import_module(f"array_api_compat.{name}")
-
-
-@functools.cache
-def _numpy_namespace() -> Namespace:
-    """array-api-compat's NumPy namespace with ``take``, ``sum`` and
-    ``matrix_transpose`` bound to what ``np.take``, ``np.sum`` and
-    ``np.matrix_transpose`` wrap in Python (1-2.5 us a call against 0.2 us;
-    about ten calls per mini-batch: 7 % of an epoch at mini-batch 10 for
-    take and sum, benchmarks/results/profile-cpu.txt).  Same results and
-    dtypes.  (The math cannot use ``.mT`` itself: CuPy arrays lack it.)"""
-    import array_api_compat.numpy as compat
-
-    fast = types.ModuleType(compat.__name__, compat.__doc__)
-    fast.__dict__.update(vars(compat))
-    fast.take = _numpy_take
-    fast.sum = _numpy_sum
-    fast.matrix_transpose = _numpy_matrix_transpose
-    return fast
-
-
-def _numpy_take(x, indices, /, *, axis=None):
-    return x.take(indices, axis=axis)
-
-
-def _numpy_sum(x, /, *, axis=None, dtype=None, keepdims=False):
-    return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
-
-
-def _numpy_matrix_transpose(x, /):
-    return x.mT
 
 
 def _name_of(backend) -> tuple[str, Any]:

@@ -1,0 +1,39 @@
+"""The NumPy namespace anynet computes with: array-api-compat's, with the
+few functions a training step calls most bound to NumPy's C entry points."""
+
+from __future__ import annotations
+
+import functools
+import types
+
+import numpy as np
+
+
+@functools.cache
+def namespace():
+    """array-api-compat's NumPy namespace with ``take``, ``sum`` and
+    ``matrix_transpose`` bound to what ``np.take``, ``np.sum`` and
+    ``np.matrix_transpose`` wrap in Python (1-2.5 us a call against 0.2 us;
+    about ten calls per mini-batch: 7 % of an epoch at mini-batch 10 for
+    take and sum, benchmarks/results/profile-cpu.txt).  Same results and
+    dtypes.  (The math cannot use ``.mT`` itself: CuPy arrays lack it.)"""
+    import array_api_compat.numpy as compat
+
+    fast = types.ModuleType(compat.__name__, compat.__doc__)
+    fast.__dict__.update(vars(compat))
+    fast.take = _take
+    fast.sum = _sum
+    fast.matrix_transpose = _matrix_transpose
+    return fast
+
+
+def _take(x, indices, /, *, axis=None):
+    return x.take(indices, axis=axis)
+
+
+def _sum(x, /, *, axis=None, dtype=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _matrix_transpose(x, /):
+    return x.mT
