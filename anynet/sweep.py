@@ -76,15 +76,19 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     mine = np.array_split(np.arange(len(nets)), size)[rank].tolist()
     groups = [mine[i : i + (stack or len(mine) or 1)] for i in range(0, len(mine), stack or len(mine) or 1)]
     say = _printer(settings, verbose and rank == 0)
+    def train_all():
+        for number, group in enumerate(groups, 1):
+            label = f"[stack {number}/{len(groups)}] " if len(groups) > 1 else ""
+            _train_stack([nets[i] for i in group], [configs[i] for i in group], group, train, evaluation,
+                         lambda *a: say(label, *a))
+
     if comm is None:
-        for group in groups:
-            _train_stack([nets[i] for i in group], [configs[i] for i in group], group, train, evaluation, say)
+        train_all()
         return nets
     from .distributed import run_guarded
 
     with run_guarded(comm):
-        for group in groups:
-            _train_stack([nets[i] for i in group], [configs[i] for i in group], group, train, evaluation, say)
+        train_all()
         results = [(i, _host_parameters(nets[i]), nets[i].history, nets[i].sweep["diverged_in"]) for i in mine]
         for rank_results in comm.allgather(results):
             for i, (weights, biases), history, diverged_in in rank_results:
@@ -175,9 +179,9 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
 
 
 def _printer(settings, verbose):
-    """``say(epoch, indices, runs, seconds)``: one line per epoch of a stack."""
+    """``say(label, epoch, indices, runs, seconds)``: one line per epoch of a stack."""
 
-    def say(epoch, indices, runs, seconds):
+    def say(label, epoch, indices, runs, seconds):
         if not verbose:
             return
         active = sum(not run.done for run in runs)
@@ -190,6 +194,7 @@ def _printer(settings, verbose):
             s, e, l = settings[i]
             n = runs[0].state.history[-1].n_evaluation
             best = f", best evaluation accuracy {accuracy / n:.2%} (seed {s}, eta {e:g}, lmbda {l:g})"
-        print(f"Epoch {epoch}: {len(runs)} networks ({active} still training){best}, {seconds:.2f} s", flush=True)
+        networks = f"{len(runs)} network{'s' if len(runs) > 1 else ''}"
+        print(f"{label}Epoch {epoch}: {networks} ({active} still training){best}, {seconds:.2f} s", flush=True)
 
     return say
