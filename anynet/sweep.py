@@ -190,7 +190,7 @@ def _printer(settings, verbose):
                   and run.state.history[-1].evaluation_accuracy is not None]
         best = ""
         if scored:
-            accuracy, i = max(scored)
+            accuracy, i = max(scored, key=lambda score: (score[0], -score[1]))  # the first of equals
             s, e, l = settings[i]
             n = runs[0].state.history[-1].n_evaluation
             best = f", best evaluation accuracy {accuracy / n:.2%} (seed {s}, eta {e:g}, lmbda {l:g})"

@@ -202,3 +202,15 @@ def test_under_mpiexec_the_configurations_split_and_every_rank_returns_all(ranks
             for i, net in enumerate(reference):
                 assert saved[f"net{i}"].tobytes() == flat(net).tobytes(), f"rank {rank}, configuration {i}"
                 assert saved[f"acc{i}"].tolist() == [r.evaluation_accuracy for r in net.history]
+
+
+def test_verbose_prints_one_line_per_epoch_of_each_stack(capsys):
+    nets = anynet.sweep(SIZES, TRAIN, 2, 5, eta=[0.3, 1.0, 2.0], evaluation_data=EVALUATION, stack=2, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["[stack 1/2] Epoch 0", "[stack 1/2] Epoch 1",
+                                                      "[stack 2/2] Epoch 0", "[stack 2/2] Epoch 1"]
+    best = max(nets[:2], key=lambda net: (net.history[-1].evaluation_accuracy, -net.sweep["eta"]))
+    assert f"(seed 0, eta {best.sweep['eta']:g}, lmbda 0)" in lines[1] and "2 networks (2 still training)" in lines[1]
+    assert "1 network (1 still training)" in lines[3]
+    anynet.sweep(SIZES, TRAIN, 1, 5, eta=0.5, evaluation_data=EVALUATION)
+    assert capsys.readouterr().out == ""
