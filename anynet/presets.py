@@ -37,6 +37,12 @@ PRESETS = {
     },
 }
 
+# The winner of benchmarks/fashion_sweep.py, a sweep over strong-mlp's
+# neighbourhood chosen on validation accuracy alone: wider layers, and every
+# training image also mirrored left to right (clothes keep their class in a
+# mirror).  Validation 91.18%, test 90.04% on Fashion-MNIST.
+PRESETS["fashion-mlp"] = {**PRESETS["strong-mlp"], "sizes": [784, 1024, 512, 10], "augment": "mirror"}
+
 
 # Keys about the data rather than the network or its training (the command
 # line applies them when it loads the data; see anynet.datasets.augmented).

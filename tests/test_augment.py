@@ -111,3 +111,22 @@ def test_a_non_image_dataset_is_refused_with_the_reason(monkeypatch, capsys):
 def test_presets_may_name_an_augmentation():
     network, training = split({"sizes": [9, 3], "eta": 0.1, "augment": "mirror"})
     assert network == {"sizes": [9, 3]} and training == {"eta": 0.1}
+
+
+def test_the_fashion_mlp_preset_trains_on_mirrored_images(columns, capsys, tmp_path):
+    """--preset fashion-mlp: strong-mlp's settings with its own sizes and the
+    mirror augmentation (flags still win: --sizes, --epochs)."""
+    from anynet.presets import PRESETS
+
+    status, out, err = run(capsys, ["train", "--preset", "fashion-mlp", "--data", "columns", "--sizes", "9,5,3",
+                                    "--epochs", "2", "--quiet", "--save", str(tmp_path / "run.npz")])
+    assert status == 0, err
+    assert "mirrored left to right (60 more)" in out
+    network, training = split(PRESETS["fashion-mlp"])
+    network.update(sizes=[9, 5, 3])
+    training.update(epochs=2)
+    reference = anynet.Network(**network)
+    reference.SGD(mirrored(DATA).train, evaluation_data=DATA.validation, verbose=False, **training)
+    saved = anynet.load(tmp_path / "run.npz")
+    for a, b in zip(saved.weights + saved.biases, reference.weights + reference.biases):
+        assert np.array_equal(a, b)
