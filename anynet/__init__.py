@@ -14,7 +14,7 @@ from .fit import EpochReport, TrainConfig
 from .net import Network
 from .saved import load, resume
 from .optimizers import SGD, Adam, Momentum
-from .schedules import DivideOnPlateau
+from .schedules import DivideAt, DivideOnPlateau
 from .sweep import sweep
 
 __version__ = "0.2.0"
@@ -24,6 +24,7 @@ __all__ = [
     "AnynetError",
     "Backend",
     "CrossEntropyCost",
+    "DivideAt",
     "DivideOnPlateau",
     "EpochReport",
     "LogLikelihoodCost",

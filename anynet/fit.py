@@ -22,7 +22,7 @@ from . import checks
 from .engine import LocalReducer, run_epoch
 from .errors import ArgumentError, ArgumentTypeError, TrainingDiverged
 from .optimizers import REGULARIZATIONS, Regularizer, get_optimizer
-from .schedules import DivideOnPlateau
+from .schedules import SCHEDULES, DivideOnPlateau
 
 MONITORS = ("evaluation_cost", "evaluation_accuracy", "training_cost", "training_accuracy")
 
@@ -69,8 +69,8 @@ class TrainConfig:
         checks.choice("regularization", self.regularization, REGULARIZATIONS)
         set_(self, "optimizer", get_optimizer(self.optimizer))
         schedule = DivideOnPlateau() if self.eta_schedule is True else self.eta_schedule
-        if schedule is not None and not isinstance(schedule, DivideOnPlateau):
-            raise ArgumentTypeError(f"eta_schedule must be a DivideOnPlateau or True, not {self.eta_schedule!r}")
+        if schedule is not None and not isinstance(schedule, SCHEDULES):
+            raise ArgumentTypeError(f"eta_schedule must be a DivideOnPlateau, a DivideAt or True, not {self.eta_schedule!r}")
         set_(self, "eta_schedule", schedule)
         if self.early_stopping is not None:
             set_(self, "early_stopping", checks.integer("early_stopping", self.early_stopping, low=1))
@@ -85,7 +85,8 @@ class TrainConfig:
     @property
     def selects_epochs(self) -> bool:
         """The schedule or early stopping watch the evaluation accuracy."""
-        return self.eta_schedule is not None or self.early_stopping is not None
+        watching = self.eta_schedule is not None and self.eta_schedule.needs_evaluation
+        return watching or self.early_stopping is not None
 
 
 class Shuffler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 
-from .schedules import DivideOnPlateau
+from .schedules import DivideAt, DivideOnPlateau
 from .errors import ArgumentError
 
 PRESETS = {
@@ -43,10 +43,21 @@ PRESETS = {
 # mirror).  Validation 91.18%, test 90.04% on Fashion-MNIST.
 PRESETS["fashion-mlp"] = {**PRESETS["strong-mlp"], "sizes": [784, 1024, 512, 10], "augment": "mirror"}
 
+# fashion-mlp refit on all 60,000 training images (no validation split), as
+# GridSearchCV(refit=True) does: the epochs up to its best one on validation
+# (20) and the etas its plateau schedule had in them, replayed.  Test 90.63%.
+PRESETS["fashion-mlp-60k"] = {
+    **PRESETS["fashion-mlp"],
+    "validation_split": 0.0,
+    "epochs": 20,
+    "eta_schedule": DivideAt([8, 12, 15, 18], factor=2.0),
+    "early_stopping": None,
+}
+
 
 # Keys about the data rather than the network or its training (the command
 # line applies them when it loads the data; see anynet.datasets.augmented).
-DATA_KEYS = ("augment",)
+DATA_KEYS = ("augment", "validation_split")
 
 
 def split(config):

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import CheckpointError
 from .fit import Callback, EpochReport, Shuffler, TrainConfig, TrainState
 from .optimizers import OPTIMIZERS, REGULARIZATIONS
-from .schedules import DivideOnPlateau, PlateauState
+from .schedules import schedule_from_config
 
 RUN_VERSION = 1
 _ARRAY_DTYPES = ("float32", "float64", "int64", "uint32")
@@ -156,7 +156,7 @@ def _decode(run, arrays, backend):
     name = optimizer_spec.pop("name")
     if name not in OPTIMIZERS or c["regularization"] not in REGULARIZATIONS:
         raise CheckpointError(f"the run record names an unknown optimizer or regularization ({name!r})")
-    schedule_rule = None if c["eta_schedule"] is None else DivideOnPlateau(**c["eta_schedule"])
+    schedule_rule = None if c["eta_schedule"] is None else schedule_from_config(c["eta_schedule"])
     config = TrainConfig(
         c["epochs"], c["mini_batch_size"], c["eta"], c["lmbda"], c["regularization"],
         OPTIMIZERS[name](**optimizer_spec), schedule_rule, c["early_stopping"], frozenset(c["monitors"]),
@@ -177,7 +177,7 @@ def _decode(run, arrays, backend):
         eta=float(run["eta"]),
         optimizer_state=optimizer_state,
         epoch=int(run["epoch"]),
-        schedule=None if run["schedule"] is None else PlateauState.from_dict(schedule_rule, run["schedule"]),
+        schedule=None if run["schedule"] is None else schedule_rule.restore(run["schedule"]),
         best_accuracy=run["best_accuracy"],
         best_epoch=run["best_epoch"],
         best_parameters=None if best is None else (take("best_w", best["weights"]), take("best_b", best["biases"])),

@@ -130,3 +130,32 @@ def test_the_fashion_mlp_preset_trains_on_mirrored_images(columns, capsys, tmp_p
     saved = anynet.load(tmp_path / "run.npz")
     for a, b in zip(saved.weights + saved.biases, reference.weights + reference.biases):
         assert np.array_equal(a, b)
+
+
+def test_the_refit_preset_trains_on_every_training_row_with_its_fixed_schedule(monkeypatch, capsys, tmp_path):
+    """--preset fashion-mlp-60k: no validation split (validation_split 0: the
+    validation rows train too), mirrored images, DivideAt's fixed etas."""
+    from anynet.datasets import split_validation
+    from anynet.presets import PRESETS
+
+    seen = []
+
+    def load(name, validation_split=None, **kwargs):
+        seen.append(validation_split)
+        return DATA if validation_split is None else split_validation(DATA, validation_split)
+
+    monkeypatch.setattr(anynet.datasets, "load_dataset", load)
+    status, out, err = run(capsys, ["train", "--preset", "fashion-mlp-60k", "--data", "columns", "--sizes", "9,5,3",
+                                    "--epochs", "10", "--quiet", "--save", str(tmp_path / "run.npz")])
+    assert status == 0, err
+    assert seen == [0.0] and "all 80 training rows train" in out and "(80 more)" in out
+    network, training = split(PRESETS["fashion-mlp-60k"])
+    network.update(sizes=[9, 5, 3])
+    training.update(epochs=10)
+    whole = split_validation(DATA, 0)
+    reference = anynet.Network(**network)
+    reference.SGD(mirrored(whole).train, verbose=False, **training)
+    assert [r.eta for r in reference.history] == [1e-3] * 8 + [5e-4] * 2
+    saved = anynet.load(tmp_path / "run.npz")
+    for a, b in zip(saved.weights + saved.biases, reference.weights + reference.biases):
+        assert np.array_equal(a, b)

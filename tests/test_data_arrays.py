@@ -230,10 +230,20 @@ def test_validation_split_of_the_book_pickle_restores_the_training_file_order(tm
     np.testing.assert_array_equal(dataset.test[0], splits[2][0].astype(np.float64))
 
 
-@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5, True, "0.1", float("nan")])
+@pytest.mark.parametrize("fraction", [1, -0.1, 1.5, True, "0.1", float("nan")])
 def test_validation_split_must_be_a_fraction(fraction):
     with pytest.raises(ArgumentError, match=r"validation_split must be a fraction between 0 and 1"):
         load_dataset("sample", validation_split=fraction)
+
+
+def test_validation_split_0_trains_on_every_training_row(tmp_path):
+    """0: the book's validation rows join the training rows, in file order (the 60,000-row file again)."""
+    splits = [(np.random.default_rng(i).random((n, 784)).astype(np.float32), np.arange(n) % 10) for i, n in enumerate((6, 2, 3))]
+    (tmp_path / "mnist.pkl.gz").write_bytes(gzip.compress(pickle.dumps(tuple(splits), protocol=2)))
+    dataset = load_dataset(tmp_path / "mnist.pkl.gz", validation_split=0)
+    np.testing.assert_array_equal(dataset.train[0], np.concatenate([splits[0][0], splits[1][0]]))
+    np.testing.assert_array_equal(dataset.train[1], np.concatenate([splits[0][1], splits[1][1]]))
+    assert dataset.validation is None and "no validation split: all 8 training rows train" in dataset.source
 
 
 def test_validation_split_that_leaves_a_side_empty(tmp_path):

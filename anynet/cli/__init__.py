@@ -78,6 +78,7 @@ _PRESET_FLAGS = {
     "eta_schedule": "eta_schedule",
     "early_stopping": "early_stopping",
     "augment": "augment",
+    "validation_split": "validation_split",
 }
 
 

@@ -86,8 +86,9 @@ def add_data_options(parser):
     parser.add_argument("--data", default="mnist",
                         help="mnist, fashion-mnist, kmnist, sample, a directory, a .csv or .npz file (default: mnist)")
     parser.add_argument("--label-column", help="the label column of a CSV file: a header name or a 0-based index")
-    parser.add_argument("--validation-split", type=float_in(0.0, 1.0, low_open=True), metavar="F",
-                        help="the last fraction F of the training rows become the validation split")
+    parser.add_argument("--validation-split", type=float_in(0.0, 1.0), metavar="F",
+                        help="the last fraction F of the training rows become the validation split; 0: no validation "
+                             "split, every training row trains")
     parser.add_argument("--augment", choices=("mirror",),
                         help="mirror: train on every training image and its left-right mirror image (for classes "
                              "a mirror does not change, e.g. fashion-mnist's clothes; never digits); validation "

@@ -116,9 +116,10 @@ def check_labels(y: np.ndarray, n_classes: int, what: str) -> np.ndarray:
 
 
 def check_fraction(fraction) -> float:
-    """``fraction`` if it is a number strictly between 0 and 1; ArgumentError otherwise."""
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-        raise ArgumentError(f"validation_split must be a fraction between 0 and 1 (exclusive), got {fraction!r}")
+    """``fraction`` if it is a number in [0, 1) (0: no validation split); ArgumentError otherwise."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction < 1:
+        raise ArgumentError(f"validation_split must be a fraction between 0 and 1 (0 included: no validation split; "
+                            f"1 excluded), got {fraction!r}")
     return float(fraction)
 
 
@@ -128,14 +129,18 @@ def split_validation(dataset: Dataset, fraction) -> Dataset:
     The training rows are the training file's rows in file order (for MNIST-like
     data the book's training and validation splits together, which restores
     the file), so the split is deterministic: no shuffle.  ``fraction`` must be
-    in (0, 1) and leave at least one row on each side.  ``source`` says how
-    many rows went to validation.
+    in [0, 1) and leave at least one row on each side; 0 means no validation
+    split: every training row trains (a configuration chosen on validation,
+    refit on all the data).  ``source`` says how many rows went to validation.
     """
     fraction = check_fraction(fraction)
     X, y = dataset.train
     if dataset.validation is not None:
         X, y = np.concatenate([X, dataset.validation[0]]), np.concatenate([y, dataset.validation[1]])
     n = len(y)
+    if fraction == 0:
+        source = f"{dataset.source}; no validation split: all {n:,} training rows train (validation_split=0)"
+        return dataclasses.replace(dataset, source=source, train=(X, y), validation=None)
     n_validation = round(n * fraction)
     if not 0 < n_validation < n:
         raise DataError(
