@@ -74,8 +74,10 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
             data.pending.verify(first.backend.xp)
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     mine = np.array_split(np.arange(len(nets)), size)[rank].tolist()
-    groups = [mine[i : i + (stack or len(mine) or 1)] for i in range(0, len(mine), stack or len(mine) or 1)]
+    per_stack = stack or max(len(mine), 1)
+    groups = [mine[i : i + per_stack] for i in range(0, len(mine), per_stack)]
     say = _printer(settings, verbose and rank == 0)
+
     def train_all():
         for number, group in enumerate(groups, 1):
             label = f"[stack {number}/{len(groups)}] " if len(groups) > 1 else ""
@@ -89,6 +91,7 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
 
     with run_guarded(comm):
         train_all()
+        # every rank gets every network: host arrays and reports, sent by mpi4py between our own ranks
         results = [(i, _host_parameters(nets[i]), nets[i].history, nets[i].sweep["diverged_in"]) for i in mine]
         for rank_results in comm.allgather(results):
             for i, (weights, biases), history, diverged_in in rank_results:
