@@ -19,7 +19,7 @@ winner only, after the choice.  Prints the table, writes
 Then, as scikit-learn's GridSearchCV(refit=True) does, the chosen
 configuration is trained again on all 60,000 training images (mirrored if it
 was) for the epochs up to its best one, with the eta it had in each of them
-(its schedule replayed from its validation accuracies), and that network's
+(its schedule replayed from its validation accuracies as a DivideAt), and that network's
 test accuracy is the second result.  Nothing in the refit looks at a
 validation or test image.  ``--refit-only FILE`` reruns only the refit from a
 saved result; ``--no-refit`` skips it.
@@ -36,7 +36,8 @@ import numpy as np
 
 import anynet
 from anynet.datasets import load_dataset, mirrored
-from anynet.fit import Callback, TrainConfig
+from anynet.fit import TrainConfig
+from anynet.schedules import DivideAt
 from anynet.presets import PRESETS, split
 
 TARGET = 90.5  # % test accuracy (issue 12)
@@ -127,17 +128,6 @@ def main(argv=None):
     harness.save_results(args.out, stem, payload, draw, figsize=(8, 5))
 
 
-class Replay(Callback):
-    """Sets each next epoch's eta from a list (the chosen run's schedule)."""
-
-    def __init__(self, etas):
-        self.etas = etas
-
-    def on_epoch_end(self, report, state):
-        if report.epoch + 1 < len(self.etas):
-            state.eta = self.etas[report.epoch + 1]
-
-
 def replayed_etas(row, training):
     """The eta of each epoch of the chosen run up to its best one: its
     DivideOnPlateau schedule fed its validation accuracies again."""
@@ -161,19 +151,26 @@ def refit(row, dataset, network, training, *, quick=False):
                               whole.test, whole.n_classes)
     data = mirrored(whole) if row["mirrored"] else whole
     etas = replayed_etas(row, training)
+    # the same etas as a fixed schedule (what the preset fashion-mlp-60k holds)
+    factor = training["eta_schedule"].factor
+    schedule = DivideAt([e for e in range(1, len(etas)) if etas[e] != etas[e - 1]], factor=factor)
+    state = schedule.start(etas[0])
+    assert [state.eta_at(e) for e in range(len(etas))] == etas, (schedule, etas)
     options = {k: v for k, v in network.items() if k != "sizes"}
     net = anynet.Network([dataset.n_inputs, *row["hidden"], dataset.n_classes], **options)
     config = TrainConfig(len(etas), training["mini_batch_size"], etas[0], row["lmbda"], training["regularization"],
-                         training["optimizer"])
+                         training["optimizer"], schedule)
+    print(f"refit: {len(etas)} epochs, {schedule}", flush=True)
     began = time.perf_counter()
-    net.train(data.train, config, callbacks=[Replay(etas)])
+    net.train(data.train, config)
     seconds = time.perf_counter() - began
     correct, n = net.evaluate(dataset.test), len(dataset.test[1])
     met = 100 * correct / n >= TARGET
     print(f"refit on {len(data.train[1]):,} images, {len(etas)} epochs, etas {etas[0]:g}..{etas[-1]:g}: "
           f"test accuracy {100 * correct / n:.2f}% ({correct}/{n}); target >= {TARGET}%: {'met' if met else 'missed'}; "
           f"{seconds:.0f} s", flush=True)
-    return {"images": len(data.train[1]), "epochs": len(etas), "etas": etas, "test_correct": correct, "n_test": n,
+    return {"images": len(data.train[1]), "epochs": len(etas), "etas": etas, "schedule": repr(schedule),
+            "test_correct": correct, "n_test": n,
             "target_met": met, "seconds": seconds}
 
 

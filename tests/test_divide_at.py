@@ -69,3 +69,24 @@ def test_early_stopping_still_needs_evaluation_data():
 def test_bad_milestones_are_refused(milestones, factor, message):
     with pytest.raises(AnynetError, match=message):
         anynet.DivideAt(milestones, factor)
+
+
+def test_the_refit_preset_holds_the_benchmarks_replayed_schedule():
+    """fashion-mlp-60k is benchmarks/fashion_sweep.py's refit: its epochs and
+    DivideAt give the etas recorded in the benchmark's result, and the rest
+    is the chosen configuration."""
+    import json
+    import pathlib
+
+    from anynet.presets import PRESETS
+
+    results = sorted((pathlib.Path(__file__).parent.parent / "benchmarks" / "results").glob("fashion-sweep-*[!k].json"))
+    if not results:
+        pytest.skip("no fashion_sweep result in benchmarks/results")
+    record = json.loads(results[0].read_text())
+    chosen, etas = record["rows"][record["winner"]], record["refit"]["etas"]
+    preset = PRESETS["fashion-mlp-60k"]
+    state = preset["eta_schedule"].start(preset["eta"])
+    assert [state.eta_at(e) for e in range(preset["epochs"])] == etas
+    assert preset["sizes"] == [784, *chosen["hidden"], 10] and preset["lmbda"] == chosen["lmbda"]
+    assert (preset["augment"] == "mirror") == chosen["mirrored"] and preset["validation_split"] == 0
