@@ -22,7 +22,7 @@ from . import checks
 from .engine import LocalReducer, run_epoch
 from .errors import ArgumentError, ArgumentTypeError, TrainingDiverged
 from .optimizers import REGULARIZATIONS, Regularizer, get_optimizer
-from .schedules import SCHEDULES, DivideOnPlateau
+from .schedules import SCHEDULES, DivideAt, DivideOnPlateau
 
 MONITORS = ("evaluation_cost", "evaluation_accuracy", "training_cost", "training_accuracy")
 
@@ -56,7 +56,7 @@ class TrainConfig:
     lmbda: float = 0.0
     regularization: str = "l2"
     optimizer: object = "sgd"
-    eta_schedule: DivideOnPlateau | None = None
+    eta_schedule: DivideOnPlateau | DivideAt | None = None
     early_stopping: int | None = None
     monitors: frozenset = frozenset()
 
@@ -116,7 +116,7 @@ class TrainState:
     eta: float
     optimizer_state: dict
     epoch: int = 0  # epochs completed
-    schedule: object = None  # a schedules.PlateauState
+    schedule: object = None  # a schedules.PlateauState or StepState
     best_accuracy: int = -1
     best_epoch: int | None = None
     best_parameters: tuple | None = None  # (weights, biases) of the best epoch, for early stopping

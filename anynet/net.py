@@ -194,7 +194,8 @@ class Network(BookColumns, Predicting):
         Keyword-only: ``regularization`` "l2" or "l1"; ``optimizer`` "sgd",
         "momentum", "adam" or an Optimizer; ``eta_schedule`` a
         :class:`DivideOnPlateau` (or True for the book's: halve after 10
-        epochs without improvement, stop at eta/128); ``early_stopping=n``
+        epochs without improvement, stop at eta/128) or a :class:`DivideAt`
+        (divide at fixed epochs; needs no evaluation data); ``early_stopping=n``
         stops after ``n`` epochs without a better evaluation accuracy and
         restores the best weights; ``verbose`` prints the book's lines;
         ``progress`` shows a progress bar (samples/s, time left) within each

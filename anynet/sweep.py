@@ -140,6 +140,7 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
     reg = Regularizer(config.regularization, PerModel(lmbdas), train.n) if any(lmbdas) else None
     opt_state = config.optimizer.init(model.weights, model.biases, xp=model.xp)
     reducer = LocalReducer()
+    measured = evaluation is not None  # as SGD measures evaluation_data
     for epoch in range(config.epochs):
         if all(run.done for run in runs):
             break
@@ -149,7 +150,6 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
         opt_state = run_epoch(model, train, order, mini_batch_size=config.mini_batch_size,
                               eta=PerModel([run.state.eta for run in runs]), reg=reg, optimizer=config.optimizer,
                               opt_state=opt_state, reducer=reducer)
-        measured = evaluation is not None  # as SGD measures evaluation_data
         correct = first.backend.to_numpy(model.correct(evaluation)) if measured else None
         finite = first.backend.to_numpy(model.all_finite())  # once per epoch, never per step
         seconds = time.perf_counter() - start

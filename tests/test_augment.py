@@ -159,3 +159,12 @@ def test_the_refit_preset_trains_on_every_training_row_with_its_fixed_schedule(m
     saved = anynet.load(tmp_path / "run.npz")
     for a, b in zip(saved.weights + saved.biases, reference.weights + reference.biases):
         assert np.array_equal(a, b)
+
+
+def test_the_command_line_offers_every_augmentation():
+    from anynet.cli import build_parser
+    from anynet.datasets import AUGMENTATIONS
+
+    for command in (build_parser().train_parser, build_parser().sweep_parser):
+        (flag,) = [a for a in command._actions if a.dest == "augment"]
+        assert tuple(flag.choices) == AUGMENTATIONS
