@@ -5,17 +5,17 @@ array API backend (NumPy, CuPy, PyTorch, JAX, array-api-strict).
 ``anynet.network2`` are the book's two modules, for its scripts unchanged.
 """
 
-from .activations import ReLU, Sigmoid, Softmax, Tanh, sigmoid, sigmoid_prime
-from .backend import Backend, get_backend
-from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
-from .devices import available_backends
+from .model.activations import ReLU, Sigmoid, Softmax, Tanh, sigmoid, sigmoid_prime
+from .xp.backend import Backend, get_backend
+from .model.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
+from .xp.devices import available_backends
 from .errors import AnynetError
-from .fit import EpochReport, TrainConfig
-from .net import Network
-from .saved import load, resume
-from .optimizers import SGD, Adam, Momentum
-from .schedules import DivideAt, DivideOnPlateau
-from .sweep import sweep
+from .train.fit import EpochReport, TrainConfig
+from .api.network_api import Network
+from .api.saved import load, resume
+from .model.optimizers import SGD, Adam, Momentum
+from .train.schedules import DivideAt, DivideOnPlateau
+from .api.sweep import sweep
 
 __version__ = "0.2.0"
 

@@ -11,10 +11,10 @@ weights (to rounding).  The optional keywords ``backend``, ``device`` and
 
 from __future__ import annotations
 
-from . import net as _net
-from .activations import sigmoid, sigmoid_prime
-from .printing import BookLines
-from .fit import TrainConfig
+from .api import network_api as _net
+from .model.activations import sigmoid, sigmoid_prime
+from .api.printing import BookLines
+from .train.fit import TrainConfig
 
 
 class Network(_net.Network):

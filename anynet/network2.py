@@ -17,14 +17,14 @@ import json
 
 import numpy as np
 
-from . import checkpoint
-from . import net as _net
-from .activations import sigmoid, sigmoid_prime
-from .costs import CrossEntropyCost, QuadraticCost
+from .io import checkpoint
+from .api import network_api as _net
+from .model.activations import sigmoid, sigmoid_prime
+from .model.costs import CrossEntropyCost, QuadraticCost
 from .errors import CheckpointError
-from .files import write_atomically
-from .printing import BookLines, history_lists
-from .fit import MONITORS, TrainConfig
+from .io.files import write_atomically
+from .api.printing import BookLines, history_lists
+from .train.fit import MONITORS, TrainConfig
 
 
 class Network(_net.Network):

@@ -23,14 +23,14 @@ import numbers
 
 import numpy as np
 
-from . import checks
-from .activations import get_activation
-from .backend import get_backend, to_numpy
-from .costs import get_cost
+from . import arguments
+from .model.activations import get_activation
+from .xp.backend import get_backend, to_numpy
+from .model.costs import get_cost
 from .errors import ArgumentTypeError, BackendUnavailable, DataError
-from .fit import TrainConfig
-from .model import Model, accept, build_activations
-from .net import Network
+from .train.fit import TrainConfig
+from .model.model import Model, accept, build_activations
+from .api.network_api import Network
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -136,8 +136,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):
         hidden = _hidden_sizes(self.hidden_layer_sizes)
         config = TrainConfig(
-            epochs=checks.integer("epochs", self.epochs, low=1),
-            mini_batch_size=checks.integer("batch_size", self.batch_size, low=1),
+            epochs=arguments.integer("epochs", self.epochs, low=1),
+            mini_batch_size=arguments.integer("batch_size", self.batch_size, low=1),
             eta=self.eta, lmbda=self.lmbda, optimizer=self.optimizer, monitors=frozenset({"training_cost"}),
         )
         seed = _seed(self.random_state)
@@ -201,14 +201,14 @@ def _hidden_sizes(value) -> list[int]:
         value = (value,)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ArgumentTypeError(f"hidden_layer_sizes must be a tuple of layer widths such as (30,), not {value!r}")
-    return [checks.integer(f"hidden_layer_sizes[{i}]", size, low=1) for i, size in enumerate(value)]
+    return [arguments.integer(f"hidden_layer_sizes[{i}]", size, low=1) for i, size in enumerate(value)]
 
 
 def _seed(random_state) -> int:
     """The int seed for anynet.Network: random_state itself if it is an int,
     else one drawn from it (None: numpy's global state)."""
-    if isinstance(random_state, numbers.Integral):  # bool too, which checks.integer refuses
-        return checks.integer("random_state", random_state, low=0, high=2**32 - 1)
+    if isinstance(random_state, numbers.Integral):  # bool too, which arguments.integer refuses
+        return arguments.integer("random_state", random_state, low=0, high=2**32 - 1)
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(_SEED_RANGE))
     if random_state is not None and not isinstance(random_state, np.random.RandomState):

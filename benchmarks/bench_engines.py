@@ -278,7 +278,7 @@ def _ratio(value):
 def _torch_fallbacks():
     import sys
 
-    module = sys.modules.get("anynet.engine_torch")
+    module = sys.modules.get("anynet.train.engine_torch")
     return {} if module is None else {str(i): why for i, why in enumerate(module.ENGINE.fallbacks.values())}
 
 

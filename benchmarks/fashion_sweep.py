@@ -36,9 +36,9 @@ import harness
 
 import anynet
 from anynet.datasets import load_dataset, mirrored, split_validation
-from anynet.fit import TrainConfig
-from anynet.schedules import DivideAt
-from anynet.presets import PRESETS, split
+from anynet.train.fit import TrainConfig
+from anynet.train.schedules import DivideAt
+from anynet.api.presets import PRESETS, split
 
 TARGET = 90.5  # % test accuracy (issue 12)
 QUICK_ROWS = 5_000  # training rows of a --quick run

@@ -69,7 +69,7 @@ step setup 40 "
     $PY -m anynet backends"
 
 GPU=$($PY -c "
-from anynet.devices import cuda_device_count
+from anynet.xp.devices import cuda_device_count
 try:
     print(cuda_device_count())
 except ImportError:  # no CuPy

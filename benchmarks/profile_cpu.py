@@ -2,7 +2,7 @@
 
 Where anynet's time goes on the seed's workload ([784, 30, 10], mini-batch
 10, 50,000 Fashion-MNIST images, NumPy backend), measured on the real path:
-``Network.SGD`` and, below it, ``anynet.fit.fit`` and ``anynet.engine``'s
+``Network.SGD`` and, below it, ``anynet.train.fit.fit`` and ``anynet.train.engine``'s
 epoch of steps.  The three fixes an earlier profile led to (a NaN/inf check
 without a full temporary, an SGD step with one temporary, a NumPy fast path
 for take/sum behind the shim) are applied; their measured gains, taken before
@@ -32,8 +32,8 @@ import numpy as np
 from contestants import SEED, AnynetPrepare, AnynetSGD, NumpyLoop, Workload
 
 from anynet import TrainConfig
-from anynet.engine import LocalReducer
-from anynet.fit import fit
+from anynet.train.engine import LocalReducer
+from anynet.train.fit import fit
 
 SIZES, M, ETA = [784, 30, 10], 10, 3.0
 QUICK_N = 10_000
@@ -63,7 +63,7 @@ class TimingReducer(LocalReducer):
 
 
 def timed_epoch(work):
-    """One epoch through ``anynet.fit.fit`` on data already on the device,
+    """One epoch through ``anynet.train.fit.fit`` on data already on the device,
     from the same initial weights every time; returns ``(epoch ns, gradient
     ns per step, between-gradients ns per step)``."""
     net = AnynetSGD(work)
@@ -101,7 +101,7 @@ def breakdown(works, repeats, out):
         out.append(f"{dtype}: anynet SGD call {sgd_ms:.0f} ms = data move (SGD with 0 epochs) {prep_ms:.0f} ms "
                    f"+ epoch {sgd_ms - prep_ms:.0f} ms; hand-written NumPy loop {median_us(rows['numpy'], 1e3):.0f} ms "
                    f"= {median_us(rows['numpy'], batches):.1f} us per mini-batch")
-        out.append(f"  anynet per mini-batch ({batches:,} batches), anynet.fit.fit on device data with a timing reducer:")
+        out.append(f"  anynet per mini-batch ({batches:,} batches), anynet.train.fit.fit on device data with a timing reducer:")
         out.append(f"    {'gradient':9s} {gradient_us:6.1f} us   (backprop, through the reducer and the engine's grad_fn)")
         out.append(f"    {'the rest':9s} {between_us:6.1f} us   (optimizer step, loop, next gather)")
         out.append(f"    {'step':9s} {gradient_us + between_us:6.1f} us   "

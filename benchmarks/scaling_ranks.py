@@ -11,7 +11,7 @@ tests/test_distributed.py starts ranks): MPIReducer ``exact`` with blocks of
 1 row (the default) and of ceil(m / 4) rows, ``fast``, and the baseline, one
 plain process with no reducer.  Each launch (scaling_ranks_job.py) loads the
 data, trains an untimed warm-up of 3 mini-batches, then times one epoch of
-``anynet.fit.fit`` on device data from a barrier.  The reducer's communicator is wrapped so that
+``anynet.train.fit.fit`` on device data from a barrier.  The reducer's communicator is wrapped so that
 every MPI call (Allgatherv, Allreduce, bcast, allgather) is clocked, and
 ``grad_fn`` (backprop of a block or share) and the whole of
 ``batch_gradients`` are clocked: an epoch splits into MPI calls (waiting for
@@ -117,7 +117,7 @@ def summarise(configs, runs, weights):
                          **{f"{part}_share": harness.median([s[part] for s in split if s[part] is not None])
                             for part in PARTS}))
     by_key = {(r["ranks"], *mode_key(r)): r for r in rows}
-    from anynet.consistency import rel_diff
+    from anynet.api.crosscheck import rel_diff
 
     for row, key in zip(rows, configs):
         one = by_key.get((1, *mode_key(row)))
@@ -242,7 +242,7 @@ def main(argv=None):
         "data": source,
         "settings": {"sizes": SIZES, "eta": ETA, "dtype": DTYPE, "images": images, "repeats": repeats,
                      "warmup_batches": WARMUP_BATCHES, "parameters_P": PARAMETERS, "mpiexec": MPIEXEC,
-                     "note": "seconds = the slowest rank's epoch of anynet.fit.fit on device data, from a barrier; "
+                     "note": "seconds = the slowest rank's epoch of anynet.train.fit.fit on device data, from a barrier; "
                              "comm_share = time inside MPI calls (waiting for other ranks included), grad_share = "
                              "time in grad_fn, medians over ranks then rounds; launches interleaved by round"},
         "elapsed_seconds": elapsed,

@@ -4,7 +4,7 @@
 ``--reduce none`` as one plain process (the baseline, no reducer).
 
 Loads the data, trains an untimed warm-up of WARMUP_BATCHES mini-batches,
-then times one epoch of ``anynet.fit.fit`` on device data from a barrier,
+then times one epoch of ``anynet.train.fit.fit`` on device data from a barrier,
 under an MPIReducer whose MPI calls, ``grad_fn`` calls and own work are
 clocked.  Rank 0 prints every rank's times as one JSON line and, given
 ``--save``, writes its trained parameters (every bias, then every weight,
@@ -88,7 +88,7 @@ def rank_job(argv):
     a = parser.parse_args(argv)
     from anynet import Network, TrainConfig
     from anynet.distributed import run_guarded
-    from anynet.fit import Shuffler, fit
+    from anynet.train.fit import Shuffler, fit
 
     X, y, source = harness.load_training_data(a.images)
     comm = reducer = None

@@ -85,7 +85,7 @@ def subset_size(X, y, k, dtype, backend, target, cap):
 
 def equality(stacked, separate):
     """(largest relative difference over every network and layer, all bits equal)."""
-    from anynet.consistency import rel_diff
+    from anynet.api.crosscheck import rel_diff
 
     diffs, same = [], True
     for a, b in zip(stacked, separate, strict=True):

@@ -55,7 +55,7 @@ import numpy as np
 
 from anynet import AnynetError, DivideOnPlateau, Network
 from anynet.datasets import load_dataset
-from anynet.presets import PRESETS, split
+from anynet.api.presets import PRESETS, split
 
 # Every key is a keyword argument of Network(...) or of Network.SGD(...); the
 # same configuration is `anynet train --preset strong-mlp`.

@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from anynet.backend import get_backend
-from anynet.consistency import GRAD_RTOL, rel_diff  # noqa: F401  (tests import rel_diff from here)
+from anynet.xp.backend import get_backend
+from anynet.api.crosscheck import GRAD_RTOL, rel_diff  # noqa: F401  (tests import rel_diff from here)
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 

@@ -13,7 +13,7 @@ import anynet
 import anynet.datasets
 from anynet.datasets import Dataset, augmented, mirrored
 from anynet.errors import ArgumentError, DataError
-from anynet.presets import split
+from anynet.api.presets import split
 
 
 def images(n, seed):
@@ -116,7 +116,7 @@ def test_presets_may_name_an_augmentation():
 def test_the_fashion_mlp_preset_trains_on_mirrored_images(columns, capsys, tmp_path):
     """--preset fashion-mlp: strong-mlp's settings with its own sizes and the
     mirror augmentation (flags still win: --sizes, --epochs)."""
-    from anynet.presets import PRESETS
+    from anynet.api.presets import PRESETS
 
     status, out, err = run(capsys, ["train", "--preset", "fashion-mlp", "--data", "columns", "--sizes", "9,5,3",
                                     "--epochs", "2", "--quiet", "--save", str(tmp_path / "run.npz")])
@@ -136,7 +136,7 @@ def test_the_refit_preset_trains_on_every_training_row_with_its_fixed_schedule(m
     """--preset fashion-mlp-60k: no validation split (validation_split 0: the
     validation rows train too), mirrored images, DivideAt's fixed etas."""
     from anynet.datasets import split_validation
-    from anynet.presets import PRESETS
+    from anynet.api.presets import PRESETS
 
     seen = []
 

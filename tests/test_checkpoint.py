@@ -20,9 +20,9 @@ import pytest
 from conftest import make_backend, rel_diff
 
 import anynet
-from anynet import npzfile
-from anynet.activations import Sigmoid
-from anynet.checkpoint import CheckpointError, arrays_sha256, save
+from anynet.io import npzfile
+from anynet.model.activations import Sigmoid
+from anynet.io.checkpoint import CheckpointError, arrays_sha256, save
 
 SIZES = [6, 5, 4]
 V1_FIXTURE = Path(__file__).parent / "data" / "checkpoint_v1.npz"  # written by anynet 0.1.0's save
@@ -40,7 +40,7 @@ def trained(**kwargs):
 
 
 def host(arrays):
-    return [anynet.backend.to_numpy(a) for a in arrays]
+    return [anynet.xp.backend.to_numpy(a) for a in arrays]
 
 
 def read_npz(path):

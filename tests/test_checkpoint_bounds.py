@@ -22,8 +22,8 @@ from test_checkpoint import (
 )
 
 import anynet
-from anynet import checkpoint, npzfile
-from anynet.checkpoint import CheckpointError, save
+from anynet.io import checkpoint, npzfile
+from anynet.io.checkpoint import CheckpointError, save
 
 GIB = 1 << 30
 

@@ -16,7 +16,7 @@ import pytest
 from test_checkpoint import load_in_subprocess, same_network, trained
 
 import anynet
-from anynet.checkpoint import CheckpointError, save
+from anynet.io.checkpoint import CheckpointError, save
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and /dev/zero are POSIX")
 

@@ -20,7 +20,7 @@ from test_checkpoint import (
 )
 
 import anynet
-from anynet.checkpoint import CheckpointError, save
+from anynet.io.checkpoint import CheckpointError, save
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""anynet.npzfile, the container under checkpoints, on its own: any header and
+"""anynet.io.npzfile, the container under checkpoints, on its own: any header and
 any named arrays of numbers round-trip bit for bit, the caller's schema is
 enforced before data is read, and what the container refuses to write."""
 
@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from anynet import npzfile
+from anynet.io import npzfile
 from anynet.errors import CheckpointError, TooLargeError
 
 

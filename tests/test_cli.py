@@ -18,10 +18,10 @@ import pytest
 import anynet.cli
 import anynet.cli.train
 import anynet.datasets
-import anynet.fit
-import anynet.presets
-from anynet import consistency
-from anynet.checkpoint import arrays_sha256
+import anynet.train.fit
+import anynet.api.presets
+from anynet.api import crosscheck
+from anynet.io.checkpoint import arrays_sha256
 from anynet.cli import main
 from anynet.datasets import AnynetDataWarning, Dataset
 from conftest import make_backend
@@ -96,7 +96,7 @@ def test_book_defaults(capsys, monkeypatch):
         report = anynet.EpochReport(epoch=0, eta=config.eta, seconds=0.0, evaluation_cost=0.5, evaluation_accuracy=1, n_evaluation=2)
         for callback in kwargs["callbacks"]:
             callback.on_epoch_end(report, None)
-        return anynet.fit.TrainState(shuffler=None, eta=config.eta, optimizer_state={}, history=[report])
+        return anynet.train.fit.TrainState(shuffler=None, eta=config.eta, optimizer_state={}, history=[report])
 
     mnist_like = Dataset("mnist", "fake mnist", (np.zeros((2, 784)), np.zeros(2, int)), None, (np.zeros((2, 784)), np.zeros(2, int)), 10)
     monkeypatch.setattr(anynet.Network, "train", spy_train)
@@ -149,7 +149,7 @@ def test_preset_sets_the_defaults_and_flags_still_win(capsys, monkeypatch):
     monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: VALIDATED)
     status, out, err = run(capsys, ["train", "--preset", "strong-mlp", *TINY_ARGS, "--epochs", "2", "--eta", "0.01"])
     assert status == 0, err
-    preset = anynet.presets.PRESETS["strong-mlp"]
+    preset = anynet.api.presets.PRESETS["strong-mlp"]
     assert seen["sizes"] == [8, 6, 3]  # --sizes beats the preset
     assert (seen["cost"], seen["activation"], seen["initializer"], seen["dtype"]) == (
         preset["cost"], preset["activation"], preset["initializer"], preset["dtype"]
@@ -303,7 +303,7 @@ def test_first_run_without_arguments_falls_back_to_the_sample_and_says_so(capsys
     real_fit = anynet.cli.train._fit
 
     def short(args, net, config, run, recorded, reducer, say):  # the book's 30 epochs would take too long here
-        return real_fit(args, net, anynet.fit.TrainConfig(1, config.mini_batch_size, config.eta), run, recorded, reducer, say)
+        return real_fit(args, net, anynet.train.fit.TrainConfig(1, config.mini_batch_size, config.eta), run, recorded, reducer, say)
 
     monkeypatch.setattr(anynet.cli.train, "_fit", short)
     status, out, err = run(capsys, ["train"])
@@ -375,7 +375,7 @@ def test_backends_lists_numpy(capsys):
     assert lines[0].split() == ["backend", "version", "devices"]
     numpy_row = next(line for line in lines if line.startswith("numpy "))
     assert np.__version__ in numpy_row and numpy_row.endswith("cpu")
-    assert {line.split()[0] for line in lines[1:]} == set(anynet.backend.BACKENDS)
+    assert {line.split()[0] for line in lines[1:]} == set(anynet.xp.backend.BACKENDS)
 
 
 def test_check_numpy_and_strict_passes(capsys):
@@ -396,8 +396,8 @@ def test_check_numpy_and_strict_passes(capsys):
 
 def test_check_fails_when_nothing_was_compared(capsys, monkeypatch):
     """Reliability finding 18: every backend skipped used to exit 0."""
-    skipped = [consistency.CheckResult("cupy", "-", "float64", skipped_reason="not installed")]
-    monkeypatch.setattr(consistency, "check", lambda backends=None, dtypes=("float64",), **kwargs: skipped)
+    skipped = [crosscheck.CheckResult("cupy", "-", "float64", skipped_reason="not installed")]
+    monkeypatch.setattr(crosscheck, "check", lambda backends=None, dtypes=("float64",), **kwargs: skipped)
     status, out, err = run(capsys, ["check", "--backends", "cupy"])
     assert status == 1 and "nothing was compared" in out and "compared 0 of 1" in out
     status, out, err = run(capsys, ["check", "--backends", "cupy", "--allow-nothing"])
@@ -410,12 +410,12 @@ def test_check_exits_1_on_a_mismatch(capsys, monkeypatch):
     def fake_check(backends=None, dtypes=("float64",), **kwargs):
         calls.append((backends, tuple(dtypes)))
         return [
-            consistency.CheckResult("numpy", "cpu", "float64", 0.0, 0.0, True),
-            consistency.CheckResult("torch", "cpu", "float32", 1e-2, 0.5, False),
-            consistency.CheckResult("cupy", "-", "float64", skipped_reason="not installed"),
+            crosscheck.CheckResult("numpy", "cpu", "float64", 0.0, 0.0, True),
+            crosscheck.CheckResult("torch", "cpu", "float32", 1e-2, 0.5, False),
+            crosscheck.CheckResult("cupy", "-", "float64", skipped_reason="not installed"),
         ]
 
-    monkeypatch.setattr(consistency, "check", fake_check)
+    monkeypatch.setattr(crosscheck, "check", fake_check)
     status, out, err = run(capsys, ["check", "--dtype", "both"])
     assert status == 1 and "MISMATCH" in out and "skipped: not installed" in out
     assert calls == [(None, ("float64", "float32"))]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import anynet
-import anynet.saved
+import anynet.api.saved
 from anynet.cli import main
 from anynet.datasets import load_dataset
 
@@ -78,7 +78,7 @@ def test_resume_after_sigkill_mid_epoch_equals_the_uninterrupted_run(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    done = anynet.saved.load_run(killed).state.epoch
+    done = anynet.api.saved.load_run(killed).state.epoch
     assert 1 <= done < 30
     resumed = subprocess.run([sys.executable, "-m", "anynet", "train", "--resume", str(killed), "--quiet"],
                              capture_output=True, text=True, timeout=300)
@@ -102,7 +102,7 @@ def test_divergence_stops_nonzero_and_keeps_the_good_checkpoint(capsys, tmp_path
 
 
 def test_save_refuses_nonfinite_weights_unless_asked(tmp_path):
-    from anynet import checkpoint
+    from anynet.io import checkpoint
 
     model = anynet.Network([3, 2], seed=0).model
     model.set_parameters([model.weights[0] * np.nan], model.biases)  # as a diverged run would leave them

@@ -147,7 +147,7 @@ def test_a_preset_sets_the_defaults_and_the_lists_sweep_its_neighbourhood(valida
     """--preset strong-mlp: every one of its settings reaches anynet.sweep
     (eta, lmbda and seed as one-item lists), flags given still win: the
     saved networks are those of anynet.sweep called with the preset's values."""
-    from anynet.presets import PRESETS, split
+    from anynet.api.presets import PRESETS, split
 
     argv = ["sweep", "--preset", "strong-mlp", *ARGS, "--epochs", "3", "--eta", "0.001,0.003", "--save-dir", str(tmp_path)]
     status, out, err = run(capsys, argv)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet import backprop as math_
-from anynet.costs import COSTS
-from anynet.optimizers import Adam, Momentum, Regularizer, SGD, get_optimizer
+from anynet.model import backprop as math_
+from anynet.model.costs import COSTS
+from anynet.model.optimizers import Adam, Momentum, Regularizer, SGD, get_optimizer
 from conftest import RTOL, rel_diff
 
 SIZES = [5, 4, 3]
@@ -135,8 +135,8 @@ def test_training_matches_torch_optim(backend, regularizer, optimizer):
     legs) start; the bound is the dtype's tolerance times 10 for 16
     compounding steps (measured: float64 within 2e-15, float32 within 1.2e-6,
     while the weights move by 0.1 to 11 relative to where they started)."""
-    from anynet.fit import Shuffler, TrainConfig, fit
-    from anynet.inputs import prepare
+    from anynet.train.fit import Shuffler, TrainConfig, fit
+    from anynet.datasets.boundary import prepare
 
     model = ("quadratic", "sigmoid", "sigmoid")
     kind, lmbda = regularizer
@@ -164,7 +164,7 @@ def test_cross_entropy_is_nan_free_at_saturation():
 
 def test_every_named_choice_is_in_the_matrix():
     assert set(OUTPUTS) == set(COSTS)
-    assert set(OPTIMIZERS) == set(anynet.optimizers.OPTIMIZERS)
+    assert set(OPTIMIZERS) == set(anynet.model.optimizers.OPTIMIZERS)
     assert len(list(itertools.product(MODELS, REGULARIZERS, OPTIMIZERS))) == 135
 
 

@@ -23,7 +23,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from anynet.backend import get_backend
+from anynet.xp.backend import get_backend
 from conftest import RTOL, rel_diff
 from mpi.fakes import mpi_reducer, train_ranks
 from mpi.train_tiny import CONFIGS, LocalReducer, config_key, train

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from anynet import distributed
-from anynet.activations import Sigmoid
-from anynet.backend import get_backend
-from anynet.backprop import backprop
-from anynet.costs import QuadraticCost
+from anynet.model.activations import Sigmoid
+from anynet.xp.backend import get_backend
+from anynet.model.backprop import backprop
+from anynet.model.costs import QuadraticCost
 from anynet.errors import ArgumentError, ArgumentTypeError, DataError, DistributedError
 from conftest import RTOL, assert_on_backend, rel_diff
 from mpi.fakes import FakeComm, FakeWorld, mpi_reducer, nccl_reducer, train_ranks

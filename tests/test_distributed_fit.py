@@ -1,4 +1,4 @@
-"""anynet.fit with a multi-process reducer: the training loop every front uses
+"""anynet.train.fit with a multi-process reducer: the training loop every front uses
 gives bit-identical weights on 1, 2, 3 and 4 ranks in the exact mode.  The
 ranks are threads over the fake communicator of tests/mpi/fakes.py, which
 test_distributed.py shows gives the bits of real MPI."""
@@ -12,9 +12,9 @@ from anynet import distributed
 from conftest import RTOL, rel_diff
 from mpi.fakes import FakeComm, FakeWorld
 
-fit_module = pytest.importorskip("anynet.fit", reason="anynet.fit (the shared training loop) is not here yet")
-model_module = pytest.importorskip("anynet.model")
-inputs = pytest.importorskip("anynet.inputs")
+fit_module = pytest.importorskip("anynet.train.fit", reason="anynet.fit (the shared training loop) is not here yet")
+model_module = pytest.importorskip("anynet.model.model")
+inputs = pytest.importorskip("anynet.datasets.boundary")
 
 SIZES = [8, 6, 3]
 

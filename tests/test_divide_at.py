@@ -10,7 +10,7 @@ import pytest
 
 import anynet
 from anynet.errors import AnynetError, ArgumentError
-from anynet.fit import Callback, TrainConfig
+from anynet.train.fit import Callback, TrainConfig
 
 SIZES = [6, 5, 3]
 
@@ -78,7 +78,7 @@ def test_the_refit_preset_holds_the_benchmarks_replayed_schedule():
     import json
     import pathlib
 
-    from anynet.presets import PRESETS
+    from anynet.api.presets import PRESETS
 
     results = sorted((pathlib.Path(__file__).parent.parent / "benchmarks" / "results").glob("fashion-sweep-*[!k].json"))
     if not results:

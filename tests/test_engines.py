@@ -1,4 +1,4 @@
-"""The engines that run an epoch (anynet.engine, engine_jax, engine_torch).
+"""The engines that run an epoch (anynet.train.engine, engine_jax, engine_torch).
 
 * Compiled epochs equal the step-by-step loop to rounding: JAX's scan in
   float32 and float64, torch's scan (its graph capture for every optimizer
@@ -28,11 +28,12 @@ import pytest
 from conftest import RTOL, rel_diff
 
 import anynet
-from anynet import backprop, engine
-from anynet.backend import get_backend
+from anynet.model import backprop
+from anynet.train import engine
+from anynet.xp.backend import get_backend
 from anynet.errors import ArgumentError, ArgumentTypeError
-from anynet.fit import Shuffler
-from anynet.optimizers import (
+from anynet.train.fit import Shuffler
+from anynet.model.optimizers import (
     OPTIMIZERS,
     Adam,
     Momentum,
@@ -40,7 +41,7 @@ from anynet.optimizers import (
     adam_update,
     get_optimizer,
 )
-from anynet.saved import load_run
+from anynet.api.saved import load_run
 
 SIZES = [6, 5, 3]
 N = 53  # mini-batches of 10: five full and a partial one of 3
@@ -127,7 +128,7 @@ def test_jax_epoch_is_traced_once_and_runs_no_python_per_step(jax_x64, monkeypat
     while tracing (the scan body and the partial batch: twice), never per
     step, so nothing per step can wait for the device.  A later run of the
     same settings, and a new eta, trace nothing again."""
-    from anynet import engine_jax
+    from anynet.train import engine_jax
 
     fresh = engine_jax.JaxScanEngine()
     monkeypatch.setattr(engine_jax, "ENGINE", fresh)
@@ -201,7 +202,7 @@ CAPTURE_ONLY = {"backend": "aot_eager", "fullgraph": True, "dynamic": False}
 def torch_engine(monkeypatch):
     """A fresh torch engine that captures graphs but does not compile them to C++."""
     pytest.importorskip("torch")
-    from anynet import engine_torch
+    from anynet.train import engine_torch
 
     fresh = engine_torch.TorchScanEngine(compile_options=CAPTURE_ONLY)
     monkeypatch.setattr(engine_torch, "ENGINE", fresh)
@@ -253,7 +254,7 @@ def test_torch_compiled_epoch_smoke(monkeypatch):
     torch = pytest.importorskip("torch")
     from torch._dynamo.utils import counters
 
-    from anynet import engine_torch
+    from anynet.train import engine_torch
 
     fresh = engine_torch.TorchScanEngine()
     monkeypatch.setattr(engine_torch, "ENGINE", fresh)
@@ -280,19 +281,19 @@ class OtherReducer(engine.LocalReducer):
 
 
 def test_engine_choice():
-    from anynet.backend import COMPILED
+    from anynet.xp.backend import COMPILED
 
     assert engine.engine_for(get_backend("numpy")) is engine.LOOP
     assert engine.engine_for(get_backend("array_api_strict")) is engine.LOOP
     assert COMPILED == ("jax", "torch")
     if "torch" in anynet.available_backends():
-        from anynet import engine_torch
+        from anynet.train import engine_torch
 
         assert engine.engine_for(get_backend("torch")) is engine.LOOP  # opt-in
         assert engine.engine_for(get_backend("torch", compile=True)) is engine_torch.ENGINE
         assert engine.engine_for(get_backend("torch", compile=True), OtherReducer()) is engine.LOOP
     if "jax" in anynet.available_backends():
-        from anynet import engine_jax
+        from anynet.train import engine_jax
 
         jax = get_backend("jax", dtype="float32")
         assert engine.engine_for(jax) is engine_jax.ENGINE
@@ -341,7 +342,7 @@ def test_take_rows_is_the_gather(backend):
 def test_import_anynet_imports_no_engine_library():
     code = ("import sys, numpy as np, anynet; net = anynet.Network([3, 2], seed=0); "
             "net.SGD((np.ones((4, 3)), np.array([0, 1, 0, 1])), 1, 2, 0.5, verbose=False); "
-            "print(sorted(m for m in ('jax', 'torch', 'anynet.engine_jax', 'anynet.engine_torch') if m in sys.modules))")
+            "print(sorted(m for m in ('jax', 'torch', 'anynet.train.engine_jax', 'anynet.train.engine_torch') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -391,7 +392,7 @@ def test_adam_on_numpy_is_bit_for_bit_the_python_int_formula(dtype):
 
 
 def test_resumed_step_count_is_an_array(tmp_path):
-    from anynet import runstate
+    from anynet.train import runstate
 
     net = anynet.Network(SIZES, seed=0)
     path = tmp_path / "run.npz"

@@ -11,8 +11,8 @@ import pytest
 
 import anynet
 from anynet.errors import AnynetError, DataError, OutputPathError, TooLargeError, TrainingDiverged
-from anynet.fit import Callback, Shuffler, TrainConfig, fit
-from anynet.inputs import prepare
+from anynet.train.fit import Callback, Shuffler, TrainConfig, fit
+from anynet.datasets.boundary import prepare
 
 
 def blobs(n, seed, width=8, classes=3):
@@ -145,7 +145,7 @@ def test_a_network_too_large_for_memory_is_refused_before_allocating():
 def test_output_paths_are_checked_before_training_and_named(tmp_path, target, phrase):
     """Reliability finding 5: --save into a missing directory failed after the
     whole run, naming the temporary file."""
-    from anynet.files import check_output_path
+    from anynet.io.files import check_output_path
 
     with pytest.raises(OutputPathError, match=phrase) as caught:
         check_output_path(tmp_path / target, "--save")

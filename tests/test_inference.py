@@ -85,7 +85,7 @@ def test_torch_cuda_device_is_normalised_to_its_index(monkeypatch):
     """device="cuda" must resolve to cuda:N so that data on cuda:0 is accepted
     (tested without a GPU by standing in for torch.cuda's answers)."""
     torch = pytest.importorskip("torch")
-    from anynet import devices
+    from anynet.xp import devices
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)

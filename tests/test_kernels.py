@@ -1,4 +1,4 @@
-"""Fused kernels (anynet.kernels) and matmul precision (anynet.precision).
+"""Fused kernels (anynet.xp.kernels) and matmul precision (anynet.xp.precision).
 
 On the CPU: the fused path calls exactly the shared functions the plain path
 runs (a recording fuser), the fuser's cache and its fallback for what cannot
@@ -15,12 +15,13 @@ import pytest
 from conftest import RTOL, rel_diff
 
 import anynet
-from anynet import backprop, kernels, optimizers, precision
-from anynet.activations import get_activation
-from anynet.backend import Backend, get_backend
-from anynet.devices import cuda_device_count
+from anynet.model import backprop, optimizers
+from anynet.xp import kernels, precision
+from anynet.model.activations import get_activation
+from anynet.xp.backend import Backend, get_backend
+from anynet.xp.devices import cuda_device_count
 from anynet.errors import ArgumentTypeError
-from anynet.optimizers import Regularizer, get_optimizer
+from anynet.model.optimizers import Regularizer, get_optimizer
 
 SIZES = [6, 5, 4, 3]
 SHARED = {backprop.layer, backprop.backward, optimizers.sgd_update, optimizers.momentum_update,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet import backprop as math_
-from anynet.consistency import GRAD_RTOL, TRAIN_RTOL, compare_backend
+from anynet.model import backprop as math_
+from anynet.api.crosscheck import GRAD_RTOL, TRAIN_RTOL, compare_backend
 from conftest import RTOL, assert_on_backend, rel_diff
 
 SIZES = [7, 6, 5, 4]

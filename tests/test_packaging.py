@@ -20,7 +20,7 @@ class Block:
         if name.split(".")[0] in {OPTIONAL!r}:
             raise ImportError("blocked optional library: " + name)
 sys.meta_path.insert(0, Block())
-import anynet, anynet.network, anynet.network2, anynet.fit, anynet.checkpoint
+import anynet, anynet.network, anynet.network2, anynet.train.fit, anynet.io.checkpoint
 import numpy as np
 net = anynet.Network([4, 3, 2], seed=0)
 net.SGD((np.random.default_rng(0).random((20, 4)), np.arange(20) % 2), 1, 5, 1.0, verbose=False)

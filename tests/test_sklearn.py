@@ -24,14 +24,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import anynet
-from anynet.consistency import TRAIN_RTOL, rel_diff
+from anynet.api.crosscheck import TRAIN_RTOL, rel_diff
 from anynet.errors import (
     ArgumentError,
     ArgumentTypeError,
     BackendUnavailable,
     DataError,
 )
-from anynet.fit import TrainConfig
+from anynet.train.fit import TrainConfig
 from anynet.sklearn import EXPECTED_FAILED_CHECKS, NetworkClassifier
 
 IRIS_X, IRIS_Y = load_iris(return_X_y=True)

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet.backend import to_numpy
+from anynet.xp.backend import to_numpy
 from anynet.errors import AnynetError, ArgumentError, ArgumentTypeError, DataError, TrainingDiverged
-from anynet.stacked import PerModel
+from anynet.model.stacked import PerModel
 from conftest import RTOL, assert_on_backend, rel_diff
 from mpi.sweep_tiny import flat, settings as mpi_settings
 

@@ -37,13 +37,14 @@ import pytest
 xp = pytest.importorskip("array_api_strict")
 
 import anynet
-import anynet.backend
-from anynet import engine, network, network2
-from anynet.devices import cuda_device_count
+import anynet.xp.backend
+from anynet.train import engine
+from anynet import network, network2
+from anynet.xp.devices import cuda_device_count
 from anynet.errors import DataError
-from anynet.fit import Shuffler
-from anynet.inputs import Pending
-from anynet.optimizers import get_optimizer
+from anynet.train.fit import Shuffler
+from anynet.datasets.boundary import Pending
+from anynet.model.optimizers import get_optimizer
 
 ArrayClass = type(xp.asarray(0))
 CPU = xp.Device("CPU_DEVICE")
@@ -104,14 +105,14 @@ def _boolean_index(self, key):
 @contextlib.contextmanager
 def count_syncs():
     """Within the block, count every device-to-host conversion of an
-    array-api-strict array (and every anynet.backend.to_numpy); yields a
+    array-api-strict array (and every anynet.xp.backend.to_numpy); yields a
     :class:`SyncCounter`."""
     counter = SyncCounter()
     patches = [(ArrayClass, name, None) for name in CONVERSIONS if hasattr(ArrayClass, name)]
     patches += [(ArrayClass, "to_device", _to_host), (ArrayClass, "__getitem__", _boolean_index)]
     patches += [(xp, name, None) for name in DATA_SHAPED]
     patches += [(module, "to_numpy", None) for name, module in list(sys.modules.items())  # every module that bound it
-                if name.startswith("anynet") and getattr(module, "to_numpy", None) is anynet.backend.to_numpy]
+                if name.startswith("anynet") and getattr(module, "to_numpy", None) is anynet.xp.backend.to_numpy]
     saved = []
     try:
         for owner, name, applies in patches:
@@ -186,7 +187,7 @@ def test_the_counter_counts():
         bool(xp.all(y > 0))
         int(xp.argmax(y[:, 0]))
         assert counter.count == 3
-        anynet.backend.to_numpy(y)  # one transfer, though it calls to_device and __array__ inside
+        anynet.xp.backend.to_numpy(y)  # one transfer, though it calls to_device and __array__ inside
         assert counter.count == 4
         y.to_device(CPU)
         y.to_device(xp.Device("device2"))  # device to device: the host does not wait
@@ -207,7 +208,7 @@ def test_the_counter_restores_the_array_class():
     with pytest.raises(RuntimeError), count_syncs():
         raise RuntimeError("leaving the block by an exception")
     assert {name: getattr(ArrayClass, name) for name in originals} == originals
-    assert anynet.backend.to_numpy.__name__ == "to_numpy"
+    assert anynet.xp.backend.to_numpy.__name__ == "to_numpy"
 
 
 # -- the training loop ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import AnynetError
-from ..presets import PRESETS
+from ..api.presets import PRESETS
 from . import check, sweep, train, use
 from .common import Parser, UsageError
 

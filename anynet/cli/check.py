@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .. import consistency
-from ..backend import DTYPES
-from ..devices import available_backends
+from ..api import crosscheck
+from ..xp.backend import DTYPES
+from ..xp.devices import available_backends
 from . import common
 
 
@@ -24,13 +24,13 @@ def run_check(args) -> int:
     dtypes = DTYPES[::-1] if args.dtype == "both" else (args.dtype,)
     if "float64" in dtypes and (args.backends is None or "jax" in args.backends):
         common.enable_jax_x64()
-    results = consistency.check(args.backends, dtypes)
-    print(consistency.format_table(results))
+    results = crosscheck.check(args.backends, dtypes)
+    print(crosscheck.format_table(results))
     compared = [r for r in results if r.skipped_reason is None]
     failed = [r for r in compared if not r.ok]
     bounds = "; ".join(
-        f"{dtype}: gradients <= {consistency.GRAD_RTOL[dtype]:g}, weights after {consistency.STEPS} steps "
-        f"<= {consistency.TRAIN_RTOL[dtype]:g}" for dtype in dtypes
+        f"{dtype}: gradients <= {crosscheck.GRAD_RTOL[dtype]:g}, weights after {crosscheck.STEPS} steps "
+        f"<= {crosscheck.TRAIN_RTOL[dtype]:g}" for dtype in dtypes
     )
     print(f"compared {len(compared)} of {len(results)} backend/device/dtype legs with NumPy "
           f"(max relative difference; {bounds}): {len(failed)} mismatched, {len(results) - len(compared)} skipped")

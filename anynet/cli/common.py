@@ -7,12 +7,12 @@ import math
 import sys
 import warnings
 
-from ..activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
-from ..backend import BACKENDS, DTYPES
-from ..costs import COSTS
+from ..model.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from ..xp.backend import BACKENDS, DTYPES
+from ..model.costs import COSTS
 from ..errors import AnynetDataWarning, ArgumentError, BackendUnavailable
-from ..initializers import INITIALIZERS
-from ..optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
+from ..model.initializers import INITIALIZERS
+from ..model.optimizers import OPTIMIZERS, REGULARIZATIONS, Momentum
 
 
 class UsageError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ..fit import Callback
+from ..train.fit import Callback
 from .common import accuracy_text
 
 

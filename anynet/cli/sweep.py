@@ -11,10 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import ArgumentError, OutputPathError, TrainingDiverged
-from ..files import check_output_path, write_atomically
-from ..net import Network
-from ..presets import PRESETS
-from ..sweep import sweep
+from ..io.files import check_output_path, write_atomically
+from ..api.network_api import Network
+from ..api.presets import PRESETS
+from ..api.sweep import sweep
 from . import common
 
 SUMMARY = "sweep.json"

@@ -9,15 +9,15 @@ import os
 import secrets
 from dataclasses import replace
 
-from .. import runstate
-from ..backend import get_backend
+from ..train import runstate
+from ..xp.backend import get_backend
 from ..errors import ArgumentError, TrainingDiverged
-from ..files import check_output_path
-from ..fit import TrainConfig
-from ..net import Network
-from ..presets import PRESETS
-from ..runstate import RunCheckpoint
-from ..saved import load_run
+from ..io.files import check_output_path
+from ..train.fit import TrainConfig
+from ..api.network_api import Network
+from ..api.presets import PRESETS
+from ..train.runstate import RunCheckpoint
+from ..api.saved import load_run
 from . import common
 from .report import EpochLines, JsonLog, plot
 

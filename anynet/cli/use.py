@@ -6,10 +6,10 @@ import csv
 import io
 import sys
 
-from .. import checkpoint
+from ..io import checkpoint
 from ..errors import ArgumentError
-from ..files import check_output_path, write_atomically
-from ..net import Network
+from ..io.files import check_output_path, write_atomically
+from ..api.network_api import Network
 from . import common
 
 

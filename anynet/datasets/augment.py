@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .. import checks
+from .. import arguments
 from ..errors import DataError
 from .core import Dataset
 
@@ -29,7 +29,7 @@ def mirrored(dataset: Dataset, *, width: int | None = None) -> Dataset:
         if width * width != n_in:
             raise DataError(f"{dataset.name}: rows of {n_in} values are not square images; give the image width")
     else:
-        width = checks.integer("width", width, low=1)
+        width = arguments.integer("width", width, low=1)
         if n_in % width:
             raise DataError(f"{dataset.name}: rows of {n_in} values are not images {width} pixels wide")
     flipped = np.ascontiguousarray(X.reshape(n, n_in // width, width)[:, :, ::-1]).reshape(n, n_in)
@@ -41,5 +41,5 @@ def augmented(dataset: Dataset, how: str | None) -> Dataset:
     """``dataset`` augmented as ``how`` names (one of AUGMENTATIONS), or as it is for None."""
     if how is None:
         return dataset
-    checks.choice("augmentation", how, AUGMENTATIONS)
+    arguments.choice("augmentation", how, AUGMENTATIONS)
     return mirrored(dataset)

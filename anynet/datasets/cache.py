@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import AnynetDataWarning, ArgumentError, DataNotFoundError
-from ..files import write_atomically
+from ..io.files import write_atomically
 from .download import download_file, download_timeout
 from .idx import IDX_FILES
 

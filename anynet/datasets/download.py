@@ -2,7 +2,7 @@
 target, or nothing does.
 
 Each attempt streams into a ``.part`` file beside the target
-(:func:`anynet.files.temporary_beside`: removed on failure, Ctrl-C and SIGTERM;
+(:func:`anynet.io.files.temporary_beside`: removed on failure, Ctrl-C and SIGTERM;
 one left by a SIGKILL is swept by a later download once it is an hour old),
 checks size and SHA-256, and renames it into place.  Each file has an overall
 deadline (``timeout``, else ``$ANYNET_DOWNLOAD_TIMEOUT``, else
@@ -25,10 +25,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
 
 from ..errors import ArgumentError
-from ..files import fsync_directory, temporary_beside
+from ..io.files import fsync_directory, temporary_beside
 
 TIMEOUT_S = 30  # per network operation (connect, each read)
 DEFAULT_TIMEOUT_S = 300.0  # per file: the largest, 26 MB, at 90 kB/s
@@ -107,6 +106,8 @@ def _stream(url: str, out, size: int, progress: bool, label: str, timeout: float
             except urllib.error.HTTPError as error:
                 error.close()  # it holds the open connection
                 raise
+            from tqdm import tqdm  # imported when a download starts: `import anynet` stays light
+
             with (
                 response,
                 tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=not progress) as bar,

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError, TooLargeError
-from ..files import open_regular, physical_memory  # noqa: F401  (re-exported for the readers)
+from ..io.files import open_regular, physical_memory  # noqa: F401  (re-exported for the readers)
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20

@@ -11,7 +11,7 @@ import math
 
 import array_api_compat
 
-from ..backend import get_backend, namespace_of
+from ..xp.backend import get_backend, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DistributedError
 
 REDUCE_MODES = ("exact", "fast")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..xp.backend import to_numpy
 from ..errors import BackendUnavailable
 from .blocks import BlockReducer
 from .guard import abort_communicator

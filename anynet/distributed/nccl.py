@@ -5,7 +5,7 @@ and handing out NCCL's unique id).  Each rank must use its own GPU
 
 from __future__ import annotations
 
-from ..backend import namespace_of
+from ..xp.backend import namespace_of
 from ..errors import BackendUnavailable
 from .blocks import gather_padded
 from .mpi import MPIReducer

@@ -6,7 +6,7 @@ quadratic cost, plain SGD, eta 1.0) under every configuration in CONFIGS and
 writes its final parameters to OUTDIR/rank-R.npz, one flat vector per
 configuration.  The test imports ``train`` and ``LocalReducer`` from here
 for the single-process reference.  The training loop is a minimal stand-in
-for anynet.fit: shuffle with a seeded generator (the same order on every
+for anynet.train.fit: shuffle with a seeded generator (the same order on every
 rank), slice mini-batches, ``reducer.batch_gradients``, an SGD step.
 """
 
@@ -19,11 +19,11 @@ import sys
 
 import numpy as np
 
-from anynet.activations import Sigmoid
-from anynet.backend import get_backend, to_numpy
-from anynet.backprop import backprop
-from anynet.costs import QuadraticCost
-from anynet.optimizers import SGD
+from anynet.model.activations import Sigmoid
+from anynet.xp.backend import get_backend, to_numpy
+from anynet.model.backprop import backprop
+from anynet.model.costs import QuadraticCost
+from anynet.model.optimizers import SGD
 
 SIZES = [8, 6, 3]
 N_SAMPLES = 40

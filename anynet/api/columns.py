@@ -1,0 +1,80 @@
+"""The seed's per-sample surface of :class:`anynet.Network`: ``feedforward``,
+``backprop``, ``update_mini_batch`` and ``cost_derivative`` on the book's
+column vectors (a mixin: it uses the network's ``_params``, ``_prepare``,
+``_install``, ``_pending``, ``backend`` and ``sizes``).
+
+Device-resident inputs are checked on the device and the check is read back
+by the next call that reads a result, so a loop of ``update_mini_batch``
+calls never waits for the device.
+"""
+
+from __future__ import annotations
+
+from .. import arguments
+from ..errors import ArgumentError
+from ..datasets.boundary import column
+from ..model.optimizers import SGD as PlainSGD, Regularizer
+
+
+class BookColumns:
+    def feedforward(self, a):
+        """Return the output of the network for input column ``a`` (``(sizes[0], 1)``;
+        several columns ``(sizes[0], k)`` give ``(sizes[-1], k)``)."""
+        model = self._params(verify=False)
+        rows, pending = column(a, backend=self.backend, size=self.sizes[0], what="feedforward input", defer=True)
+        if pending is not None:
+            self._pending.add(pending, self.backend.xp)
+        out = model.feedforward(rows)
+        return out[0, ...] if len(getattr(a, "shape", ())) == 1 else out.T
+
+    def backprop(self, x, y):
+        """Return ``(nabla_b, nabla_w)``, the gradient of the cost for one sample
+        ``(x, y)`` (or summed over columns), layer by layer in the shapes of
+        ``biases`` and ``weights``."""
+        model = self._params()
+        if _is_single(x, self.sizes[0]):
+            data = self._prepare([(x, y)], "backprop")
+            rows, targets = data.x, data.targets
+        else:
+            rows, _ = column(x, backend=self.backend, size=self.sizes[0], what="backprop x")
+            targets, _ = column(y, backend=self.backend, size=self.sizes[-1], what="backprop y")
+            if targets.shape[0] != rows.shape[0]:
+                raise ArgumentError(f"backprop: x has {rows.shape[0]} columns but y has {targets.shape[0]}")
+        return model.gradients(rows, targets)
+
+    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
+        """Apply one gradient-descent step for ``mini_batch`` (a list of
+        ``(x, y)`` pairs or arrays ``(X, y)``) with learning rate ``eta``;
+        with ``lmbda`` and the training-set size ``n``, L2 weight decay as in
+        network2.py.  Device-resident data is checked on the device: a bad
+        batch leaves the parameters unchanged and is reported by the next call
+        that reads a result."""
+        eta = arguments.real("eta", eta, low=0.0, low_open=True)
+        lmbda = arguments.real("lmbda", lmbda, low=0.0)
+        if lmbda and n is None:
+            raise ArgumentError("update_mini_batch with lmbda > 0 needs n, the size of the training set")
+        reg = Regularizer("l2", lmbda, arguments.integer("n", n, low=1)) if lmbda else None
+        model = self._params(verify=False)
+        batch = self._prepare(mini_batch, "mini_batch", defer=True)
+        xp = self.backend.xp
+        weights, biases = model.parameters()
+        nabla_b, nabla_w = model.gradients(batch.x, batch.targets)
+        with self.backend.errstate():
+            new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp,
+                                              fuse=self.backend.fuse)
+        if batch.pending is not None:  # keep the old parameters where the batch was bad, without reading the flag
+            ok = self._pending.add(batch.pending, xp)
+            new_w = [xp.where(ok, new, old) for new, old in zip(new_w, weights)]
+            new_b = [xp.where(ok, new, old) for new, old in zip(new_b, biases)]
+        self._install(new_w, new_b)
+
+    def cost_derivative(self, output_activations, y):
+        """The vector of partial derivatives dC_x/da of the quadratic cost."""
+        return output_activations - y
+
+
+def _is_single(x, n_in) -> bool:
+    """A single book-style sample: a column (n_in, 1) or a flat vector (n_in,)."""
+    shape = tuple(getattr(x, "shape", ()))
+    return shape in ((n_in, 1), (n_in,))
+

@@ -1,0 +1,316 @@
+"""``anynet.Network``: the keyword API over the model and the training loop.
+
+It keeps the seed's surface (``sizes``, ``weights``, ``biases``,
+``feedforward``, ``backprop``, ``update_mini_batch``, ``SGD``, ``evaluate``)
+and network2.py's (``cost``, ``accuracy``, ``total_cost``, ``save``), adds
+backends, seeds and the modern kit as keywords, and inference on arrays
+(``predict``, ``predict_proba``, ``score``).  The book's own modules are
+:mod:`anynet.network` and :mod:`anynet.network2`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..io import checkpoint
+from .. import arguments
+from ..model import model as _model
+from ..train import runstate
+from ..errors import ArgumentError
+from ..train.fit import MONITORS, Shuffler, TrainConfig, fit, total_cost
+from ..model.initializers import get_initializer
+from ..datasets.devicedata import Deferred, DeviceData
+from .columns import BookColumns
+from .inference import Predicting
+from ..datasets.boundary import prepare
+from ..model.optimizers import Regularizer
+from .printing import BookLines, history_lists
+
+
+class Network(BookColumns, Predicting):
+    """A feedforward network of fully connected layers trained by backpropagation
+    and mini-batch stochastic gradient descent, as in the book.
+
+    ``Network(sizes)`` is network.py's: sigmoid layers, quadratic cost, weights
+    and biases N(0, 1).  ``Network(sizes, cost=CrossEntropyCost)`` is
+    network2.py's, with its N(0, 1/n_in) weights.  Keyword-only extras:
+
+    backend, device, dtype
+        where the arrays live: "numpy" (default), "cupy", "torch", "jax",
+        "array_api_strict", a namespace module or an array; what that library
+        calls a device; "float64" (the default, unless a Backend object with
+        its own dtype is given) or "float32".
+    seed
+        an int seeds a NumPy Generator on the host for initial weights and
+        shuffling, so every backend gets bit-identical weights and batches.
+        None uses the global ``numpy.random`` and ``random`` states, as the
+        book's code does.
+    activation, output_activation
+        hidden-layer activation ("sigmoid", "tanh", "relu"; or a list with one
+        per hidden layer) and the output layer's ("sigmoid", "tanh", "relu",
+        "softmax"); the output default is softmax for the log-likelihood cost,
+        else sigmoid.
+    initializer
+        "large" (network.py's), "default" (network2.py's), "he", "glorot";
+        None picks the book's: "large" without a ``cost``, "default" with one.
+    compile
+        how training runs an epoch: None compiles it into one program on JAX
+        and runs it step by step elsewhere; True compiles torch's too
+        (tens of seconds once, faster epochs after); False runs step by step
+        everywhere (see :mod:`anynet.train.engine`).
+    """
+
+    def __init__(self, sizes, cost=None, *, backend="numpy", device=None, dtype=None, seed=None,
+                 activation="sigmoid", output_activation=None, initializer=None, compile=None):
+        self._seed = None if seed is None else arguments.integer("seed", seed, low=0)
+        self._rng = np.random.default_rng(self._seed) if self._seed is not None else None
+        self._model = _model.build(
+            sizes, cost, backend=backend, device=device, dtype=dtype, activation=activation,
+            output_activation=output_activation, initializer=initializer, rng=self._rng, compile=compile,
+        )
+        self._adopt(self._model)
+
+    def _adopt(self, model):
+        self._model = model
+        self._checked = self._current()
+        self._pending = Deferred()  # device-side input checks not yet read back (update_mini_batch, feedforward)
+        self.regularization = "l2"  # the last run's; total_cost measures with it
+        self.classes = None  # the original labels of the output units, when they are not 0..n-1
+        self.history = []  # the EpochReports of the last run
+
+    @classmethod
+    def from_model(cls, model, *, seed=None):
+        """A Network around an existing :class:`anynet.model.model.Model` (no random
+        draws); ``seed`` seeds its generator for later shuffling."""
+        net = cls.__new__(cls)
+        net._seed = None if seed is None else arguments.integer("seed", seed, low=0)
+        net._rng = np.random.default_rng(net._seed) if net._seed is not None else None
+        net._adopt(model)
+        return net
+
+    # -- what the network is ----------------------------------------------------
+
+    @property
+    def model(self):
+        """The :class:`anynet.model.model.Model` (parameters on the device, batched math)."""
+        return self._model
+
+    @property
+    def backend(self):
+        """The :class:`~anynet.xp.backend.Backend` (namespace, device, dtype) this network runs on."""
+        return self._model.backend
+
+    @property
+    def seed(self):
+        """The int seed of the host random generator, or None for the global state."""
+        return self._seed
+
+    @property
+    def sizes(self):
+        return self._model.sizes
+
+    @property
+    def num_layers(self):
+        return self._model.num_layers
+
+    @property
+    def cost(self):
+        return self._model.cost
+
+    @property
+    def activations(self):
+        return list(self._model.activations)
+
+    @property
+    def weights(self):
+        """List of weight matrices, one ``(sizes[l+1], sizes[l])`` array per layer."""
+        return self._model.weights
+
+    @weights.setter
+    def weights(self, values):
+        shapes = [(y, x) for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        self._install(_model.accept(self.backend, values, shapes, "weights"), self._model.biases)
+
+    @property
+    def biases(self):
+        """List of bias columns, one ``(sizes[l+1], 1)`` array per layer."""
+        return self._model.biases
+
+    @biases.setter
+    def biases(self, values):
+        shapes = [(y, 1) for y in self.sizes[1:]]
+        self._install(self._model.weights, _model.accept(self.backend, values, shapes, "biases"))
+
+    def _current(self):
+        return tuple(self._model.weights) + tuple(self._model.biases)
+
+    def _install(self, weights, biases):
+        self._model.set_parameters(weights, biases)
+        self._checked = self._current()
+
+    def _params(self, verify=True):
+        """Re-validate the parameters if a user replaced an item of the lists, and
+        (``verify``) read back pending device-side input checks: the calls that
+        read a result do; update_mini_batch and feedforward, which must not
+        wait for the device, do not."""
+        current = self._current()
+        if len(current) != len(self._checked) or any(p is not q for p, q in zip(current, self._checked)):
+            weights, biases = list(self._model.weights), list(self._model.biases)
+            self.weights = weights
+            self.biases = biases
+        if verify:
+            self._pending.verify(self.backend.xp)
+        return self._model
+
+    def _redraw(self, initializer):
+        rng = self._rng if self._rng is not None else np.random
+        biases, weights = _model.draw(get_initializer(initializer), self.sizes, rng)
+        self._install([], [])
+        self.biases = biases
+        self.weights = weights
+
+    def default_weight_initializer(self):
+        """network2.py: weights N(0, 1/n_in), biases N(0, 1), redrawn now."""
+        self._redraw("default")
+
+    def large_weight_initializer(self):
+        """network2.py: weights and biases N(0, 1), as network.py draws them."""
+        self._redraw("large")
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
+            monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
+            monitor_training_cost=False, monitor_training_accuracy=False, *,
+            test_data=None, regularization="l2", optimizer="sgd", eta_schedule=None,
+            early_stopping=None, verbose=True, progress=False, callback=None, checkpoint=None,
+            comm=None, reduce="exact", block_size=1):
+        """Train with mini-batch stochastic gradient descent.
+
+        The seed's call ``SGD(training_data, epochs, mini_batch_size, eta,
+        test_data=None)`` prints ``Epoch j : correct / n`` after each epoch.
+        network2.py's call adds ``lmbda`` (regularisation), ``evaluation_data``
+        and the four ``monitor_*`` flags, and returns the four per-epoch lists
+        ``(evaluation_cost, evaluation_accuracy, training_cost,
+        training_accuracy)`` of plain Python numbers.
+
+        Keyword-only: ``regularization`` "l2" or "l1"; ``optimizer`` "sgd",
+        "momentum", "adam" or an Optimizer; ``eta_schedule`` a
+        :class:`DivideOnPlateau` (or True for the book's: halve after 10
+        epochs without improvement, stop at eta/128) or a :class:`DivideAt`
+        (divide at fixed epochs; needs no evaluation data); ``early_stopping=n``
+        stops after ``n`` epochs without a better evaluation accuracy and
+        restores the best weights; ``verbose`` prints the book's lines;
+        ``progress`` shows a progress bar (samples/s, time left) within each
+        epoch; ``callback`` is called with an :class:`EpochReport` after each
+        epoch; ``checkpoint=FILE`` writes the whole run to FILE after every
+        epoch (atomically), so that :func:`anynet.resume` can continue it.
+        ``comm`` (an mpi4py communicator, e.g. ``MPI.COMM_WORLD``) trains
+        data-parallel across its ranks with :class:`anynet.distributed.MPIReducer`
+        (``reduce="exact"``: bit-identical weights for any number of ranks;
+        ``"fast"``: one Allreduce; ``block_size`` rows per exact gradient
+        block, bigger is cheaper); rank 0 alone prints and writes the
+        checkpoint, and an exception on one rank ends the whole job.
+        """
+        if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
+            # The seed's positional call SGD(data, epochs, m, eta, test_data).
+            if test_data is not None:
+                raise ArgumentError("SGD got test_data both positionally and by keyword")
+            lmbda, test_data = 0.0, lmbda
+        if test_data is not None and evaluation_data is not None:
+            raise ArgumentError("give test_data (network.py) or evaluation_data (network2.py), not both")
+        flags = (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy)
+        seed_style = test_data is not None or not any(flags)
+        evaluation_data = test_data if test_data is not None else evaluation_data
+        monitors = {name for name, on in zip(MONITORS, flags) if on}
+        if seed_style and evaluation_data is not None:
+            monitors.add("evaluation_accuracy")
+        config = TrainConfig(
+            epochs, mini_batch_size, eta, lmbda, regularization, optimizer,
+            True if eta_schedule is True else eta_schedule, early_stopping, frozenset(monitors),
+        )
+        reducer, guard = None, contextlib.nullcontext()
+        if comm is not None:
+            from ..distributed import MPIReducer, run_guarded
+
+            reducer = MPIReducer(comm, reduce=reduce, block_size=block_size)
+            guard = run_guarded(reducer)
+        root = reducer is None or reducer.is_root
+        callbacks = [BookLines(seed_style, verbose and root, callback)]
+        if checkpoint is not None and root:
+            callbacks.append(runstate.RunCheckpoint(checkpoint, config, extra={"seed_style": seed_style}))
+        with guard:
+            state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
+                               progress=progress, reducer=reducer)
+        return history_lists(state.history, flags, seed_style)
+
+    def train(self, training_data, config: TrainConfig, *, evaluation_data=None, callbacks=(), progress=False,
+              reducer=None, state=None):
+        """Run :func:`anynet.train.fit.fit` on this network's model and return its
+        TrainState; ``SGD`` is this with the book's arguments."""
+        model = self._params()
+        train = self._prepare(training_data, "training_data", defer=True)
+        evaluation = self._prepare(evaluation_data, "evaluation_data", defer=True) if evaluation_data is not None else None
+        self.regularization = config.regularization
+        shuffler = Shuffler(train.n, self._rng) if state is None else None
+        for callback in callbacks:
+            if hasattr(callback, "bind"):
+                callback.bind(self, train)
+        try:
+            state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
+                        callbacks=callbacks, progress=progress, reducer=reducer)
+        finally:
+            self._checked = self._current()
+        self.history = state.history
+        return state
+
+    def save_run(self, filename, record, arrays):
+        """Save the network with a training run's ``record`` and ``arrays``
+        (from :func:`anynet.train.runstate.encode`); ``anynet.load`` still reads the
+        network from it, :func:`anynet.resume` the run."""
+        self._params()
+        checkpoint.save(self, filename, run=(record, arrays))
+
+    def to_device(self, data) -> DeviceData:
+        """Validate ``data`` (either form) and move it to this network's device
+        once; the result can be passed to ``SGD``, ``evaluate``, ``accuracy``
+        and ``total_cost`` in place of the data, with no further transfer."""
+        return self._prepare(data, "data")
+
+    def evaluate(self, test_data):
+        """Return the number of inputs in ``test_data`` for which the network's
+        most active output neuron is the correct label."""
+        model = self._params()
+        return int(model.correct(self._prepare(test_data, "test_data")))
+
+    def accuracy(self, data, convert=False):
+        """network2.py: the number of correctly classified inputs in ``data``.
+        Labels may be ints or one-hot vectors; ``convert`` is accepted for
+        network2.py's callers and not needed."""
+        return self.evaluate(data)
+
+    def total_cost(self, data, lmbda, convert=False, *, regularization=None):
+        """network2.py: the mean cost over ``data`` plus the regularisation term
+        once: L2 0.5 * (lmbda / len(data)) * sum of squared weights, or L1
+        (lmbda / len(data)) * sum |w| when the last run used L1 (or
+        ``regularization="l1"``)."""
+        lmbda = arguments.real("lmbda", lmbda, low=0.0)
+        kind = arguments.choice("regularization", regularization or self.regularization, ("l2", "l1"))
+        model = self._params()
+        penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.weights, xp=model.xp)) if lmbda else None
+        return total_cost(model, self._prepare(data, "data"), penalty)
+
+    def save(self, filename, *, allow_nonfinite=False):
+        """Save the network to ``filename`` (a pickle-free ``.npz`` checkpoint,
+        see :mod:`anynet.io.checkpoint`); ``anynet.load(filename)`` reads it back
+        onto any backend.  NaN or inf weights are refused unless
+        ``allow_nonfinite``."""
+        self._params()
+        checkpoint.save(self, filename, allow_nonfinite=allow_nonfinite)
+
+    def _prepare(self, data, what, defer=False):
+        return prepare(data, backend=self.backend, n_in=self.sizes[0], n_out=self.sizes[-1], what=what, defer=defer)
+
+    def __repr__(self) -> str:
+        acts = ",".join(a.name for a in self.activations)
+        return f"{type(self).__name__}({self.sizes}, cost={self.cost.__name__}, activations=[{acts}], backend={self.backend})"

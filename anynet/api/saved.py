@@ -1,0 +1,81 @@
+"""Networks and training runs read back from their files: :func:`load`,
+:func:`load_run` and :func:`resume` (the file format: :mod:`anynet.io.checkpoint`;
+the run inside it: :mod:`anynet.train.runstate`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..io import checkpoint
+from ..train import runstate
+from ..xp.backend import get_backend
+from ..errors import ArgumentError, CheckpointError
+from .network_api import Network
+from .printing import BookLines
+
+
+def load(filename, *, backend="numpy", device=None, dtype=None) -> Network:
+    """Load a network saved by ``Network.save`` (or by network2.py's ``save``)
+    onto ``backend``/``device`` in ``dtype`` (None: the checkpoint's); see
+    :func:`anynet.io.checkpoint.load_model` for what is checked."""
+    model, seed = checkpoint.load_model(filename, backend=backend, device=device, dtype=dtype)
+    return Network.from_model(model, seed=seed)
+
+
+class Run:
+    """A training run read back from its file: the network, the run's
+    TrainConfig and TrainState, what was recorded with it, and the digest of
+    its training data."""
+
+    def __init__(self, net, config, state, extra, data_sha256):
+        self.net, self.config, self.state, self.extra, self.data_sha256 = net, config, state, extra, data_sha256
+
+
+def load_run(filename, *, backend=None, device=None) -> Run:
+    """Read a run saved with ``SGD(checkpoint=FILE)`` or ``anynet train
+    --save FILE``; its network goes to ``backend``/``device`` (default: the
+    backend the run recorded, else NumPy).  Restores the global ``random``
+    state of an unseeded run (the book's shuffling) to where the run was."""
+    found = checkpoint.read(filename)
+    if found.run is None:
+        raise CheckpointError(f"{filename}: holds a network but no training run to resume (saved with Network.save?)")
+    extra = found.run.get("extra") or {}
+    recorded = extra.get("cli", {})
+    target = backend or recorded.get("backend") or "numpy"
+    if target == "jax" and found.model.backend.dtype_name == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # the run was float64: resuming it needs 64-bit JAX
+    if device is None and backend is None:
+        device = recorded.get("device")
+    model = found.model.moved(get_backend(target, device, found.model.backend.dtype_name))
+    config, state = runstate.decode(found.run, found.run_arrays, model.backend)
+    net = Network.from_model(model, seed=found.seed)
+    net.classes = found.classes
+    if state.shuffler.rng is not None:
+        net._rng = state.shuffler.rng
+    return Run(net, config, state, extra, found.run["data_sha256"])
+
+
+def resume(filename, training_data, *, epochs=None, evaluation_data=None, backend=None, device=None,
+           verbose=True, progress=False, callback=None):
+    """Continue the run saved in ``filename`` (by ``SGD(..., checkpoint=filename)``)
+    to ``epochs`` epochs in all (default: the run's own), on the same
+    ``training_data`` (checked against the run's digest) and
+    ``evaluation_data``, writing ``filename`` after every epoch.  On the same
+    backend the final weights are bit-identical to those of the uninterrupted
+    run.  Returns the trained Network; its ``history`` holds every epoch."""
+    run = load_run(filename, backend=backend, device=device)
+    net, config = run.net, run.config
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    train = net.to_device(training_data)
+    if runstate.data_digest(train) != run.data_sha256:
+        raise ArgumentError(f"{filename}: training_data is not the data this run was trained on")
+    seed_style = run.extra.get("seed_style", True)
+    callbacks = [
+        BookLines(seed_style, verbose, callback),
+        runstate.RunCheckpoint(filename, config, extra={"seed_style": seed_style}, data_sha256=run.data_sha256),
+    ]
+    net.train(train, config, evaluation_data=evaluation_data, callbacks=callbacks, progress=progress, state=run.state)
+    return net

@@ -1,0 +1,203 @@
+"""Sweeps: many configurations of one network shape (seeds, eta, lambda)
+trained together as stacks (:mod:`anynet.model.stacked`), each network equal to
+its separate run ``Network(sizes, cost, seed=s, ...).SGD(...)``: bit for bit
+on NumPy, to rounding on the other backends.
+
+The loop is :func:`anynet.train.fit.fit`'s, per network: the same Shuffler and
+TrainState, the same step (:func:`anynet.train.engine.make_step`) on stacked
+arrays, the same eta schedule and early stopping (:func:`anynet.train.fit.select_epoch`)
+and divergence check; what a stack adds is that a network whose run has
+ended (stopped, or diverged: its last finite parameters are kept and it is
+marked) rides along without effect on the others until all have ended.
+Under MPI (``comm=``), the configurations are split across the ranks in
+contiguous blocks and every rank returns all the trained networks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+
+from .. import arguments
+from ..train.engine import LocalReducer, run_epoch
+from ..errors import ArgumentError, ArgumentTypeError
+from ..train.fit import EpochReport, Shuffler, TrainConfig, TrainState, select_epoch
+from ..model.model import check_memory
+from .network_api import Network
+from ..model.optimizers import Regularizer
+from ..model.stacked import PerModel, StackedModel
+
+
+def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0, *, cost=None,
+          evaluation_data=None, regularization="l2", optimizer="sgd", eta_schedule=None, early_stopping=None,
+          stack=None, comm=None, verbose=False, **network_options) -> list:
+    """Train one network per configuration in ``itertools.product(seeds, eta,
+    lmbda)`` (each argument a value or a list) and return the trained
+    Networks in that order.
+
+    Network i is ``Network(sizes, cost, seed=seeds_i, **network_options)``
+    trained by ``SGD(training_data, epochs, mini_batch_size, eta_i, lmbda_i,
+    evaluation_data, regularization=, optimizer=, eta_schedule=,
+    early_stopping=)``, with its own initial weights and shuffle order, and
+    ends where that run ends.  Its ``history`` holds its EpochReports
+    (evaluation accuracy per epoch when ``evaluation_data`` is given) and
+    ``sweep`` its settings: ``{"seed", "eta", "lmbda", "diverged_in"}``;
+    ``diverged_in`` is the epoch in which its weights became NaN or inf (its
+    parameters are then those of the last finite epoch), else None.
+
+    ``stack`` caps how many networks train as one stack (default: all of
+    them; a stack of K holds K copies of the parameters, gradients and
+    optimizer state).  ``comm`` (an mpi4py communicator) splits the
+    configurations across its ranks.  ``verbose`` prints a line per epoch
+    (rank 0 only).
+    """
+    seeds = _values("seeds", seeds, lambda v: arguments.integer("seed", v, low=0))
+    etas = _values("eta", eta, lambda v: arguments.real("eta", v, low=0.0, low_open=True))
+    lmbdas = _values("lmbda", lmbda, lambda v: arguments.real("lmbda", v, low=0.0))
+    settings = list(itertools.product(seeds, etas, lmbdas))
+    configs = [TrainConfig(epochs, mini_batch_size, e, l, regularization, optimizer,
+                           True if eta_schedule is True else eta_schedule, early_stopping) for _, e, l in settings]
+    if stack is not None:
+        stack = arguments.integer("stack", stack, low=1)
+    nets = [Network(sizes, cost, seed=s, **network_options) for s, _, _ in settings]
+    for net, (s, e, l) in zip(nets, settings):
+        net.sweep = {"seed": s, "eta": e, "lmbda": l, "diverged_in": None}
+    first = nets[0]
+    train = first._prepare(training_data, "training_data", defer=True)
+    evaluation = None if evaluation_data is None else first._prepare(evaluation_data, "evaluation_data", defer=True)
+    if configs[0].selects_epochs and evaluation is None:
+        raise ArgumentError("eta_schedule and early_stopping need evaluation_data to measure accuracy on")
+    for data in (train, evaluation):
+        if data is not None and data.pending is not None:
+            data.pending.verify(first.backend.xp)
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    mine = np.array_split(np.arange(len(nets)), size)[rank].tolist()
+    per_stack = stack or max(len(mine), 1)
+    groups = [mine[i : i + per_stack] for i in range(0, len(mine), per_stack)]
+    say = _printer(settings, verbose and rank == 0)
+
+    def train_all():
+        for number, group in enumerate(groups, 1):
+            label = f"[stack {number}/{len(groups)}] " if len(groups) > 1 else ""
+            _train_stack([nets[i] for i in group], [configs[i] for i in group], group, train, evaluation,
+                         lambda *a: say(label, *a))
+
+    if comm is None:
+        train_all()
+        return nets
+    from ..distributed import run_guarded
+
+    with run_guarded(comm):
+        train_all()
+        # every rank gets every network: host arrays and reports, sent by mpi4py between our own ranks
+        results = [(i, _host_parameters(nets[i]), nets[i].history, nets[i].sweep["diverged_in"]) for i in mine]
+        for rank_results in comm.allgather(results):
+            for i, (weights, biases), history, diverged_in in rank_results:
+                if i not in mine:
+                    nets[i].weights, nets[i].biases = weights, biases
+                    nets[i].history, nets[i].sweep["diverged_in"] = history, diverged_in
+    return nets
+
+
+def _values(name, value, check) -> list:
+    """A value or a list of values, each checked; a list must not be empty."""
+    if isinstance(value, (str, bytes, dict, set)):
+        raise ArgumentTypeError(f"{name} must be a number or a list of numbers, not {value!r}")
+    values = list(value) if isinstance(value, (list, tuple, range, np.ndarray)) else [value]
+    if not values:
+        raise ArgumentError(f"{name} is an empty list; give at least one value")
+    return [check(v) for v in values]
+
+
+def _host_parameters(net):
+    return [net.backend.to_numpy(w) for w in net.weights], [net.backend.to_numpy(b) for b in net.biases]
+
+
+class _Run:
+    """One network's run inside a stack: fit's TrainState, plus where it ended."""
+
+    def __init__(self, net, config, shuffler):
+        self.net, self.config = net, config
+        self.state = TrainState(shuffler=shuffler, eta=config.eta, optimizer_state={},
+                                schedule=config.eta_schedule.start(config.eta) if config.eta_schedule else None)
+        self.final = None  # (weights, biases) once the run has ended
+
+    @property
+    def done(self) -> bool:
+        return self.final is not None
+
+
+def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
+    """Train ``nets`` (one per config) as one stack and install each one's
+    final parameters and history."""
+    first, config = nets[0], configs[0]
+    check_memory(first.sizes, first.backend, copies=6 * len(nets))
+    model = StackedModel([net._params() for net in nets])
+    runs = [_Run(net, c, Shuffler(train.n, net._rng)) for net, c in zip(nets, configs)]
+    lmbdas = [c.lmbda for c in configs]
+    reg = Regularizer(config.regularization, PerModel(lmbdas), train.n) if any(lmbdas) else None
+    opt_state = config.optimizer.init(model.weights, model.biases, xp=model.xp)
+    reducer = LocalReducer()
+    measured = evaluation is not None  # as SGD measures evaluation_data
+    for epoch in range(config.epochs):
+        if all(run.done for run in runs):
+            break
+        start = time.perf_counter()
+        order = np.stack([run.state.shuffler.next_epoch() for run in runs])  # ended runs' own streams only
+        last_good = model.parameters()
+        opt_state = run_epoch(model, train, order, mini_batch_size=config.mini_batch_size,
+                              eta=PerModel([run.state.eta for run in runs]), reg=reg, optimizer=config.optimizer,
+                              opt_state=opt_state, reducer=reducer)
+        correct = first.backend.to_numpy(model.correct(evaluation)) if measured else None
+        finite = first.backend.to_numpy(model.all_finite())  # once per epoch, never per step
+        seconds = time.perf_counter() - start
+        for k, run in enumerate(runs):
+            if run.done:
+                continue
+            if not finite[k]:
+                run.net.sweep["diverged_in"] = epoch
+                run.final = model.member_parameters(k, *last_good)
+                continue
+            report = EpochReport(epoch=epoch, eta=run.state.eta, seconds=seconds, n_training=train.n)
+            if measured:
+                report.evaluation_accuracy, report.n_evaluation = int(correct[k]), evaluation.n
+            select_epoch(model.member(k), run.config, run.state, report)
+            run.state.epoch += 1
+            run.state.history.append(report)
+            if run.state.stopped:
+                run.final = model.member_parameters(k)
+        say(epoch, indices, runs, seconds)
+    for k, run in enumerate(runs):
+        weights, biases = run.final or model.member_parameters(k)
+        if run.config.early_stopping is not None and run.state.best_parameters is not None \
+                and run.net.sweep["diverged_in"] is None:  # a diverged run keeps its last finite epoch, as fit does
+            weights, biases = run.state.best_parameters
+        backend = run.net.backend
+        run.net._install([backend.asarray(w, copy=True) for w in weights],
+                         [backend.asarray(b, copy=True) for b in biases])
+        run.net.regularization = run.config.regularization
+        run.net.history = run.state.history
+
+
+def _printer(settings, verbose):
+    """``say(label, epoch, indices, runs, seconds)``: one line per epoch of a stack."""
+
+    def say(label, epoch, indices, runs, seconds):
+        if not verbose:
+            return
+        active = sum(not run.done for run in runs)
+        scored = [(run.state.history[-1].evaluation_accuracy, i) for i, run in zip(indices, runs)
+                  if run.state.history and run.state.history[-1].epoch == epoch
+                  and run.state.history[-1].evaluation_accuracy is not None]
+        best = ""
+        if scored:
+            accuracy, i = max(scored, key=lambda score: (score[0], -score[1]))  # the first of equals
+            s, e, l = settings[i]
+            n = runs[0].state.history[-1].n_evaluation
+            best = f", best evaluation accuracy {accuracy / n:.2%} (seed {s}, eta {e:g}, lmbda {l:g})"
+        networks = f"{len(runs)} network{'s' if len(runs) > 1 else ''}"
+        print(f"{label}Epoch {epoch}: {networks} ({active} still training){best}, {seconds:.2f} s", flush=True)
+
+    return say

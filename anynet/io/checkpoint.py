@@ -1,0 +1,318 @@
+"""Save and load networks without pickle.
+
+A checkpoint (format version 2) is an :mod:`anynet.io.npzfile` file: a zip of
+uncompressed ``.npy`` arrays that ``np.load`` can open, holding
+
+* ``w0 .. w{L-1}`` and ``b0 .. b{L-1}``: the weights ``(sizes[l+1], sizes[l])``
+  and biases ``(sizes[l+1], 1)`` in the network's dtype, little-endian;
+* ``header``: a UTF-8 JSON object stored as a uint8 array, with exactly the
+  fields ``format`` ("anynet-checkpoint"), ``format_version`` (2), ``sizes``,
+  ``cost``, ``activations`` (one name per layer after the input), ``dtype``,
+  ``anynet_version``, ``seed`` (or null) and ``sha256``: one digest over the
+  rest of the header and every array (:func:`anynet.io.npzfile.digest`).
+
+Reading checks every header field's type and range, derives from ``sizes`` and
+``dtype`` the name, shape and byte count of every array and compares them with
+the file before reading any data; nothing is unpickled.  Version 1 files
+(anynet 0.1; their ``sha256`` is :func:`arrays_sha256`, over the arrays only)
+still load.  JSON files written by Nielsen's network2.py ``Network.save`` load
+too, up to :data:`MAX_JSON_BYTES`, under the same strict checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickletools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..model.activations import ACTIVATIONS
+from ..xp.backend import DTYPES, get_backend, to_numpy
+from ..model.costs import COSTS
+from ..model import model as _model
+from . import npzfile
+from ..train import runstate
+from ..errors import ArgumentError, CheckpointError, TrainingDiverged
+
+FORMAT = "anynet-checkpoint"
+FORMAT_VERSION = 2
+MAX_JSON_BYTES = 64 << 20  # a network2.py file of about 3 million parameters
+MAX_LAYERS = 10_000
+_REQUIRED = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")
+_OPTIONAL = ("anynet_version", "seed", "classes", "run")  # version 1 files lack them; classes and run are version 2's
+
+# network2.py stores its cost as the class name ("QuadraticCost",
+# "CrossEntropyCost"); those, LogLikelihoodCost and anynet's own names are
+# accepted, anything else refused.
+_NETWORK2_COSTS = {cls.__name__: cls for cls in COSTS.values()} | COSTS
+
+
+def arrays_sha256(arrays) -> str:
+    """The digest of format version 1: SHA-256 over ``arrays`` (a mapping name
+    -> NumPy array, in its order), for each its name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name, array in arrays.items():
+        array = np.ascontiguousarray(array)
+        digest.update(f"{name}\0{array.dtype.str}\0{list(array.shape)}\0".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _shapes(sizes) -> dict[str, tuple[int, int]]:
+    """The arrays of a checkpoint, in order (w0.., b0..), with their shapes."""
+    layers = list(enumerate(zip(sizes[:-1], sizes[1:])))
+    return {**{f"w{i}": (y, x) for i, (x, y) in layers}, **{f"b{i}": (y, 1) for i, (x, y) in layers}}
+
+
+def _name_of(registry: dict, value, what: str) -> str:
+    for name, known in registry.items():
+        if known is value:
+            return name
+    raise ArgumentError(
+        f"cannot save a network with a custom {what} {value!r}: a checkpoint records only anynet's ({', '.join(registry)})"
+    )
+
+
+def save(net, path, *, allow_nonfinite: bool = False, run=None) -> None:
+    """Write ``net`` (a Network, or a Model) to ``path`` (any name; nothing is
+    appended) as an anynet checkpoint; NaN or inf weights are refused unless
+    ``allow_nonfinite``.  ``net.classes`` (the original labels), when set, is
+    recorded; ``run`` is ``(record, arrays)`` from :func:`anynet.train.runstate.encode`,
+    the state of a training run to resume.  The write is atomic: a temporary file in the same directory
+    is written, flushed to disk and renamed over ``path``, so ``path`` holds
+    either the old checkpoint or the complete new one."""
+    from .. import __version__
+
+    path = Path(path)
+    cost = _name_of(COSTS, net.cost, "cost")
+    activations = [_name_of(ACTIVATIONS, type(a), "activation") for a in net.activations]
+    dtype = net.backend.dtype_name
+    shapes = _shapes(net.sizes)
+    arrays = {}
+    for name, value in zip(shapes, list(net.weights) + list(net.biases)):
+        arrays[name] = np.ascontiguousarray(to_numpy(value), dtype=dtype)
+        if arrays[name].shape != shapes[name]:
+            raise ArgumentError(f"cannot save: {name} has shape {arrays[name].shape}, sizes {net.sizes} need {shapes[name]}")
+        if not allow_nonfinite and not np.isfinite(arrays[name]).all():
+            raise TrainingDiverged(
+                f"refusing to save {path}: {name} holds NaN or inf (training diverged?); "
+                "pass allow_nonfinite=True to save it anyway"
+            )
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sizes": net.sizes,
+        "cost": cost,
+        "activations": activations,
+        "dtype": dtype,
+        "anynet_version": __version__,
+        "seed": getattr(net, "seed", None),
+    }
+    classes = getattr(net, "classes", None)
+    if classes is not None:
+        header["classes"] = list(classes)
+    if run is not None:
+        header["run"] = run[0]
+        arrays.update(run[1])
+    npzfile.write(path, header, arrays)  # adds sha256
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds: the model, the seed it was trained with (or
+    None), its classes (original labels, or None), and for a saved training
+    run its record and arrays (see :mod:`anynet.train.runstate`), else None."""
+
+    model: object
+    seed: int | None
+    classes: list | None
+    run: dict | None
+    run_arrays: dict
+
+
+def load_model(path, *, backend="numpy", device=None, dtype=None):
+    """``(model, seed)`` of the checkpoint at ``path``; see :func:`read`."""
+    found = read(path, backend=backend, device=device, dtype=dtype)
+    return found.model, found.seed
+
+
+def read(path, *, backend="numpy", device=None, dtype=None) -> Checkpoint:
+    """Read a checkpoint written by :func:`save` (or by network2.py's ``save``)
+    with its model on ``backend``/``device`` in ``dtype`` (None: the
+    checkpoint's).  ``anynet.load`` wraps the model in a Network.
+
+    The file's type is told by its content, not its name.  Raises
+    :class:`CheckpointError` (a ValueError) naming the file for anything that
+    is not a sound checkpoint: truncated, modified (checksum mismatch),
+    pickled, wrong shapes, unknown names or format version.  Pickle is never
+    used.
+    """
+    path = Path(path)
+    spec = _read_spec(path)
+    sizes, cost, activations, file_dtype, seed, arrays, extra = spec
+    # The backend first, outside the try: its errors (not installed, no such
+    # device) are about the request, not the file.
+    resolved = get_backend(backend, device, file_dtype if dtype is None else dtype)
+    layers = len(sizes) - 1
+    try:
+        acts = _model.build_activations(sizes, cost, activations[:-1], activations[-1])
+        shapes = [(y, x) for x, y in zip(sizes[:-1], sizes[1:])]
+        weights = _model.accept(resolved, [arrays[f"w{i}"] for i in range(layers)], shapes, "weights")
+        biases = _model.accept(resolved, [arrays[f"b{i}"] for i in range(layers)], [(y, 1) for y in sizes[1:]], "biases")
+    except ValueError as exc:  # softmax in a hidden layer, a cost that cannot follow its output, NaN
+        raise CheckpointError(f"{path}: {exc}") from exc
+    model = _model.Model(sizes, cost=cost, activations=acts, backend=resolved, weights=weights, biases=biases)
+    run_arrays = {name: a for name, a in arrays.items() if name.startswith("r_")}
+    return Checkpoint(model, seed, extra.get("classes"), extra.get("run"), run_arrays)
+
+
+def _describe_unknown(data: bytes) -> str:
+    if not data:
+        return "the file is empty, not a checkpoint"
+    if _is_pickle(data):
+        return "this is a Python pickle; anynet never loads pickles, because unpickling can run arbitrary code"
+    if data[:6] == b"\x93NUMPY":
+        return "this is a single .npy array, not an anynet checkpoint (.npz)"
+    if data[:2] == b"\x1f\x8b":
+        return "this is a gzip file (perhaps a pickle such as mnist.pkl.gz), not an anynet checkpoint"
+    return "neither an anynet checkpoint (.npz) nor a network2.py JSON file"
+
+
+def _is_pickle(data: bytes) -> bool:
+    """True if ``data`` parses as a pickle of any protocol.  pickletools only
+    reads the opcodes; it never imports or calls anything."""
+    try:
+        opcodes = list(pickletools.genops(data))
+    except Exception:  # only a sniff for the message: any parse failure means "not a pickle"
+        return False
+    return bool(opcodes) and opcodes[-1][0].name == "STOP"
+
+
+def _read_spec(path: Path):
+    """``(sizes, cost, activations, dtype, seed, arrays)`` from the checkpoint or
+    network2.py file at ``path``, told apart by their content."""
+    with npzfile.open_regular(path, "checkpoint") as f:
+        head = f.read(4)
+        if not npzfile.looks_like(head):
+            data = head + f.read(MAX_JSON_BYTES + 1 - len(head))
+    if npzfile.looks_like(head):
+        return _read_npz(path)
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"{":
+        raise CheckpointError(f"{path}: {_describe_unknown(data)}")
+    if len(data) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{path}: larger than the {MAX_JSON_BYTES >> 20} MiB anynet reads as a network2.py JSON file")
+    return _read_network2_json(path, data)
+
+
+def _read_npz(path: Path):
+    header, arrays = npzfile.read(path, lambda header: _schema(path, header), digest_of=_digest)
+    extra = {key: header[key] for key in ("classes", "run") if key in header}
+    return header["sizes"], COSTS[header["cost"]], header["activations"], header["dtype"], header.get("seed"), arrays, extra
+
+
+def _digest(header: dict, arrays: dict) -> str:
+    return arrays_sha256(arrays) if header["format_version"] == 1 else npzfile.digest(header, arrays)
+
+
+def _schema(path: Path, header: dict) -> dict:
+    """The arrays a checkpoint with ``header`` holds, after every field is checked."""
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an anynet checkpoint (header format is not {FORMAT!r})")
+    version = header.get("format_version")
+    if not _is_int(version) or version not in (1, FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path}: unknown checkpoint format version {_short(version)}; this anynet reads versions 1 and {FORMAT_VERSION}"
+        )
+    missing = [key for key in _REQUIRED if key not in header]
+    if missing:
+        raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
+    unknown = sorted(set(header) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise CheckpointError(f"{path}: the header has unknown fields {_short(unknown)}")
+    sizes = _check_sizes(path, header["sizes"])
+    cost = header["cost"]
+    if not isinstance(cost, str) or cost not in COSTS:
+        raise CheckpointError(f"{path}: unknown cost {_short(cost)}; known: {', '.join(COSTS)}")
+    activations = header["activations"]
+    if not isinstance(activations, list) or not all(isinstance(a, str) and a in ACTIVATIONS for a in activations):
+        raise CheckpointError(f"{path}: unknown activations {_short(activations)}; known: {', '.join(ACTIVATIONS)}")
+    if len(activations) != len(sizes) - 1:
+        raise CheckpointError(f"{path}: {len(activations)} activations for {len(sizes) - 1} layers")
+    dtype = header["dtype"]
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise CheckpointError(f"{path}: unsupported dtype {_short(dtype)}; known: {', '.join(DTYPES)}")
+    if not isinstance(header.get("anynet_version", ""), str):
+        raise CheckpointError(f"{path}: anynet_version must be a string, not {_short(header['anynet_version'])}")
+    seed = header.get("seed")
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise CheckpointError(f"{path}: seed must be a non-negative integer or null, not {_short(seed)}")
+    classes = header.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list) and len(classes) == sizes[-1]
+        and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
+    ):
+        raise CheckpointError(f"{path}: classes must be a list of {sizes[-1]} labels (strings or integers), not {_short(classes)}")
+    schema = {name: (shape, dtype) for name, shape in _shapes(sizes).items()}
+    if "run" in header:
+        try:
+            schema.update(runstate.schema(header["run"]))
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+    return schema
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value) -> str:
+    """A file's value in a message, cut short: a header can be megabytes."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_sizes(path: Path, sizes) -> list[int]:
+    if (
+        not isinstance(sizes, list)
+        or not 2 <= len(sizes) <= MAX_LAYERS + 1
+        or not all(_is_int(s) and s >= 1 for s in sizes)
+    ):
+        raise CheckpointError(
+            f"{path}: sizes must be a list of 2 to {MAX_LAYERS + 1} positive integers, not {_short(sizes)}"
+        )
+    return sizes
+
+
+def _read_network2_json(path: Path, data: bytes):
+    document = npzfile.loads_json(data, path, "the file")
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{path}: a network2.py file is a JSON object, not {type(document).__name__}")
+    missing = [key for key in ("sizes", "weights", "biases", "cost") if key not in document]
+    if missing:
+        raise CheckpointError(f"{path}: not a network2.py file: it lacks {', '.join(missing)}")
+    sizes = _check_sizes(path, document["sizes"])
+    cost = document["cost"]
+    if not isinstance(cost, str) or cost not in _NETWORK2_COSTS:
+        raise CheckpointError(f"{path}: unknown cost {_short(cost)}; known: {', '.join(_NETWORK2_COSTS)}")
+    layers = len(sizes) - 1
+    for key in ("weights", "biases"):
+        if not isinstance(document[key], list) or len(document[key]) != layers:
+            raise CheckpointError(f"{path}: {key} must be a list of {layers} matrices for sizes {_short(sizes)}")
+    arrays = {}
+    for name, shape in _shapes(sizes).items():
+        rows = document["weights" if name[0] == "w" else "biases"][int(name[1:])]
+        if not isinstance(rows, list) or len(rows) != shape[0] or not all(
+            isinstance(row, list) and len(row) == shape[1] for row in rows
+        ):
+            raise CheckpointError(f"{path}: {name} does not have the shape {shape} that sizes {_short(sizes)} need")
+        # int or float only: JSON strings, booleans and null are not numbers
+        if not all(type(v) is float or type(v) is int for row in rows for v in row):
+            raise CheckpointError(f"{path}: {name} holds values that are not numbers (strings, booleans or null)")
+        arrays[name] = np.array(rows, dtype=np.float64)
+    cost_class = _NETWORK2_COSTS[cost]
+    # network2.py's networks are sigmoid throughout; a softmax output only
+    # comes with the log-likelihood cost, which requires it.
+    output = "softmax" if cost_class.output_activations == ("softmax",) else "sigmoid"
+    return sizes, cost_class, ["sigmoid"] * (layers - 1) + [output], "float64", None, arrays, {}

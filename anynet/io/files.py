@@ -1,0 +1,209 @@
+"""Files anynet writes and reads: atomic writes that leave nothing behind,
+output paths checked before work starts, and regular files only.
+
+A file is written to a temporary name beside its target (``.<name>.<hex>.tmp``
+for saves, ``.part`` for downloads), flushed to disk and renamed over the
+target, so the target always holds either its old content or the complete new
+one.  The temporary file is removed when the write fails, on Ctrl-C and on
+SIGTERM; one that a SIGKILL left behind is removed by the next write into the
+same directory once it is an hour old (a younger one may belong to a run that
+is still writing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+
+from ..errors import DataError, OutputPathError
+
+STALE_AFTER_S = 3600.0
+TEMP_SUFFIXES = ("tmp", "part")
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.(?:tmp|part)$")
+
+_live: set[Path] = set()
+_lock = threading.Lock()
+_previous_handler = None
+
+
+def temp_path(target: Path, suffix: str = "tmp") -> Path:
+    """A fresh temporary name beside ``target``: ``.<name>.<12 hex>.<suffix>``."""
+    if suffix not in TEMP_SUFFIXES:
+        raise ValueError(f"temporary suffix must be one of {TEMP_SUFFIXES}, not {suffix!r}")
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.{suffix}")
+
+
+def remove_stale_temps(directory: Path, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove anynet's temporary files in ``directory`` older than ``older_than_s``
+    seconds (left by a killed run); return what was removed."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and now - info.st_mtime > older_than_s:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # another process removed or replaced it: fine
+    return removed
+
+
+def _on_sigterm(signum, frame):
+    with _lock:
+        paths = list(_live)
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    previous = _previous_handler
+    if callable(previous):
+        previous(signum, frame)
+        return
+    # The default action (terminate) after the clean-up: restore it and re-send.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous in (None, signal.SIG_DFL) else previous)
+    if previous != signal.SIG_IGN:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _register(path: Path) -> None:
+    global _previous_handler
+    with _lock:
+        _live.add(path)
+    if threading.current_thread() is threading.main_thread():
+        current = signal.getsignal(signal.SIGTERM)
+        if current is not _on_sigterm:
+            _previous_handler = current
+            signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _unregister(path: Path) -> None:
+    with _lock:
+        _live.discard(path)
+
+
+@contextlib.contextmanager
+def temporary_beside(target: Path, suffix: str = "tmp"):
+    """Create a temporary file beside ``target`` and yield ``(file, path)``;
+    the file is removed unless the caller renamed it into place.  Stale
+    temporary files of earlier, killed runs in that directory are removed first."""
+    target = Path(target)
+    remove_stale_temps(target.parent)
+    tmp = temp_path(target, suffix)
+    # Registered (and the SIGTERM handler installed) before the file exists:
+    # a SIGTERM the moment it appears still removes it.
+    _register(tmp)
+    created = False
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as f:
+            yield f, tmp
+    finally:
+        _unregister(tmp)
+        if created:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(f)`` on a temporary file beside ``path`` and rename it over
+    ``path`` once complete and on disk.  ``path`` keeps its old content if
+    ``write`` fails or the process is interrupted."""
+    path = Path(path)
+    with temporary_beside(path, "tmp") as (f, tmp):
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename durable (POSIX); Windows cannot open directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def check_output_path(path, what: str = "output") -> Path:
+    """Raise :class:`OutputPathError` naming ``path`` unless a file can be
+    written there: the path is not a directory, its directory exists and is
+    writable.  Called before training, not after it."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{what} {path}: is a directory; give a file name")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{what} {path}: the directory {path.parent} does not exist")
+    try:  # a real probe: permission bits say nothing for root or read-only mounts
+        with temporary_beside(path):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"{what} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
+    return path
+
+
+def require_regular_file(path, what: str = "file") -> os.stat_result:
+    """``os.stat`` of ``path`` if it is a regular file; a FIFO, a device such as
+    /dev/zero, a socket or a directory raises :class:`DataError` before anything
+    is opened (reading one could block or never end)."""
+    path = Path(path)
+    info = os.stat(path)  # FileNotFoundError/PermissionError name the path themselves
+    if not stat.S_ISREG(info.st_mode):
+        kind = (
+            "a directory" if stat.S_ISDIR(info.st_mode)
+            else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+            else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+            else "a socket" if stat.S_ISSOCK(info.st_mode)
+            else "not a regular file"
+        )
+        raise DataError(f"{path}: {what} must be a regular file, but this is {kind}")
+    return info
+
+
+def open_regular(path, what: str = "file", *, error=DataError):
+    """Open ``path`` for binary reading if it is a regular file; anything else
+    raises ``error`` (a DataError, or e.g. CheckpointError) naming it, without
+    blocking: should a FIFO have replaced the file since the check, O_NONBLOCK
+    makes opening it return at once, and fstat sees it."""
+    try:
+        require_regular_file(path, what)
+    except DataError as exc:
+        if error is DataError:
+            raise
+        raise error(str(exc)) from None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(f"{path}: {what} must be a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def physical_memory() -> int | None:
+    """This machine's RAM in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+

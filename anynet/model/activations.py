@@ -1,0 +1,97 @@
+"""Activation functions, written once against the array API standard.
+
+Each activation has ``fn(z, *, xp)`` and ``prime(z, a, *, xp)``, the derivative
+at ``z`` given ``a = fn(z)`` (sigmoid and tanh are cheaper from ``a``).  Rows
+are samples; softmax normalises over the last axis.
+"""
+
+from __future__ import annotations
+
+from ..xp.backend import namespace_of
+from ..errors import ArgumentError
+
+
+class Activation:
+    name = ""
+
+    def fn(self, z, *, xp):
+        raise NotImplementedError
+
+    def prime(self, z, a, *, xp):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def fn(self, z, *, xp):
+        return 1.0 / (1.0 + xp.exp(-z))
+
+    def prime(self, z, a, *, xp):
+        return a * (1 - a)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def fn(self, z, *, xp):
+        return xp.tanh(z)
+
+    def prime(self, z, a, *, xp):
+        return 1 - a * a
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def fn(self, z, *, xp):
+        return xp.maximum(z, xp.zeros_like(z))  # array API 2023.12 takes no scalar here
+
+    def prime(self, z, a, *, xp):
+        return xp.astype(z > 0, z.dtype)
+
+
+class Softmax(Activation):
+    """Softmax over the units of a layer; only as the output layer of the
+    log-likelihood cost, whose delta (a - y) needs no Jacobian."""
+
+    name = "softmax"
+
+    def fn(self, z, *, xp):
+        e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def prime(self, z, a, *, xp):
+        raise ArgumentError("softmax has no elementwise derivative; use it as the output of the log-likelihood cost")
+
+
+ACTIVATIONS = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, Softmax)}
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def get_activation(spec) -> Activation:
+    """An Activation from a name ("sigmoid", "tanh", "relu", "softmax"), a class or an instance."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Activation):
+        return spec()
+    if isinstance(spec, str) and spec.lower() in ACTIVATIONS:
+        return ACTIVATIONS[spec.lower()]()
+    raise ArgumentError(f"unknown activation {spec!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def sigmoid(z):
+    """The sigmoid function 1/(1+exp(-z)), elementwise, on an array of any backend."""
+    xp = namespace_of(z)
+    if not hasattr(z, "shape"):
+        z = xp.asarray(z, dtype=xp.float64)
+    return Sigmoid().fn(z, xp=xp)
+
+
+def sigmoid_prime(z):
+    """Derivative of the sigmoid function, sigmoid(z)*(1-sigmoid(z))."""
+    s = sigmoid(z)
+    return s * (1 - s)

@@ -1,0 +1,247 @@
+"""The model: layer sizes, activations, a cost and the parameters on a
+backend's device, with the batched computations on them.
+
+Nothing here prints, shuffles, loops over epochs or moves a result to the
+host: every method returns arrays of the backend (a count or a cost is a 0-d
+array), so a caller decides when to pay for a device-to-host transfer.  The
+math itself is in :mod:`anynet.model.backprop`; this class binds it to parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backprop
+from .. import arguments
+from .activations import HIDDEN_ACTIVATIONS, get_activation
+from ..xp.backend import Backend, get_backend
+from .costs import QuadraticCost, get_cost
+from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
+from .initializers import get_initializer
+
+# Datasets are evaluated in chunks of this many rows: whole-batch matrix work
+# with memory bounded by the chunk, not by the dataset.
+EVAL_CHUNK = 10_000
+
+
+class Model:
+    """A feedforward network of fully connected layers.
+
+    ``weights[l]`` has the book's shape ``(sizes[l+1], sizes[l])`` and
+    ``biases[l]`` ``(sizes[l+1], 1)``; batches have samples as rows.  The
+    parameter lists are replaced, never written into, by training.
+    """
+
+    engine = None  # how an epoch runs: None lets the backend choose (anynet.train.engine.engine_for)
+
+    def __init__(self, sizes, *, cost, activations, backend: Backend, weights, biases):
+        self.sizes = list(sizes)
+        self.num_layers = len(self.sizes)
+        self.cost = cost
+        self.activations = tuple(activations)
+        self.backend = backend
+        self.weights = list(weights)
+        self.biases = list(biases)
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    def parameters(self):
+        """``(weights, biases)``: the current lists."""
+        return self.weights, self.biases
+
+    def set_parameters(self, weights, biases) -> None:
+        """Install new parameter lists (arrays of this backend, already checked)."""
+        self.weights, self.biases = list(weights), list(biases)
+
+    def moved(self, backend: Backend) -> "Model":
+        """This model with its parameters copied to ``backend`` (its device and dtype)."""
+        weights = accept(backend, self.weights, [tuple(w.shape) for w in self.weights], "weights")
+        biases = accept(backend, self.biases, [tuple(b.shape) for b in self.biases], "biases")
+        return Model(self.sizes, cost=self.cost, activations=self.activations, backend=backend,
+                     weights=weights, biases=biases)
+
+    # -- batched computations ------------------------------------------------
+
+    def output_layer(self, x, weights=None, biases=None):
+        """``(z, a)`` of the output layer for the rows ``x``."""
+        weights = self.weights if weights is None else weights
+        biases = self.biases if biases is None else biases
+        with self.backend.errstate():
+            return backprop.output_layer(weights, biases, x, activations=self.activations, xp=self.xp,
+                                         fuse=self.backend.fuse)
+
+    def feedforward(self, x):
+        """Output activations for the rows ``x``."""
+        return self.output_layer(x)[1]
+
+    def gradients(self, x, targets, weights=None, biases=None):
+        """``(nabla_b, nabla_w)``: the cost's gradient summed over the rows of ``(x, targets)``."""
+        weights = self.weights if weights is None else weights
+        biases = self.biases if biases is None else biases
+        with self.backend.errstate():
+            return backprop.backprop(
+                weights, biases, x, targets, activations=self.activations, cost=self.cost, xp=self.xp,
+                fuse=self.backend.fuse,
+            )
+
+    def _chunks(self, x, *others):
+        n = x.shape[0]
+        for k in range(0, n, EVAL_CHUNK):
+            stop = min(k + EVAL_CHUNK, n)
+            yield (x[k:stop, ...], *(o[k:stop, ...] for o in others))
+
+    def correct(self, data):
+        """How many rows of ``data`` (a DeviceData) the network classifies
+        correctly, as a 0-d integer array on the device."""
+        xp = self.xp
+        total = xp.zeros((), dtype=self.backend.index_dtype, device=self.backend.device)
+        for x, labels in self._chunks(data.x, data.labels):
+            hits = xp.argmax(self.feedforward(x), axis=-1) == labels
+            total = total + xp.sum(xp.astype(hits, self.backend.index_dtype))
+        return total
+
+    def cost_sum(self, data):
+        """The cost summed over the rows of ``data`` (no regularisation), as a 0-d array."""
+        xp = self.xp
+        total = xp.zeros((), dtype=self.backend.dtype, device=self.backend.device)
+        with self.backend.errstate():
+            for x, targets in self._chunks(data.x, data.targets):
+                z, a = self.output_layer(x)
+                total = total + self.cost.total(z, a, targets, xp=xp)
+        return total
+
+    def all_finite(self, weights=None, biases=None):
+        """A 0-d boolean array: no parameter holds NaN or inf."""
+        xp = self.xp
+        arrays = (self.weights if weights is None else weights) + (self.biases if biases is None else biases)
+        ok = xp.all(xp.isfinite(arrays[0]))
+        for a in arrays[1:]:
+            ok = xp.logical_and(ok, xp.all(xp.isfinite(a)))
+        return ok
+
+
+# -- building a model -----------------------------------------------------------
+
+
+def build_activations(sizes, cost, activation="sigmoid", output_activation=None):
+    """One Activation per layer after the input, checked against the cost."""
+    hidden_count = len(sizes) - 2
+    if isinstance(activation, (list, tuple)):
+        if len(activation) != hidden_count:
+            raise ArgumentError(
+                f"activation lists one activation per hidden layer: {hidden_count} expected, got {len(activation)}"
+            )
+        hidden = [get_activation(a) for a in activation]
+    else:
+        hidden = [get_activation(activation) for _ in range(hidden_count)]
+    for act in hidden:
+        if act.name not in HIDDEN_ACTIVATIONS:
+            raise ArgumentError(f"hidden layers cannot use {act.name}; choose one of {', '.join(HIDDEN_ACTIVATIONS)}")
+    if output_activation is None:
+        output_activation = "softmax" if cost.output_activations == ("softmax",) else "sigmoid"
+    output = get_activation(output_activation)
+    cost.check_output(output)
+    return hidden + [output]
+
+
+def parameter_count(sizes) -> int:
+    """Weights and biases of a network of these layer widths."""
+    return sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))
+
+
+def check_memory(sizes, backend: Backend, *, copies: int = 6) -> None:
+    """Refuse, with the figure, a network whose parameters cannot fit: the
+    float64 draw on the host plus ``copies`` device-sized arrays (parameters,
+    gradients, the updated parameters, optimizer moments)."""
+    count = parameter_count(sizes)
+    itemsize = 8 if backend.dtype_name == "float64" else 4
+    host_need = count * 8
+    device_need = count * itemsize * copies
+    host_free, device_free = backend.available_memory()
+    need, free, where = host_need + (device_need if device_free is None else 0), host_free, "memory"
+    if device_free is not None and device_need > device_free:
+        need, free, where = device_need, device_free, f"memory on {backend.device_name}"
+    if free is not None and need > free:
+        raise TooLargeError(
+            f"a network of sizes {sizes} has {count:,} parameters and needs about {_gib(need)} to train "
+            f"({backend.dtype_name}); this machine has {_gib(free)} of {where} available"
+        )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+
+
+def build(
+    sizes,
+    cost=None,
+    *,
+    backend="numpy",
+    device=None,
+    dtype=None,
+    activation="sigmoid",
+    output_activation=None,
+    initializer=None,
+    rng=None,
+    compile=None,
+) -> Model:
+    """A Model with freshly drawn parameters.
+
+    ``cost=None`` is network.py's network (quadratic cost, N(0, 1) weights);
+    a cost class or name is network2.py's (N(0, 1/n_in) weights unless
+    ``initializer`` says otherwise).  ``rng`` is a NumPy Generator, or None
+    for the global ``numpy.random`` state the book draws from.  ``compile``:
+    how training runs an epoch (see :func:`anynet.xp.backend.get_backend`).
+    """
+    sizes = arguments.sizes(sizes)
+    cost_class = get_cost(QuadraticCost if cost is None else cost)
+    activations = build_activations(sizes, cost_class, activation, output_activation)
+    init = get_initializer(("large" if cost is None else "default") if initializer is None else initializer)
+    resolved = get_backend(backend, device, dtype, compile=compile)
+    check_memory(sizes, resolved)
+    biases, weights = draw(init, sizes, np.random if rng is None else rng)
+    model = Model(sizes, cost=cost_class, activations=activations, backend=resolved, weights=[], biases=[])
+    model.set_parameters(
+        accept(resolved, weights, [(y, x) for x, y in zip(sizes[:-1], sizes[1:])], "weights"),
+        accept(resolved, biases, [(y, 1) for y in sizes[1:]], "biases"),
+    )
+    return model
+
+
+def draw(init, sizes, rng):
+    """Call an initializer and check it returned ``(biases, weights)`` lists."""
+    drawn = init(sizes, rng)
+    if not (isinstance(drawn, (tuple, list)) and len(drawn) == 2):
+        raise ArgumentTypeError(f"an initializer must return (biases, weights) lists, not {type(drawn).__name__}")
+    return drawn
+
+
+def accept(backend: Backend, values, shapes, what: str) -> list:
+    """Parameters given by a user or an initializer, as arrays of ``backend``:
+    one per shape, each a copy (later writes to the user's array cannot reach
+    the network), on the right device, finite."""
+    from ..xp.backend import is_array, to_numpy
+
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ArgumentTypeError(f"{what} must be a list of arrays, not {type(values).__name__}")
+    values = list(values)
+    if len(values) != len(shapes):
+        raise ArgumentError(f"{what} needs {len(shapes)} arrays (one per layer), got {len(values)}")
+    accepted = []
+    xp = backend.xp
+    for i, (value, shape) in enumerate(zip(values, shapes)):
+        host = to_numpy(value) if is_array(value) and not backend.owns(value) else value
+        if backend.owns(host):
+            backend.check_device(host, f"{what}[{i}]")
+        try:
+            array = backend.asarray(host, copy=True)
+        except (TypeError, ValueError) as exc:
+            raise ArgumentTypeError(f"{what}[{i}] is not an array of numbers: {exc}") from None
+        if tuple(array.shape) != shape:
+            raise ArgumentError(f"{what}[{i}] must have shape {shape}, got {tuple(array.shape)}")
+        if not bool(xp.all(xp.isfinite(array))):
+            raise ArgumentError(f"{what}[{i}] contains NaN or inf")
+        accepted.append(array)
+    return accepted

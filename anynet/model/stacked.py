@@ -1,0 +1,182 @@
+"""K networks of one shape trained as one stack (the engine of :mod:`anynet.sweep`).
+
+Network k's layer l is ``weights[l][k]`` of a ``(K, y, x)`` array (biases
+``(K, y, 1)``): the book's layout with a leading K.  A stacked mini-batch
+``(K, m, x)`` holds each network's own rows, gathered by one ``take`` over a
+flat index row; :mod:`anynet.model.backprop` and the optimizers run on the stack
+unchanged, the leading axis broadcasting through ``@``.
+
+Per-network hyperparameters (eta, lambda) are :class:`PerModel` values: K
+float64 numbers kept on the host, where ``eta / m`` and ``lmbda / n`` are
+computed exactly as a single run computes them with Python floats, and cast
+to the parameters' dtype only where they meet an array, as a Python float is.
+So on NumPy (whose stacked matmul calls the same BLAS routine per network as
+the single product) every network of a stack ends bit for bit where its
+separate run ends, in float64 and float32; elsewhere (torch's batched
+matmul is another kernel) to rounding.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import array_api_compat
+import numpy as np
+
+from .model import Model
+
+
+class PerModel:
+    """K real numbers, one per stacked network, with Python-float semantics:
+    arithmetic with numbers stays on the host in float64; with an array,
+    the values become a ``(K, 1, 1)`` array of its dtype and device (cached)."""
+
+    __array_priority__ = 1000  # a NumPy array on the left defers to our __r*__
+
+    def __init__(self, values):
+        self.values = np.array(values, dtype=np.float64).reshape(-1, 1, 1)  # writable: torch warns on read-only
+        self._cast = {}
+        self._memo = {}
+
+    def on(self, array):
+        """These values as an array of ``array``'s namespace, dtype and device."""
+        if isinstance(array, np.generic):
+            array = np.asarray(array)
+        key = (array.dtype, array_api_compat.device(array))  # hashable on every backend; str() would cost ~7 us a step
+        cast = self._cast.get(key)
+        if cast is None:
+            xp = array_api_compat.array_namespace(array)
+            cast = xp.asarray(self.values, dtype=array.dtype, device=array_api_compat.device(array))
+            self._cast[key] = cast
+        return cast
+
+    def _number(self, other):
+        if type(other) in (int, float):  # the common case, without the slower ABC check
+            return float(other)
+        if isinstance(other, PerModel):
+            return other.values
+        if isinstance(other, np.generic):  # a NumPy scalar is NumPy's 0-d array (Adam's step count)
+            return None
+        if isinstance(other, numbers.Real):
+            return float(other)
+        return None
+
+    def _derived(self, op, other, values):
+        # eta / m and -rate are asked for every step: the same object comes
+        # back, so its cast to the device is made once
+        key = (op, other) if isinstance(other, float) else None
+        hit = self._memo.get(key) if key is not None else None
+        if hit is None:
+            hit = PerModel(values)
+            if key is not None and len(self._memo) < 8:
+                self._memo[key] = hit
+        return hit
+
+    def __neg__(self):
+        return self._derived("neg", 0.0, -self.values)
+
+    def __mul__(self, other):
+        o = self._number(other)
+        return self.on(other) * other if o is None else self._derived("mul", o, self.values * o)
+
+    def __rmul__(self, other):
+        o = self._number(other)
+        return other * self.on(other) if o is None else self._derived("rmul", o, o * self.values)
+
+    def __truediv__(self, other):
+        o = self._number(other)
+        return self.on(other) / other if o is None else self._derived("div", o, self.values / o)
+
+    def __rtruediv__(self, other):
+        o = self._number(other)
+        return other / self.on(other) if o is None else PerModel(o / self.values)
+
+    def __add__(self, other):
+        o = self._number(other)
+        return self.on(other) + other if o is None else PerModel(self.values + o)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        o = self._number(other)
+        return self.on(other) - other if o is None else PerModel(self.values - o)
+
+    def __rsub__(self, other):
+        o = self._number(other)
+        return other - self.on(other) if o is None else PerModel(o - self.values)
+
+    def __bool__(self):
+        return bool(np.any(self.values))
+
+    def __repr__(self):
+        return f"PerModel({self.values.ravel().tolist()})"
+
+
+class StackedEngine:
+    """An epoch of a stack, step by step: batch j of network k is rows
+    ``indices[k, j*m:(j+1)*m]`` of the shared data.  CuPy's fused kernels
+    take numbers, not per-network values, so a stack runs unfused."""
+
+    name = "stacked"
+
+    def epoch(self, spec, backend, params, state, data, indices, *, m, eta, reducer=None, bar=None):
+        """Like :meth:`anynet.train.engine.LoopEngine.epoch` with ``indices`` of
+        shape ``(K, n)``, one permutation per network, and ``eta`` a PerModel."""
+        xp = backend.xp
+        step = spec.step(xp)
+        k, n = indices.shape
+        n_in, n_out = data.x.shape[1], data.targets.shape[1]
+        for start in range(0, n, m):
+            rows = min(start + m, n) - start
+            flat = xp.reshape(indices[:, start : start + rows], (k * rows,))
+            x = xp.reshape(backend.take_rows(data.x, flat), (k, rows, n_in))
+            targets = xp.reshape(backend.take_rows(data.targets, flat), (k, rows, n_out))
+            params, state = step(params, state, x, targets, eta)
+            if bar is not None:
+                bar.update(rows)
+        return params, state
+
+
+STACKED = StackedEngine()
+
+
+class StackedModel(Model):
+    """K models of the same sizes, cost, activations and backend as one
+    Model whose parameters carry a leading axis K."""
+
+    engine = STACKED
+
+    def __init__(self, models):
+        first = models[0]
+        xp = first.xp
+        weights = [xp.stack([m.weights[l] for m in models]) for l in range(len(first.weights))]
+        biases = [xp.stack([m.biases[l] for m in models]) for l in range(len(first.biases))]
+        super().__init__(first.sizes, cost=first.cost, activations=first.activations, backend=first.backend,
+                         weights=weights, biases=biases)
+        self.k = len(models)
+
+    def member_parameters(self, k, weights=None, biases=None):
+        """``(weights, biases)`` of network ``k`` (views of the stack, or of the given lists)."""
+        weights = self.weights if weights is None else weights
+        biases = self.biases if biases is None else biases
+        return [w[k, ...] for w in weights], [b[k, ...] for b in biases]
+
+    def member(self, k) -> Model:
+        """Network ``k`` as a Model viewing the stack's current parameters."""
+        weights, biases = self.member_parameters(k)
+        return Model(self.sizes, cost=self.cost, activations=self.activations, backend=self.backend,
+                     weights=weights, biases=biases)
+
+    def correct(self, data):
+        """How many rows of ``data`` each network classifies correctly: a
+        ``(K,)`` integer array.  Each network is measured as a single one is
+        (same products, same chunks), so the counts equal the separate runs'."""
+        return self.xp.stack([self.member(k).correct(data) for k in range(self.k)])
+
+    def all_finite(self, weights=None, biases=None):
+        """A ``(K,)`` boolean array: network k holds no NaN or inf."""
+        flags = []
+        for k in range(self.k):
+            w, b = self.member_parameters(k, weights, biases)
+            flags.append(Model.all_finite(self, w, b))
+        return self.xp.stack(flags)
