@@ -20,6 +20,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 import pickle
 import random
 import re
@@ -235,6 +236,7 @@ SCRIPT = """
 from anynet import mnist_loader
 from anynet import network2
 import json
+import os
 training_data, validation_data, test_data = mnist_loader.load_data_wrapper()
 net = network2.Network([784, 30, 10], cost=network2.CrossEntropyCost)
 net.large_weight_initializer()
@@ -287,8 +289,29 @@ def test_mnist_loader_says_where_to_put_mnist(tmp_path, monkeypatch):
     monkeypatch.setenv("ANYNET_DATA", str(tmp_path / "nothing"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("ANYNET_MIRRORS", "http://127.0.0.1:9/")
-    with pytest.raises(FileNotFoundError, match=r"(?s)MNIST not found: put the book's mnist.pkl.gz in one of \.\./data"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)MNIST not found: the book's scripts read mnist.pkl.gz") as caught:
         mnist_loader.load_data()
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # not chained under another message
+
+
+def test_a_book_script_without_mnist_prints_one_short_error(tmp_path):
+    """Issue 19: the error was printed twice (a chained traceback, ~60 lines),
+    did not say where the book's file comes from, and suggested --data sample,
+    a flag a script cannot pass."""
+    work = tmp_path / "src"
+    work.mkdir()
+    (work / "script.py").write_text("from anynet import mnist_loader\nmnist_loader.load_data_wrapper()\n")
+    env = {**os.environ, "ANYNET_DATA": str(tmp_path / "nothing"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "ANYNET_MIRRORS": "http://127.0.0.1:9/"}
+    done = subprocess.run([sys.executable, "script.py"], cwd=work, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1 and done.stdout == ""
+    err = done.stderr
+    assert err.count("Traceback") == 1 and err.count("MNIST not found") == 1, err
+    assert "--data" not in err and "sample" not in err, err
+    assert "mnielsen/neural-networks-and-deep-learning" in err and "data/mnist.pkl.gz" in err
+    assert str(tmp_path / "data" / "mnist.pkl.gz") in err  # ../data/ of the script, spelled out
+    assert "ANYNET_DATA" in err
+    assert len(err.splitlines()) <= 20, err
 
 
 def test_mnist_loader_formats(tmp_path, monkeypatch):
