@@ -80,8 +80,10 @@ def test_train_prints_one_line_per_epoch(tiny, capsys):
     assert "data: tiny synthetic clusters" in out and "backend: numpy (cpu, float64)" in out
     epochs = EPOCH_LINE.findall(out)
     assert [int(e[0]) for e in epochs] == [0, 1, 2] and all(e[3] == "60" for e in epochs)
-    best = max(epochs, key=lambda e: int(e[2]))
-    assert f"Best: epoch {best[0]}, test accuracy {best[1]}% ({best[2]}/60)" in out
+    # no validation split: no line may read as an epoch chosen on the test set (issue 19)
+    assert "Best" not in out and "best" not in out
+    last = epochs[-1]
+    assert f"Last epoch 2: test accuracy {last[1]}% ({last[2]}/60) (no validation split chose an epoch)" in out
     assert tiny[0][0] == "tiny" and tiny[0][1]["fallback_to_sample"] is False and tiny[0][1]["progress"] is False
 
 

@@ -199,8 +199,16 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
 
 
 def _summary(state, watched_name, say, restored):
+    """The closing line: with a validation split, the best epoch by validation
+    accuracy (and its test accuracy); without one, only the last epoch's
+    accuracy, since choosing an epoch by the test set would bias it."""
     history = [r for r in state.history if r.evaluation_accuracy is not None]
     if not history:
+        return
+    if watched_name != "validation":
+        last = history[-1]
+        say(f"Last epoch {last.epoch}: {watched_name} accuracy "
+            f"{common.accuracy_text(last.evaluation_accuracy, last.n_evaluation)} (no validation split chose an epoch)")
         return
     best = max(history, key=lambda r: r.evaluation_accuracy)  # the first of equals
     chosen = f"{watched_name} accuracy {common.accuracy_text(best.evaluation_accuracy, best.n_evaluation)}"
