@@ -325,3 +325,14 @@ def test_mnist_loader_formats(tmp_path, monkeypatch):
     assert isinstance(training_data, list) and len(training_data) == 900
     assert training_data[0][0].shape == (784, 1) and training_data[0][1].shape == (10, 1)
     assert isinstance(test_data[0][1], int) and len(test_data) == 200
+
+
+def test_quadratic_cost_delta_is_the_books_for_any_activation():
+    """network2.QuadraticCost.delta(z, a, y) is (a - y) * sigmoid_prime(z), with
+    sigmoid'(z) from z (it used a, which differs when a is not sigmoid(z));
+    the oracle is the book's formula in NumPy."""
+    rng = np.random.default_rng(0)
+    z, a, y = rng.normal(size=(3, 10, 1))
+    s = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(network2.QuadraticCost.delta(z, a, y), (a - y) * s * (1 - s), rtol=1e-15)
+    np.testing.assert_allclose(network2.CrossEntropyCost.delta(z, a, y), a - y, rtol=0)

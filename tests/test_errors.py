@@ -263,3 +263,42 @@ def test_big_endian_and_numpy_dtype_objects(backend):
     net = anynet.Network(SIZES, backend=backend, dtype=np.dtype(backend.dtype_name), seed=0)
     x, y = data()
     assert net.evaluate((x.astype(">f8"), y)) == net.evaluate((x, y))
+
+
+# -- defects found while building layers (issue 17 item 5) ----------------------
+
+
+def test_a_column_that_overflows_float32_is_refused_as_a_batch_is():
+    """One (784, 1) column holding 1e39 used to come back as inf from a float32
+    network's feedforward, while a batch with the same value was refused."""
+    net = anynet.Network([4, 3, 2], dtype="float32", seed=0)
+    x = np.zeros((4, 1))
+    x[2, 0] = 1e39
+    with pytest.raises(ValueError, match="overflow float32"):
+        net.feedforward(x)
+    with pytest.raises(ValueError, match="overflow float32"):
+        net.SGD((x.T, np.array([1])), 1, 1, 0.5)
+    x[2, 0] = 3.0e38  # the largest float32 is 3.4e38: still a number
+    assert np.isfinite(net.backend.to_numpy(net.feedforward(x))).all()
+
+
+@pytest.mark.parametrize("label", [3.0, np.float64(3), np.array(3.0)])
+def test_book_pairs_take_whole_float_labels(label):
+    """(x, 3.0) used to be read as a one-value target ("each target must have
+    10 values, got 1"); a whole-number float is the label 3, as in arrays."""
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1))
+    with_float = anynet.Network([4, 3, 5], seed=0)
+    with_int = anynet.Network([4, 3, 5], seed=0)
+    assert with_float.evaluate([(x, label)]) == with_int.evaluate([(x, 3)])
+    with_float.SGD([(x, label)], 1, 1, 0.5)
+    with_int.SGD([(x, 3)], 1, 1, 0.5)
+    for a, b in zip(with_float.weights, with_int.weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_book_pairs_with_a_fractional_label_say_labels_are_integers():
+    x = np.zeros((4, 1))
+    net = anynet.Network([4, 3, 5], seed=0)
+    with pytest.raises(TypeError, match="labels must be integers; y holds 3.5 at sample 1"):
+        net.SGD([(x, 2), (x, 3.5)], 1, 1, 0.5)

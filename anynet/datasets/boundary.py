@@ -89,6 +89,8 @@ def _stack_pairs(data, *, what: str):
     if all(_is_int_label(y) for y in ys):
         labels = np.asarray([int(y) for y in ys], dtype=np.int64)
         return np.stack(xs), labels
+    if all(_is_scalar(y) for y in ys):  # (x, 3.0): a label, checked as labels are (whole numbers only)
+        return np.stack(xs), np.asarray([float(y) for y in ys], dtype=np.float64)
     targets = [_host(y, what=f"{what}[{i}] target").reshape(-1) for i, y in enumerate(ys)]
     if len({t.shape[0] for t in targets}) > 1:
         raise DataError(f"{what}: targets have different sizes; mix of labels and vectors?")
@@ -102,6 +104,12 @@ def _is_int_label(y) -> bool:
         return True
     shape = getattr(y, "shape", None)
     return shape == () and "int" in str(getattr(y, "dtype", ""))
+
+
+def _is_scalar(y) -> bool:
+    if isinstance(y, bool):
+        return False
+    return isinstance(y, numbers.Real) or getattr(y, "shape", None) == ()
 
 
 def _host(value, *, what: str) -> np.ndarray:
@@ -264,7 +272,12 @@ def column(a, *, backend: Backend, size: int, what: str, defer: bool = False):
         rows = host.reshape(1, -1) if host.ndim == 1 else host.T
         if not np.isfinite(rows).all():
             raise DataError(f"{what} contains NaN or inf")
-        rows, pending = backend.asarray(rows), None
+        with np.errstate(over="ignore"):
+            converted = rows.astype(backend.dtype_name)  # as a batch is: a value beyond the dtype is refused
+        overflow = _nonfinite_message(converted, backend.dtype_name, rows, what)
+        if overflow is not None:
+            raise DataError(overflow)
+        rows, pending = backend.asarray(converted), None
     if rows.shape[1] != size:
         raise DataError(f"{what} must have {size} values per column, got {rows.shape[1]}")
     return rows, pending

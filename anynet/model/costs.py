@@ -54,8 +54,12 @@ class QuadraticCost(Cost):
 
     @classmethod
     def delta(cls, z, a, y):
-        """network2.py: the output error (a - y) * sigmoid'(z) of a sigmoid output layer."""
-        return cls.output_delta(z, a, y, Sigmoid(), xp=namespace_of(z, a, y))
+        """network2.py: the output error (a - y) * sigmoid'(z) of a sigmoid output
+        layer, sigmoid'(z) computed from z as the book does (training uses
+        ``output_delta``, which takes it from a = sigmoid(z))."""
+        xp = namespace_of(z, a, y)
+        s = Sigmoid().fn(z, xp=xp)
+        return (a - y) * (s * (1 - s))
 
     @staticmethod
     def output_delta(z, a, y, activation, *, xp):
