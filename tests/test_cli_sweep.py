@@ -107,6 +107,9 @@ def test_table_summary_and_files_equal_the_separate_runs(validated, capsys, tmp_
             f"{100 * best['best_validation_accuracy'] / 40:.2f}% ({best['best_validation_accuracy']}/40) "
             f"in epoch {best['best_epoch']}") in out
     assert out.count("Epoch ") == 3 and f"saved 8 networks and sweep.json in {out_dir}" in out
+    # the sweep chooses on the validation split and says so in every line (issue 19): never "evaluation"
+    assert out.count(", best validation accuracy ") == 3 and "evaluation" not in out
+    assert re.search(r"^seed +eta +lmbda +final validation +best validation +at epoch +test$", out, re.M)
     assert summary["command"][:2] == ["anynet", "sweep"] and sorted(p.name for p in out_dir.iterdir()) == sorted(
         [file_name(*c) for c in itertools.product(seeds, etas, lmbdas)] + ["sweep.json"])
 

@@ -32,7 +32,7 @@ from ..model.stacked import PerModel, StackedModel
 
 def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0, *, cost=None,
           evaluation_data=None, regularization="l2", optimizer="sgd", eta_schedule=None, early_stopping=None,
-          stack=None, comm=None, verbose=False, **network_options) -> list:
+          stack=None, comm=None, verbose=False, evaluation_name="evaluation", **network_options) -> list:
     """Train one network per configuration in ``itertools.product(seeds, eta,
     lmbda)`` (each argument a value or a list) and return the trained
     Networks in that order.
@@ -51,7 +51,8 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     them; a stack of K holds K copies of the parameters, gradients and
     optimizer state).  ``comm`` (an mpi4py communicator) splits the
     configurations across its ranks.  ``verbose`` prints a line per epoch
-    (rank 0 only).
+    (rank 0 only) with the best accuracy on ``evaluation_data``, which it
+    calls ``evaluation_name`` (the command line's sweep: "validation").
     """
     seeds = _values("seeds", seeds, lambda v: arguments.integer("seed", v, low=0))
     etas = _values("eta", eta, lambda v: arguments.real("eta", v, low=0.0, low_open=True))
@@ -76,7 +77,7 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     mine = np.array_split(np.arange(len(nets)), size)[rank].tolist()
     per_stack = stack or max(len(mine), 1)
     groups = [mine[i : i + per_stack] for i in range(0, len(mine), per_stack)]
-    say = _printer(settings, verbose and rank == 0)
+    say = _printer(settings, verbose and rank == 0, evaluation_name)
 
     def train_all():
         for number, group in enumerate(groups, 1):
@@ -181,7 +182,7 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
         run.net.history = run.state.history
 
 
-def _printer(settings, verbose):
+def _printer(settings, verbose, evaluation_name):
     """``say(label, epoch, indices, runs, seconds)``: one line per epoch of a stack."""
 
     def say(label, epoch, indices, runs, seconds):
@@ -196,7 +197,7 @@ def _printer(settings, verbose):
             accuracy, i = max(scored, key=lambda score: (score[0], -score[1]))  # the first of equals
             s, e, l = settings[i]
             n = runs[0].state.history[-1].n_evaluation
-            best = f", best evaluation accuracy {accuracy / n:.2%} (seed {s}, eta {e:g}, lmbda {l:g})"
+            best = f", best {evaluation_name} accuracy {accuracy / n:.2%} (seed {s}, eta {e:g}, lmbda {l:g})"
         networks = f"{len(runs)} network{'s' if len(runs) > 1 else ''}"
         print(f"{label}Epoch {epoch}: {networks} ({active} still training){best}, {seconds:.2f} s", flush=True)
 

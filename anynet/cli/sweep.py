@@ -126,7 +126,7 @@ def _sweep(args, comm) -> int:
     nets = sweep(args.sizes, dataset.train, args.epochs, args.batch_size, args.eta, args.lmbda, args.seeds, cost=args.cost,
                  evaluation_data=dataset.validation, regularization=args.regularization, optimizer=optimizer,
                  eta_schedule=args.eta_schedule or None, early_stopping=args.early_stopping, stack=args.stack,
-                 comm=comm, verbose=True, **options)
+                 comm=comm, verbose=True, evaluation_name="validation", **options)
     if not root:
         return 0
     test = probe.to_device(dataset.test) if dataset.test is not None else None
@@ -194,7 +194,7 @@ def table(rows, best) -> list:
         return "-" if correct is None else common.accuracy_text(correct, n)
 
     with_test = rows[0]["n_test"] is not None
-    header = ["seed", "eta", "lmbda", "final validation", "best validation", "epoch", *(["test"] * with_test), ""]
+    header = ["seed", "eta", "lmbda", "final validation", "best validation", "at epoch", *(["test"] * with_test), ""]
     lines = [header]
     for i, row in enumerate(rows):
         note = "<- best" if i == best else "" if row["diverged_in"] is None else f"diverged in epoch {row['diverged_in']}"
