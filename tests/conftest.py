@@ -1,30 +1,48 @@
 """The test matrix: ONE fixture, ``backend``, yields every backend x device x
-dtype this machine can run.  A library that is missing, or has no device,
-becomes a skip that says why.  ``ANYNET_TEST_BACKENDS`` (comma-separated
-names, e.g. ``numpy,torch``) selects a subset.
+dtype this machine can run.  A leg skips only when its library is not
+installed (BackendUnavailable, and the library really cannot be found) or its
+device is not here (DeviceUnavailable, and an independent look finds no such
+device); any other error, from any leg, fails.  The run's summary says how
+many legs ran per backend, so a backend lost to a bug shows.
+``ANYNET_TEST_BACKENDS`` (comma-separated names, e.g. ``numpy,torch``)
+selects a subset.
 
 Tolerances (see docs/DESIGN.md, "equal gradients"): float64 results agree with
 NumPy's to 1e-12 relative (a few ulps, 2.2e-16 each, times depth and the
 length of the sums); float32 to 1e-5 (float32 epsilon 1.2e-7 times the same
 factors).  TF32 is switched off so torch float32 matmuls are true float32.
+
+For the run: scikit-learn's array API support needs ``SCIPY_ARRAY_API=1``
+before SciPy is first imported; JAX's compiled programs and torch inductor's
+kernels are kept in ``.cache/tests`` (ignored by git), so a second run
+compiles nothing again.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import importlib.util
 import os
+import pathlib
 
-import pytest
-
-from anynet.xp.backend import get_backend
-from anynet.api.crosscheck import GRAD_RTOL, rel_diff  # noqa: F401  (tests import rel_diff from here)
-
+CACHE = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "tests"
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # before anything imports SciPy (JAX and scikit-learn do)
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE / "torchinductor"))
+
+import pytest  # noqa: E402
+
+from anynet.api.crosscheck import GRAD_RTOL, rel_diff  # noqa: E402, F401  (tests import rel_diff from here)
+from anynet.errors import BackendUnavailable, DeviceUnavailable  # noqa: E402
+from anynet.xp.backend import get_backend  # noqa: E402
 
 try:
     import jax
 
     jax.config.update("jax_enable_x64", True)  # float64 legs need 64-bit mode
+    jax.config.update("jax_compilation_cache_dir", str(CACHE / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the tests' programs are small
 except ImportError:
     jax = None
 
@@ -54,6 +72,7 @@ COMBINATIONS = [
     ("cupy", "cuda:0", "float64"),
     ("cupy", "cuda:0", "float32"),
     ("torch", "cuda", "float64"),
+    ("torch", "cuda", "float32"),
 ]
 
 RTOL = GRAD_RTOL
@@ -69,21 +88,61 @@ def _selected(combo):
     return not wanted or combo[0].split("-")[0] in {w.strip() for w in wanted.split(",")}
 
 
+LEGS_RUN = collections.Counter()  # backend name -> legs set up
+LEGS_SKIPPED = collections.defaultdict(collections.Counter)  # backend name -> {why: legs skipped}
+
+
+def _really_absent(name, device, exc) -> bool:
+    """Whether ``exc`` from get_backend tells the truth: the library cannot be
+    found, or no such device is here (looked up without anynet)."""
+    library = "numpy" if name == "numpy-generic" else name
+    if isinstance(exc, BackendUnavailable):
+        return importlib.util.find_spec(library) is None
+    if name == "cupy":
+        import cupy
+
+        try:
+            return cupy.cuda.runtime.getDeviceCount() == 0
+        except cupy.cuda.runtime.CUDARuntimeError:  # no driver, or no device
+            return True
+    if name == "torch" and str(device).startswith("cuda"):
+        return not torch.cuda.is_available()
+    return False  # the CPU devices are always here: their legs must run
+
+
 def make_backend(combo):
-    """The Backend for a combination, or a pytest skip saying why it can't run here."""
+    """The Backend for a combination, or a pytest skip saying why it can't
+    run here.  Only a missing library or device skips; any other error fails."""
     name, device, dtype = combo
     if not _selected(combo):
+        LEGS_SKIPPED[name]["not in ANYNET_TEST_BACKENDS"] += 1
         pytest.skip(f"{name} not in ANYNET_TEST_BACKENDS")
     if name == "numpy-generic":
         import array_api_compat.numpy
 
-        return dataclasses.replace(get_backend("numpy", None, dtype), xp=array_api_compat.numpy)
-    try:
-        return get_backend(name, device, dtype)
-    except ImportError as exc:
-        pytest.skip(f"{name}: {exc}")
-    except RuntimeError as exc:
-        pytest.skip(f"{name} {device}: {exc}")
+        backend = dataclasses.replace(get_backend("numpy", None, dtype), xp=array_api_compat.numpy)
+    else:
+        try:
+            backend = get_backend(name, device, dtype)
+        except (BackendUnavailable, DeviceUnavailable) as exc:
+            if not _really_absent(name, device, exc):
+                raise
+            LEGS_SKIPPED[name]["no library" if isinstance(exc, BackendUnavailable) else "no device"] += 1
+            pytest.skip(f"{_combo_id(combo)}: {exc}")
+    LEGS_RUN[name] += 1
+    return backend
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line: the matrix legs that ran per backend (0 and why for a backend that did not)."""
+    if not LEGS_RUN and not LEGS_SKIPPED:
+        return
+    names = list(dict.fromkeys(name for name, _, _ in COMBINATIONS))
+    parts = []
+    for name in names:
+        skipped = "".join(f", {n} skipped ({why})" for why, n in sorted(LEGS_SKIPPED[name].items()))
+        parts.append(f"{name} {LEGS_RUN[name]} run{skipped}")
+    terminalreporter.write_line("backend legs: " + "; ".join(parts))
 
 
 @pytest.fixture(params=COMBINATIONS, ids=_combo_id)

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from anynet.xp.backend import get_backend
-from conftest import RTOL, rel_diff
+from conftest import RTOL, make_backend, rel_diff
 from mpi.fakes import mpi_reducer, train_ranks
 from mpi.train_tiny import CONFIGS, LocalReducer, config_key, train
 
@@ -158,11 +158,7 @@ def test_torch_distributed_gloo(tmp_path):
 def test_cupy_nccl(tmp_path):
     """CupyNCCLReducer on the GPU(s): the same bits as MPIReducer's host path
     for the exact mode (same blocks, same fold order); one rank per GPU."""
-    pytest.importorskip("cupy")
-    try:
-        get_backend("cupy", "cuda:0", "float64")
-    except (ImportError, RuntimeError) as exc:
-        pytest.skip(f"cupy: {exc}")
+    make_backend(("cupy", "cuda:0", "float64"))  # skips only where CuPy or its GPU is really absent
     import cupy
 
     ranks = min(cupy.cuda.runtime.getDeviceCount(), 2)
