@@ -94,11 +94,33 @@ def test_divergence_stops_nonzero_and_keeps_the_good_checkpoint(capsys, tmp_path
     assert run(capsys, ["train", *SMALL, "--epochs", "1", "--save", str(path)])[0] == 0
     good = path.read_bytes()
     status, out, err = run(capsys, ["train", "--data", "sample", "--cost", "cross-entropy", "--lmbda", "5",
-                                    "--eta", "1e4", "--epochs", "3", "--seed", "0", "--quiet", "--save", str(path)])
+                                    "--eta", "1e4", "--epochs", "3", "--seed", "0", "--quiet", "--save", str(path),
+                                    "--overwrite"])
     assert status == 1 and "Traceback" not in err
     assert "training diverged in epoch 0" in err and "smaller eta" in err and "was not written" not in err
     assert path.read_bytes() == good  # epoch 0 diverged: nothing replaced the good file
     anynet.load(path)
+
+
+def test_save_refuses_an_existing_file_unless_overwrite(capsys, tmp_path):
+    """Issue 19: --save silently replaced another run's file."""
+    other = tmp_path / "other.npz"
+    assert run(capsys, ["train", *SMALL, "--epochs", "1", "--save", str(other)])[0] == 0
+    kept = other.read_bytes()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a run")
+    for path in (other, notes):
+        status, out, err = run(capsys, ["train", *SMALL, "--epochs", "1", "--seed", "4", "--save", str(path)])
+        assert status == 1 and "Epoch" not in out, err  # refused before any training
+        assert f"--save {path}: the file exists" in err and "--overwrite" in err
+        assert f"anynet train --resume {path}" in err  # what to do instead
+    assert other.read_bytes() == kept and notes.read_text() == "not a run"
+    status, out, err = run(capsys, ["train", *SMALL, "--epochs", "1", "--seed", "4", "--save", str(other), "--overwrite"])
+    assert status == 0, err
+    assert other.read_bytes() != kept and anynet.api.saved.load_run(other).net.seed == 4
+    # resuming writes its own file, which is no refusal
+    status, out, err = run(capsys, ["train", "--resume", str(other), "--epochs", "2", "--quiet"])
+    assert status == 0 and "2 of 2 epochs" not in err, err
 
 
 def test_save_refuses_nonfinite_weights_unless_asked(tmp_path):

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from ..train import runstate
 from ..xp.backend import get_backend
-from ..errors import ArgumentError, TrainingDiverged
+from ..errors import ArgumentError, OutputPathError, TrainingDiverged
 from ..io.files import check_output_path
 from ..train.fit import TrainConfig
 from ..api.network_api import Network
@@ -48,7 +48,10 @@ def add_parser(commands):
     train.add_argument("--seed", type=common.int_at_least(0),
                        help="seed for weights and shuffling (default: drawn at random and printed)")
     common.add_training_options(train)
-    train.add_argument("--save", metavar="FILE", help="write the run to FILE after every epoch (resumable)")
+    train.add_argument("--save", metavar="FILE",
+                       help="write the run to FILE after every epoch (resumable); an existing FILE is refused "
+                            "unless --overwrite")
+    train.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
     train.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (to --epochs in all)")
     train.add_argument("--log", metavar="FILE.jsonl", help="append one JSON object per epoch")
     train.add_argument("--plot", metavar="FILE", help="plot accuracy and cost per epoch (.png, .svg or .pdf)")
@@ -85,6 +88,12 @@ def _reducer(args):
 
 
 def _check_outputs(args, root):
+    existing = args.save is not None and os.path.lexists(args.save) and not os.path.isdir(args.save)
+    if root and existing and not args.resume and not args.overwrite:  # a directory: check_output_path says so
+        raise OutputPathError(
+            f"--save {args.save}: the file exists (another run's?) and this run would replace it; give another "
+            f"name, continue that run with anynet train --resume {args.save} --epochs N, or add --overwrite"
+        )
     for flag in ("save", "log"):
         if getattr(args, flag) is not None and root:
             check_output_path(getattr(args, flag), f"--{flag}")  # before training, not after it
