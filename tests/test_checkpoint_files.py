@@ -24,10 +24,12 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and /
 _SAVING_CHILD = r"""
 import sys
 import anynet
+from anynet.io.files import removing_temporaries_on_sigterm
 net = anynet.Network([1000, 2000, 1000], seed=0)
 print("ready", flush=True)
-while True:
-    net.save(sys.argv[1])
+with removing_temporaries_on_sigterm():  # what the command line runs every command in
+    while True:
+        net.save(sys.argv[1])
 """
 
 
@@ -61,6 +63,27 @@ def test_sigterm_during_save_leaves_no_temporary(tmp_path):
     assert temporaries(tmp_path) == []
     if path.exists():  # the last complete save, never a partial one
         assert anynet.load(path).sizes == [1000, 2000, 1000]
+
+
+@posix_only
+def test_the_library_installs_no_signal_handler_and_the_cli_restores_its_own(tmp_path):
+    """Issue 17 item 4: saving (which registers its temporary file) leaves
+    SIGTERM's handler as it was; the command line's handler is gone when
+    main() returns."""
+    from anynet.cli import main
+
+    def mine(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        trained().save(tmp_path / "net.npz")
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert main(["train", "--data", "sample", "--sizes", "784,10", "--epochs", "1", "--quiet",
+                     "--save", str(tmp_path / "run.npz")]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @posix_only

@@ -64,7 +64,8 @@ def test_finding6_sigterm_during_a_download_leaves_no_part_file(tmp_path, serve)
     cache = tmp_path / "cache"
     stderr = tmp_path / "stderr.txt"
     with open(stderr, "wb") as err, subprocess.Popen(
-        [sys.executable, "-c", f"from anynet.datasets import fetch; fetch('mnist', data_dir={str(cache)!r}, "
+        [sys.executable, "-c", "from anynet.datasets import fetch; from anynet.io.files import removing_temporaries_on_sigterm\n"
+         f"with removing_temporaries_on_sigterm(): fetch('mnist', data_dir={str(cache)!r}, "
          f"mirrors=[{slow!r}], progress=False)"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL,

@@ -3,8 +3,9 @@ initial weights come from the global ``numpy.random`` and whose shuffles come
 from the global ``random``, resumes bit for bit; a run resumed on other data
 is refused, from Python and from the command line, before anything changes.
 
-Planted-bug checks (run when these tests were written): skipping
-``random.setstate`` in ``anynet.train.runstate.decode`` fails the first test;
+Planted-bug checks (run when these tests were written): not restoring the
+recorded ``random`` state in ``anynet.train.runstate`` (its own
+``random.Random`` since issue 17; ``random.setstate`` before) fails the first test;
 deleting the digest check in ``anynet.api.saved.resume`` fails the second and
 deleting it in ``anynet.cli.train`` fails the third.
 """
@@ -51,10 +52,13 @@ def test_an_unseeded_book_style_run_resumes_bit_for_bit(tmp_path):
     random.seed(999)
     np.random.seed(999)
     random.shuffle(list(range(10)))
+    before_resume = random.getstate()
     resumed = anynet.resume(tmp_path / "run.npz", data, epochs=4, verbose=False)
     assert resumed.seed is None and len(resumed.history) == 4
     assert bits(resumed) != bits(part) and bits(resumed) == bits(full)
-    assert random.getstate() == after_full  # and the book's program draws on where it would have
+    # the resumed run shuffled with a generator of its own in the recorded
+    # state: the process's `random` is left as the program had it (issue 17 item 4)
+    assert random.getstate() == before_resume != after_full
 
 
 def test_resuming_on_other_data_is_refused(tmp_path):

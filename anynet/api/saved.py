@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from ..io import checkpoint
 from ..train import runstate
 from ..xp.backend import get_backend
@@ -34,25 +36,26 @@ class Run:
 def load_run(filename, *, backend=None, device=None) -> Run:
     """Read a run saved with ``SGD(checkpoint=FILE)`` or ``anynet train
     --save FILE``; its network goes to ``backend``/``device`` (default: the
-    backend the run recorded, else NumPy).  Restores the global ``random``
-    state of an unseeded run (the book's shuffling) to where the run was."""
+    backend the run recorded, else NumPy).  A float64 run on JAX needs JAX's
+    64-bit mode, which a library call does not switch on for the whole
+    process: set ``JAX_ENABLE_X64=1`` or call
+    ``jax.config.update("jax_enable_x64", True)`` first (else the error says
+    so).  An unseeded run (the book's shuffling by the global ``random``)
+    continues with a ``random.Random`` of its own in the state the run
+    recorded; the process's ``random`` is not touched."""
     found = checkpoint.read(filename)
     if found.run is None:
         raise CheckpointError(f"{filename}: holds a network but no training run to resume (saved with Network.save?)")
     extra = found.run.get("extra") or {}
     recorded = extra.get("cli", {})
     target = backend or recorded.get("backend") or "numpy"
-    if target == "jax" and found.model.backend.dtype_name == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # the run was float64: resuming it needs 64-bit JAX
     if device is None and backend is None:
         device = recorded.get("device")
     model = found.model.moved(get_backend(target, device, found.model.backend.dtype_name))
     config, state = runstate.decode(found.run, found.run_arrays, model.backend)
     net = Network.from_model(model, seed=found.seed)
     net.classes = found.classes
-    if state.shuffler.rng is not None:
+    if isinstance(state.shuffler.rng, np.random.Generator):  # a seeded run's generator
         net._rng = state.shuffler.rng
     return Run(net, config, state, extra, found.run["data_sha256"])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import AnynetError
+from ..io.files import removing_temporaries_on_sigterm
 from ..api.presets import PRESETS
 from . import check, sweep, train, use
 from .common import Parser, UsageError
@@ -53,7 +54,8 @@ def main(argv=None) -> int:
         args.backend_given = "--backend" in argv or any(a.startswith("--backend=") for a in argv)
         args.epochs_given = "--epochs" in argv or any(a.startswith("--epochs=") for a in argv)
     try:
-        return args.run(args)
+        with removing_temporaries_on_sigterm():  # the one signal handler, restored on return
+            return args.run(args)
     except (AnynetError, OSError) as exc:  # OSError: a file the system cannot open or write
         return _fail(exc)
     except KeyboardInterrupt:

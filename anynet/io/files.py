@@ -4,8 +4,10 @@ output paths checked before work starts, and regular files only.
 A file is written to a temporary name beside its target (``.<name>.<hex>.tmp``
 for saves, ``.part`` for downloads), flushed to disk and renamed over the
 target, so the target always holds either its old content or the complete new
-one.  The temporary file is removed when the write fails, on Ctrl-C and on
-SIGTERM; one that a SIGKILL left behind is removed by the next write into the
+one.  The temporary file is removed when the write fails and on Ctrl-C; on
+SIGTERM where :func:`removing_temporaries_on_sigterm` is active (the command
+line runs every command inside it; the library itself installs no signal
+handler); one that a signal left behind is removed by the next write into the
 same directory once it is an hour old (a younger one may belong to a run that
 is still writing).
 """
@@ -30,7 +32,6 @@ _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.(?:tmp|part)$")
 
 _live: set[Path] = set()
 _lock = threading.Lock()
-_previous_handler = None
 
 
 def temp_path(target: Path, suffix: str = "tmp") -> Path:
@@ -62,31 +63,42 @@ def remove_stale_temps(directory: Path, *, older_than_s: float = STALE_AFTER_S) 
     return removed
 
 
-def _on_sigterm(signum, frame):
-    with _lock:
-        paths = list(_live)
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink()
-    previous = _previous_handler
-    if callable(previous):
-        previous(signum, frame)
+@contextlib.contextmanager
+def removing_temporaries_on_sigterm():
+    """While active, a SIGTERM first removes the temporary files being written
+    (by any thread) and then does what it did before: the previous handler
+    runs, or the default action ends the process.  The previous handler is
+    restored on exit.  Outside the main thread it does nothing (Python
+    delivers signals to the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    # The default action (terminate) after the clean-up: restore it and re-send.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous in (None, signal.SIG_DFL) else previous)
-    if previous != signal.SIG_IGN:
-        os.kill(os.getpid(), signal.SIGTERM)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        with _lock:
+            paths = list(_live)
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if callable(previous):
+            previous(signum, frame)
+            return
+        # The default action (terminate) after the clean-up: restore it and re-send.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous in (None, signal.SIG_DFL) else previous)
+        if previous != signal.SIG_IGN:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _register(path: Path) -> None:
-    global _previous_handler
     with _lock:
         _live.add(path)
-    if threading.current_thread() is threading.main_thread():
-        current = signal.getsignal(signal.SIGTERM)
-        if current is not _on_sigterm:
-            _previous_handler = current
-            signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _unregister(path: Path) -> None:
@@ -102,8 +114,8 @@ def temporary_beside(target: Path, suffix: str = "tmp"):
     target = Path(target)
     remove_stale_temps(target.parent)
     tmp = temp_path(target, suffix)
-    # Registered (and the SIGTERM handler installed) before the file exists:
-    # a SIGTERM the moment it appears still removes it.
+    # Registered before the file exists: a SIGTERM the moment it appears
+    # still removes it (under removing_temporaries_on_sigterm).
     _register(tmp)
     created = False
     try:

@@ -93,7 +93,9 @@ class Shuffler:
     """The order of the training samples, shuffled at the start of each epoch
     as the book's SGD shuffles its list: each epoch continues from the last
     one's order.  ``rng`` is a NumPy Generator, or None for the global
-    ``random`` module the book uses (the same calls, so the same orders)."""
+    ``random`` module the book uses (the same calls, so the same orders), or
+    a ``random.Random`` (a resumed unseeded run continues the global
+    module's draws with one of its own)."""
 
     def __init__(self, n: int, rng=None):
         self.rng = rng
@@ -102,6 +104,8 @@ class Shuffler:
     def next_epoch(self) -> np.ndarray:
         if self.rng is None:
             random.shuffle(self.order)
+        elif isinstance(self.rng, random.Random):
+            self.rng.shuffle(self.order)
         else:
             self.rng.shuffle(self.order)
         return np.asarray(self.order)

@@ -104,8 +104,8 @@ def _report_dict(report: EpochReport) -> dict:
 
 def _encode_shuffler(shuffler: Shuffler, arrays: dict) -> dict:
     arrays["r_order"] = np.asarray(shuffler.order, dtype=np.int64)
-    if shuffler.rng is None:  # the global `random` of the book's unseeded runs
-        version, internal, gauss = random.getstate()
+    if shuffler.rng is None or isinstance(shuffler.rng, random.Random):  # the book's unseeded runs
+        version, internal, gauss = (random if shuffler.rng is None else shuffler.rng).getstate()
         arrays["r_random_state"] = np.asarray(internal, dtype=np.uint32)
         return {"kind": "random", "version": version, "gauss_next": gauss}
     state = shuffler.rng.bit_generator.state
@@ -192,8 +192,12 @@ def _decode(run, arrays, backend):
 def _decode_shuffler(spec, arrays) -> Shuffler:
     order = arrays["r_order"]
     if spec["kind"] == "random":
-        random.setstate((spec["version"], tuple(int(v) for v in arrays["r_random_state"]), spec["gauss_next"]))
-        shuffler = Shuffler(len(order), None)
+        # A generator of its own in the state the global `random` had: the
+        # resumed run draws what the uninterrupted one drew, and the process's
+        # `random` is left alone.
+        own = random.Random()
+        own.setstate((spec["version"], tuple(int(v) for v in arrays["r_random_state"]), spec["gauss_next"]))
+        shuffler = Shuffler(len(order), own)
         shuffler.order = [int(i) for i in order]
         return shuffler
     rng = np.random.default_rng()
