@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ..io.files import write_atomically
 from ..train.fit import Callback
 from .common import accuracy_text
 
@@ -38,21 +39,62 @@ class EpochLines(Callback):
 class JsonLog(Callback):
     """One JSON object per epoch appended to ``path`` (JSON Lines): epoch,
     seconds, eta, costs and accuracies.  Each line is flushed, so a killed
-    run's log holds every completed epoch."""
+    run's log holds every completed epoch.
 
-    def __init__(self, path):
+    ``continues`` (a resumed run's history) makes the log go on from that
+    run: entries at the end of the file for epochs the run has not kept (a
+    run killed after logging an epoch but before saving it) are dropped, and
+    a missing or empty file first gets the run's epochs, so that the log holds
+    each epoch once."""
+
+    def __init__(self, path, continues=None):
         self.path = path
+        if continues is not None:
+            self._continue(continues)
 
     def on_epoch_end(self, report, state):
-        entry = {"epoch": report.epoch, "seconds": round(report.seconds, 6), "eta": report.eta}
-        for key in ("training_cost", "training_accuracy", "n_training", "evaluation_cost",
-                    "evaluation_accuracy", "n_evaluation"):
-            value = getattr(report, key)
-            if value is not None:
-                entry[key] = value
-        entry.update({k: v for k, v in report.extra.items() if k in ("test_accuracy", "n_test")})
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+            f.write(json.dumps(log_entry(report)) + "\n")
+
+    def _continue(self, history):
+        done = history[-1].epoch + 1 if history else 0
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            lines = []
+        if not lines:
+            text = "".join(json.dumps(log_entry(report)) + "\n" for report in history)
+        else:
+            kept = list(lines)
+            while kept and _not_kept(kept[-1], done):
+                kept.pop()
+            if len(kept) == len(lines):
+                return
+            text = "".join(kept)
+        write_atomically(self.path, lambda f: f.write(text.encode("utf-8")))
+
+
+def log_entry(report) -> dict:
+    """The JSON object of one epoch's EpochReport."""
+    entry = {"epoch": report.epoch, "seconds": round(report.seconds, 6), "eta": report.eta}
+    for key in ("training_cost", "training_accuracy", "n_training", "evaluation_cost",
+                "evaluation_accuracy", "n_evaluation"):
+        value = getattr(report, key)
+        if value is not None:
+            entry[key] = value
+    entry.update({k: v for k, v in report.extra.items() if k in ("test_accuracy", "n_test")})
+    return entry
+
+
+def _not_kept(line, done) -> bool:
+    """Whether a log line at the end of the file is of an epoch the resumed
+    run does not hold (``done`` epochs), or a line cut short by a kill."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return not line.endswith("\n")
+    return isinstance(entry, dict) and isinstance(entry.get("epoch"), int) and entry["epoch"] >= done
 
 
 def plot(history, path, *, fmt, title, watched):

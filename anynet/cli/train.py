@@ -119,8 +119,14 @@ def _train(args, reducer) -> int:
     # --eta-schedule is True, or a preset's DivideOnPlateau
     config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
                          args.eta_schedule or None, args.early_stopping)
-    recorded = {key: getattr(args, key) for key in _RECORDED}
+    recorded = {key: getattr(args, key) for key in _RECORDED} | _outputs(args)
     return _fit(args, net, config, None, recorded, reducer, say)
+
+
+def _outputs(args) -> dict:
+    """The --log and --plot files as absolute paths, recorded in the run so
+    that --resume (from any directory) continues them."""
+    return {flag: None if getattr(args, flag) is None else os.path.abspath(getattr(args, flag)) for flag in ("log", "plot")}
 
 
 def _resume(args, reducer) -> int:
@@ -130,11 +136,15 @@ def _resume(args, reducer) -> int:
              if key not in _RESUMABLE and value != args.defaults.get(key)]
     if given:
         raise ArgumentError(f"--resume takes the run's configuration from {args.resume}; drop {', '.join(given)}")
-    _check_outputs(args, root)
     run = load_run(args.resume, backend=args.backend if args.backend_given else None, device=args.device)
     recorded = run.extra.get("cli")
     if recorded is None:
         raise ArgumentError(f"{args.resume} was not saved by anynet train; resume it from Python with anynet.resume")
+    for flag in ("log", "plot"):  # the run's own, unless given again (runs saved before they were recorded: none)
+        if getattr(args, flag) is None:
+            setattr(args, flag, recorded.get(flag))
+    _check_outputs(args, root)
+    recorded = {**recorded, **_outputs(args)}
     compile = args.compile
     if compile is None and run.net.backend.name == recorded.get("backend"):
         compile = recorded.get("compile")  # the run's own kind of epoch: compiled ones differ by rounding
@@ -143,6 +153,9 @@ def _resume(args, reducer) -> int:
         recorded = {**recorded, "compile": compile}
     config = replace(run.config, epochs=args.epochs) if args.epochs_given else run.config
     say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
+    continued = [f"--{flag} {getattr(args, flag)}" for flag in ("log", "plot") if getattr(args, flag)]
+    if continued:
+        say(f"continuing {' and '.join(continued)}")
     args.save = args.resume
     return _fit(args, run.net, config, run, recorded, reducer, say)
 
@@ -186,7 +199,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
     if root:
         callbacks.append(EpochLines(net, watched_name, test, show_eta=config.eta_schedule is not None))
         if args.log:
-            callbacks.append(JsonLog(args.log))
+            callbacks.append(JsonLog(args.log, continues=None if run is None else run.state.history))
         if args.save:
             callbacks.append(RunCheckpoint(args.save, config, data_sha256=digest, extra={"cli": recorded}))
     try:
