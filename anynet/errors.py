@@ -43,6 +43,11 @@ class BackendUnavailable(AnynetError, ImportError):
     """A backend's library is not installed; the message says what to install."""
 
 
+class ExtraUnavailable(AnynetError, ImportError):
+    """A feature needs an optional extra that is not installed (ONNX export,
+    safetensors); the message says what to install."""
+
+
 class DeviceUnavailable(AnynetError, RuntimeError):
     """A backend is installed but the device asked for is not there (no GPU, no
     CUDA build, JAX without 64-bit mode for float64)."""
@@ -83,6 +88,7 @@ __all__ = [
     "DataNotFoundError",
     "DeviceUnavailable",
     "DistributedError",
+    "ExtraUnavailable",
     "OutputPathError",
     "TooLargeError",
     "TrainingDiverged",

@@ -11,7 +11,8 @@ import tomllib
 
 import anynet
 
-OPTIONAL = ("tqdm", "torch", "jax", "cupy", "sklearn", "mpi4py", "matplotlib", "PIL", "array_api_strict", "scipy")
+OPTIONAL = ("tqdm", "torch", "jax", "cupy", "sklearn", "mpi4py", "matplotlib", "PIL", "array_api_strict", "scipy",
+            "onnx", "onnxruntime", "safetensors")
 
 BLOCKER = f"""
 import sys

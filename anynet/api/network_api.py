@@ -4,7 +4,9 @@ It keeps the seed's surface (``sizes``, ``weights``, ``biases``,
 ``feedforward``, ``backprop``, ``update_mini_batch``, ``SGD``, ``evaluate``)
 and network2.py's (``cost``, ``accuracy``, ``total_cost``, ``save``), adds
 backends, seeds and the modern kit as keywords, and inference on arrays
-(``predict``, ``predict_proba``, ``score``).  The book's own modules are
+(``predict``, ``predict_proba``, ``score``; :mod:`anynet.api.inference`) and
+files other programs read (``save`` to safetensors, ``to_onnx``;
+:mod:`anynet.api.saving`).  The book's own modules are
 :mod:`anynet.network` and :mod:`anynet.network2`.
 """
 
@@ -24,12 +26,13 @@ from ..model.initializers import get_initializer
 from ..datasets.devicedata import Deferred, DeviceData
 from .columns import BookColumns
 from .inference import Predicting
+from .saving import Saving
 from ..datasets.boundary import prepare
 from ..model.optimizers import Regularizer
 from .printing import BookLines, history_lists
 
 
-class Network(BookColumns, Predicting):
+class Network(BookColumns, Predicting, Saving):
     """A feedforward network of fully connected layers trained by backpropagation
     and mini-batch stochastic gradient descent, as in the book.
 
@@ -299,14 +302,6 @@ class Network(BookColumns, Predicting):
         model = self._params()
         penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.weights, xp=model.xp)) if lmbda else None
         return total_cost(model, self._prepare(data, "data"), penalty)
-
-    def save(self, filename, *, allow_nonfinite=False):
-        """Save the network to ``filename`` (a pickle-free ``.npz`` checkpoint,
-        see :mod:`anynet.io.checkpoint`); ``anynet.load(filename)`` reads it back
-        onto any backend.  NaN or inf weights are refused unless
-        ``allow_nonfinite``."""
-        self._params()
-        checkpoint.save(self, filename, allow_nonfinite=allow_nonfinite)
 
     def _prepare(self, data, what, defer=False):
         return prepare(data, backend=self.backend, n_in=self.sizes[0], n_out=self.sizes[-1], what=what, defer=defer)

@@ -17,11 +17,15 @@ from .printing import BookLines
 
 
 def load(filename, *, backend="numpy", device=None, dtype=None) -> Network:
-    """Load a network saved by ``Network.save`` (or by network2.py's ``save``)
-    onto ``backend``/``device`` in ``dtype`` (None: the checkpoint's); see
-    :func:`anynet.io.checkpoint.load_model` for what is checked."""
-    model, seed = checkpoint.load_model(filename, backend=backend, device=device, dtype=dtype)
-    return Network.from_model(model, seed=seed)
+    """Load a network saved by ``Network.save`` (a checkpoint, or safetensors
+    weights; or by network2.py's ``save``) onto ``backend``/``device`` in
+    ``dtype`` (None: the file's), with the ``classes`` it recorded; see
+    :func:`anynet.io.checkpoint.read` for what is checked.  The file's kind is
+    told by its content, not its name."""
+    found = checkpoint.read(filename, backend=backend, device=device, dtype=dtype)
+    net = Network.from_model(found.model, seed=found.seed)
+    net.classes = found.classes
+    return net
 
 
 class Run:

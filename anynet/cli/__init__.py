@@ -1,4 +1,4 @@
-"""The command line: ``anynet train | sweep | evaluate | predict | check | backends``.
+"""The command line: ``anynet train | sweep | evaluate | predict | export | check | backends``.
 
 A thin layer over the library: it parses flags, calls anynet and prints.  A
 user's mistake (an :class:`anynet.AnynetError`: a bad flag value, missing
@@ -15,7 +15,7 @@ import sys
 from ..errors import AnynetError
 from ..io.files import removing_temporaries_on_sigterm
 from ..api.presets import PRESETS
-from . import check, sweep, train, use
+from . import check, export, sweep, train, use
 from .common import Parser, UsageError
 
 
@@ -28,6 +28,7 @@ def build_parser() -> Parser:
     parser.train_parser = train.add_parser(commands)
     parser.sweep_parser = sweep.add_parser(commands)
     use.add_parsers(commands)
+    export.add_parsers(commands)
     check.add_parsers(commands)
     return parser
 

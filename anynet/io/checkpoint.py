@@ -16,7 +16,8 @@ Reading checks every header field's type and range, derives from ``sizes`` and
 the file before reading any data; nothing is unpickled.  Version 1 files
 (anynet 0.1; their ``sha256`` is :func:`arrays_sha256`, over the arrays only)
 still load.  JSON files written by Nielsen's network2.py ``Network.save`` load
-too, up to :data:`MAX_JSON_BYTES`, under the same strict checks.
+too, up to :data:`MAX_JSON_BYTES`, under the same strict checks, and so do the
+safetensors files of :mod:`anynet.io.safetensorsfile` (weights, no run).
 """
 
 from __future__ import annotations
@@ -28,18 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.activations import ACTIVATIONS
-from ..xp.backend import DTYPES, get_backend, to_numpy
+from ..xp.backend import get_backend, to_numpy
 from ..model.costs import COSTS
 from ..model import model as _model
-from . import npzfile
+from . import fields, npzfile, safetensorsfile
 from ..train import runstate
 from ..errors import ArgumentError, CheckpointError, TrainingDiverged
 
 FORMAT = "anynet-checkpoint"
 FORMAT_VERSION = 2
 MAX_JSON_BYTES = 64 << 20  # a network2.py file of about 3 million parameters
-MAX_LAYERS = 10_000
 _REQUIRED = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")
 _OPTIONAL = ("anynet_version", "seed", "classes", "run")  # version 1 files lack them; classes and run are version 2's
 
@@ -66,15 +65,6 @@ def _shapes(sizes) -> dict[str, tuple[int, int]]:
     return {**{f"w{i}": (y, x) for i, (x, y) in layers}, **{f"b{i}": (y, 1) for i, (x, y) in layers}}
 
 
-def _name_of(registry: dict, value, what: str) -> str:
-    for name, known in registry.items():
-        if known is value:
-            return name
-    raise ArgumentError(
-        f"cannot save a network with a custom {what} {value!r}: a checkpoint records only anynet's ({', '.join(registry)})"
-    )
-
-
 def save(net, path, *, allow_nonfinite: bool = False, run=None) -> None:
     """Write ``net`` (a Network, or a Model) to ``path`` (any name; nothing is
     appended) as an anynet checkpoint; NaN or inf weights are refused unless
@@ -86,8 +76,7 @@ def save(net, path, *, allow_nonfinite: bool = False, run=None) -> None:
     from .. import __version__
 
     path = Path(path)
-    cost = _name_of(COSTS, net.cost, "cost")
-    activations = [_name_of(ACTIVATIONS, type(a), "activation") for a in net.activations]
+    cost, activations = fields.names_of(net)
     dtype = net.backend.dtype_name
     shapes = _shapes(net.sizes)
     arrays = {}
@@ -177,7 +166,7 @@ def _describe_unknown(data: bytes) -> str:
         return "this is a single .npy array, not an anynet checkpoint (.npz)"
     if data[:2] == b"\x1f\x8b":
         return "this is a gzip file (perhaps a pickle such as mnist.pkl.gz), not an anynet checkpoint"
-    return "neither an anynet checkpoint (.npz) nor a network2.py JSON file"
+    return "neither an anynet checkpoint (.npz), anynet weights (.safetensors) nor a network2.py JSON file"
 
 
 def _is_pickle(data: bytes) -> bool:
@@ -191,14 +180,17 @@ def _is_pickle(data: bytes) -> bool:
 
 
 def _read_spec(path: Path):
-    """``(sizes, cost, activations, dtype, seed, arrays)`` from the checkpoint or
-    network2.py file at ``path``, told apart by their content."""
+    """``(sizes, cost, activations, dtype, seed, arrays)`` from the checkpoint,
+    safetensors or network2.py file at ``path``, told apart by their content."""
     with npzfile.open_regular(path, "checkpoint") as f:
-        head = f.read(4)
-        if not npzfile.looks_like(head):
+        head = f.read(9)
+        known = npzfile.looks_like(head) or safetensorsfile.looks_like(head)
+        if not known:
             data = head + f.read(MAX_JSON_BYTES + 1 - len(head))
     if npzfile.looks_like(head):
         return _read_npz(path)
+    if safetensorsfile.looks_like(head):
+        return safetensorsfile.read_spec(path)
     if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"{":
         raise CheckpointError(f"{path}: {_describe_unknown(data)}")
     if len(data) > MAX_JSON_BYTES:
@@ -221,68 +213,24 @@ def _schema(path: Path, header: dict) -> dict:
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an anynet checkpoint (header format is not {FORMAT!r})")
     version = header.get("format_version")
-    if not _is_int(version) or version not in (1, FORMAT_VERSION):
+    if not fields.is_int(version) or version not in (1, FORMAT_VERSION):
         raise CheckpointError(
-            f"{path}: unknown checkpoint format version {_short(version)}; this anynet reads versions 1 and {FORMAT_VERSION}"
+            f"{path}: unknown checkpoint format version {fields.short(version)}; this anynet reads versions 1 and {FORMAT_VERSION}"
         )
     missing = [key for key in _REQUIRED if key not in header]
     if missing:
         raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
     unknown = sorted(set(header) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise CheckpointError(f"{path}: the header has unknown fields {_short(unknown)}")
-    sizes = _check_sizes(path, header["sizes"])
-    cost = header["cost"]
-    if not isinstance(cost, str) or cost not in COSTS:
-        raise CheckpointError(f"{path}: unknown cost {_short(cost)}; known: {', '.join(COSTS)}")
-    activations = header["activations"]
-    if not isinstance(activations, list) or not all(isinstance(a, str) and a in ACTIVATIONS for a in activations):
-        raise CheckpointError(f"{path}: unknown activations {_short(activations)}; known: {', '.join(ACTIVATIONS)}")
-    if len(activations) != len(sizes) - 1:
-        raise CheckpointError(f"{path}: {len(activations)} activations for {len(sizes) - 1} layers")
-    dtype = header["dtype"]
-    if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise CheckpointError(f"{path}: unsupported dtype {_short(dtype)}; known: {', '.join(DTYPES)}")
-    if not isinstance(header.get("anynet_version", ""), str):
-        raise CheckpointError(f"{path}: anynet_version must be a string, not {_short(header['anynet_version'])}")
-    seed = header.get("seed")
-    if seed is not None and not (_is_int(seed) and seed >= 0):
-        raise CheckpointError(f"{path}: seed must be a non-negative integer or null, not {_short(seed)}")
-    classes = header.get("classes")
-    if classes is not None and not (
-        isinstance(classes, list) and len(classes) == sizes[-1]
-        and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
-    ):
-        raise CheckpointError(f"{path}: classes must be a list of {sizes[-1]} labels (strings or integers), not {_short(classes)}")
-    schema = {name: (shape, dtype) for name, shape in _shapes(sizes).items()}
+        raise CheckpointError(f"{path}: the header has unknown fields {fields.short(unknown)}")
+    sizes = fields.check_network(path, header)
+    schema = {name: (shape, header["dtype"]) for name, shape in _shapes(sizes).items()}
     if "run" in header:
         try:
             schema.update(runstate.schema(header["run"]))
         except CheckpointError as exc:
             raise CheckpointError(f"{path}: {exc}") from None
     return schema
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _short(value) -> str:
-    """A file's value in a message, cut short: a header can be megabytes."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _check_sizes(path: Path, sizes) -> list[int]:
-    if (
-        not isinstance(sizes, list)
-        or not 2 <= len(sizes) <= MAX_LAYERS + 1
-        or not all(_is_int(s) and s >= 1 for s in sizes)
-    ):
-        raise CheckpointError(
-            f"{path}: sizes must be a list of 2 to {MAX_LAYERS + 1} positive integers, not {_short(sizes)}"
-        )
-    return sizes
 
 
 def _read_network2_json(path: Path, data: bytes):
@@ -292,21 +240,21 @@ def _read_network2_json(path: Path, data: bytes):
     missing = [key for key in ("sizes", "weights", "biases", "cost") if key not in document]
     if missing:
         raise CheckpointError(f"{path}: not a network2.py file: it lacks {', '.join(missing)}")
-    sizes = _check_sizes(path, document["sizes"])
+    sizes = fields.check_sizes(path, document["sizes"])
     cost = document["cost"]
     if not isinstance(cost, str) or cost not in _NETWORK2_COSTS:
-        raise CheckpointError(f"{path}: unknown cost {_short(cost)}; known: {', '.join(_NETWORK2_COSTS)}")
+        raise CheckpointError(f"{path}: unknown cost {fields.short(cost)}; known: {', '.join(_NETWORK2_COSTS)}")
     layers = len(sizes) - 1
     for key in ("weights", "biases"):
         if not isinstance(document[key], list) or len(document[key]) != layers:
-            raise CheckpointError(f"{path}: {key} must be a list of {layers} matrices for sizes {_short(sizes)}")
+            raise CheckpointError(f"{path}: {key} must be a list of {layers} matrices for sizes {fields.short(sizes)}")
     arrays = {}
     for name, shape in _shapes(sizes).items():
         rows = document["weights" if name[0] == "w" else "biases"][int(name[1:])]
         if not isinstance(rows, list) or len(rows) != shape[0] or not all(
             isinstance(row, list) and len(row) == shape[1] for row in rows
         ):
-            raise CheckpointError(f"{path}: {name} does not have the shape {shape} that sizes {_short(sizes)} need")
+            raise CheckpointError(f"{path}: {name} does not have the shape {shape} that sizes {fields.short(sizes)} need")
         # int or float only: JSON strings, booleans and null are not numbers
         if not all(type(v) is float or type(v) is int for row in rows for v in row):
             raise CheckpointError(f"{path}: {name} holds values that are not numbers (strings, booleans or null)")

@@ -144,6 +144,23 @@ def write_atomically(path, write) -> None:
     fsync_directory(path.parent)
 
 
+def write_new(path, data: bytes, *, overwrite: bool, what: str = "output") -> Path:
+    """Write ``data`` to ``path`` atomically, but refuse (:class:`OutputPathError`)
+    to replace a file that holds other bytes unless ``overwrite``; a file that
+    already holds exactly ``data`` is left as it is."""
+    path = check_output_path(path, what)
+    if path.exists() and not overwrite:
+        info = require_regular_file(path, what)
+        with open(path, "rb") as f:
+            same = info.st_size == len(data) and f.read(len(data) + 1) == data
+        if same:
+            return path
+        raise OutputPathError(f"{what} {path}: exists and holds something else; pass overwrite=True "
+                              "(on the command line --overwrite) to replace it")
+    write_atomically(path, lambda f: f.write(data))
+    return path
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a rename durable (POSIX); Windows cannot open directories."""
     try:
