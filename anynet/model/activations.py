@@ -7,7 +7,10 @@ are samples; softmax normalises over the last axis.
 
 from __future__ import annotations
 
+import array_api_compat
+
 from ..xp.backend import namespace_of
+from ..xp.kernels import tracing
 from ..errors import ArgumentError
 
 
@@ -48,7 +51,7 @@ class ReLU(Activation):
     name = "relu"
 
     def fn(self, z, *, xp):
-        return xp.maximum(z, xp.zeros_like(z))  # array API 2023.12 takes no scalar here
+        return xp.maximum(z, _zero(z, xp))  # array API 2023.12 takes no scalar here
 
     def prime(self, z, a, *, xp):
         return xp.astype(z > 0, z.dtype)
@@ -66,6 +69,17 @@ class Softmax(Activation):
 
     def prime(self, z, a, *, xp):
         raise ArgumentError("softmax has no elementwise derivative; use it as the output of the log-likelihood cost")
+
+
+def _zero(z, xp):
+    """A 0-d zero of ``z``'s dtype on its device, which ``maximum`` broadcasts:
+    a full array of zeros would cost an allocation and a pass over memory per
+    layer and batch (a fifth of the time of an evaluation pass at 100 hidden
+    units).  In a function traced into a fused kernel, ``zeros_like`` is
+    already the kernel's scalar 0."""
+    if tracing(xp):
+        return xp.zeros_like(z)
+    return xp.zeros((), dtype=z.dtype, device=array_api_compat.device(z))
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, Softmax)}

@@ -5,7 +5,8 @@ Rows are samples: a batch ``x`` has shape ``(m, sizes[0])`` and each layer
 computes ``z = a @ w.T + b.T`` with the book's ``w`` of shape ``(y, x)`` and
 ``b`` of shape ``(y, 1)``.  Gradients are *summed* over the batch, exactly the
 sum of the per-sample ``backprop`` results the book accumulates.  Only the
-array API standard is used, through ``xp``; nothing is written in place.
+array API standard is used, through ``xp``; nothing is written in place
+but a layer's own fresh product (:func:`_plus`).
 
 The same code trains K stacked networks (:mod:`anynet.model.stacked`): weights
 ``(K, y, x)``, biases ``(K, y, 1)``, a batch ``(K, m, sizes[0])`` (or one
@@ -22,14 +23,28 @@ so that a backend may run each as one fused kernel (``fuse``, see
 
 from __future__ import annotations
 
-from ..xp.kernels import fused
+from ..xp.kernels import fused, tracing
 
 
 def layer(zw, bT, *, act, xp):
     """A layer's ``(z, a)`` from its weighted input ``zw = a_prev @ w.T`` and
-    its biases as a row ``bT``: z = zw + b.T, a = act(z)."""
-    z = zw + bT
+    its biases as a row ``bT``: z = zw + b.T, a = act(z).  ``zw`` is the
+    caller's fresh product, which z is written into (see :func:`_plus`)."""
+    z = _plus(zw, bT, xp=xp)
     return z, act.fn(z, xp=xp)
+
+
+def _plus(fresh, bT, *, xp):
+    """``fresh + bT``, written into ``fresh``, a product no one else holds:
+    one array fewer per layer, the same numbers (an array of a dataset's
+    rows costs page faults whenever the allocator hands it back to the
+    system).  JAX arrays have no in-place ``+=``: Python falls back to
+    ``fresh + bT``.  In a function traced into a fused kernel, ``fresh`` is
+    the kernel's input, which is not written."""
+    if tracing(xp):
+        return fresh + bT
+    fresh += bT
+    return fresh
 
 
 def backward(g, z, a, *, act, xp):
@@ -43,14 +58,20 @@ def feedforward(weights, biases, x, *, activations, xp, fuse=None):
     return output_layer(weights, biases, x, activations=activations, xp=xp, fuse=fuse)[1]
 
 
-def output_layer(weights, biases, x, *, activations, xp, fuse=None):
+def output_layer(weights, biases, x, *, activations, xp, fuse=None, activate=True):
     """``(z, a)`` of the output layer for the batch ``x``: costs are computed
-    from ``z`` where ``a`` has rounded to exactly 0 or 1."""
+    from ``z`` where ``a`` has rounded to exactly 0 or 1.  With ``activate``
+    False, ``a`` is None and the output activation is not computed (a cost
+    that needs only ``z``).  No hidden layer's ``z`` outlives its layer."""
     (layer_,) = fused(fuse, layer)
     a = x
-    for w, b, act in zip(weights, biases, activations):
-        z, a = layer_(a @ xp.matrix_transpose(w), xp.matrix_transpose(b), act=act, xp=xp)
-    return z, a
+    *hidden, (w_out, b_out, act_out) = zip(weights, biases, activations)
+    for w, b, act in hidden:
+        a = layer_(a @ xp.matrix_transpose(w), xp.matrix_transpose(b), act=act, xp=xp)[1]
+    zw = a @ xp.matrix_transpose(w_out)
+    if not activate:
+        return _plus(zw, xp.matrix_transpose(b_out), xp=xp), None
+    return layer_(zw, xp.matrix_transpose(b_out), act=act_out, xp=xp)
 
 
 def backprop(weights, biases, x, y, *, activations, cost, xp, fuse=None):

@@ -26,6 +26,7 @@ def _xlogy(x, y, *, xp):
 class Cost:
     name = ""
     output_activations: tuple[str, ...] = ()
+    total_needs_output = True  # total() reads ``a``; False: ``z`` alone, so a is not computed for it
 
     @classmethod
     def fn(cls, a, y):
@@ -91,6 +92,7 @@ class CrossEntropyCost(_MatchedCost):
 
     name = "cross-entropy"
     output_activations = ("sigmoid",)
+    total_needs_output = False
 
     @staticmethod
     def _fn(a, y, *, xp):
@@ -107,6 +109,7 @@ class LogLikelihoodCost(_MatchedCost):
 
     name = "log-likelihood"
     output_activations = ("softmax",)
+    total_needs_output = False
 
     @staticmethod
     def _fn(a, y, *, xp):

@@ -64,13 +64,14 @@ class Model:
 
     # -- batched computations ------------------------------------------------
 
-    def output_layer(self, x, weights=None, biases=None):
-        """``(z, a)`` of the output layer for the rows ``x``."""
+    def output_layer(self, x, weights=None, biases=None, *, activate=True):
+        """``(z, a)`` of the output layer for the rows ``x`` (``a`` None
+        without ``activate``: see :func:`anynet.model.backprop.output_layer`)."""
         weights = self.weights if weights is None else weights
         biases = self.biases if biases is None else biases
         with self.backend.errstate():
             return backprop.output_layer(weights, biases, x, activations=self.activations, xp=self.xp,
-                                         fuse=self.backend.fuse)
+                                         fuse=self.backend.fuse, activate=activate)
 
     def feedforward(self, x):
         """Output activations for the rows ``x``."""
@@ -108,7 +109,7 @@ class Model:
         total = xp.zeros((), dtype=self.backend.dtype, device=self.backend.device)
         with self.backend.errstate():
             for x, targets in self._chunks(data.x, data.targets):
-                z, a = self.output_layer(x)
+                z, a = self.output_layer(x, activate=self.cost.total_needs_output)
                 total = total + self.cost.total(z, a, targets, xp=xp)
         return total
 

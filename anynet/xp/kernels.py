@@ -55,6 +55,13 @@ class FusionNamespace:
         return x.astype(dtype)
 
 
+def tracing(xp) -> bool:
+    """True when ``xp`` is the namespace of a function being traced into a
+    fused kernel: its values are the kernel's inputs and intermediates, which
+    no code may write into, and its ``zeros_like`` is a scalar."""
+    return isinstance(xp, FusionNamespace)
+
+
 class CupyFuser:
     """``fuser(fn)``: ``fn`` with the same signature, run as one CuPy kernel
     traced from ``fn`` itself (one kernel per setting of its keyword
