@@ -1,0 +1,88 @@
+"""A network as a chain of layers: shapes, initial parameters, the forward
+pass and backpropagation, as pure functions of a layer list, its parameter
+list (one :class:`Params` or None per layer) and a batch.
+
+The last layer is the output layer (a :class:`Dense` whose activation the
+cost accepts); its error comes from the cost, ``cost.output_delta(z, a, y)``,
+as in :mod:`anynet.model.backprop`, and flows back through each layer's
+``backward``.  Gradients are summed over the batch.  With Dense layers only,
+these are backprop.py's operations in backprop.py's order: the same bits.
+"""
+
+from __future__ import annotations
+
+from ...errors import ArgumentError
+from ..initializers import get_initializer
+from .base import Params
+from .dense import Dense
+
+
+def output_shapes(layers, input_shape) -> list[tuple]:
+    """Each layer's per-sample output shape for a per-sample input of
+    ``input_shape``; the first layer that does not fit its input raises."""
+    shapes = []
+    shape = tuple(input_shape)
+    for layer in layers:
+        shape = layer.output_shape(shape)
+        shapes.append(shape)
+    return shapes
+
+
+def init_params(layers, rng, input_shape) -> list:
+    """Fresh parameters for every layer, drawn on the host from ``rng``.
+
+    A chain of Dense layers with one initializer draws as network.py and
+    network2.py do, every bias and then every weight (the numbers the
+    initializer gives for the sizes); any other chain draws layer by layer,
+    each layer's biases then its weights."""
+    layers = list(layers)
+    shapes = [tuple(input_shape), *output_shapes(layers, input_shape)]
+    if layers and all(isinstance(layer, Dense) for layer in layers) and len({l.initializer for l in layers}) == 1:
+        sizes = [layers[0].n_in, *(layer.n_out for layer in layers)]
+        biases, weights = get_initializer(layers[0].initializer)(sizes, rng)
+        return [Params(w, b) for w, b in zip(weights, biases)]
+    return [layer.init(rng, shape) for layer, shape in zip(layers, shapes)]
+
+
+def forward(layers, params, x, *, xp, train=False, masks=None, fuse=None):
+    """``(output, saved)``: the last layer's output for the batch ``x`` and
+    what each layer kept for the backward.  ``masks`` gives each Dropout
+    layer its mask (a list with one entry per layer, None where none)."""
+    masks = _masks(layers, masks)
+    saved = []
+    a = x
+    for layer, p, mask in zip(layers, params, masks):
+        a, kept = layer.forward(p, a, xp=xp, train=train, mask=mask, fuse=fuse)
+        saved.append(kept)
+    return a, saved
+
+
+def output_layer(layers, params, x, *, xp, masks=None, fuse=None):
+    """``(z, a)`` of the output layer (costs are computed from ``z``), at evaluation."""
+    _, saved = forward(layers, params, x, xp=xp, masks=masks, fuse=fuse)
+    return saved[-1].z, saved[-1].a
+
+
+def backprop(layers, params, x, y, *, cost, xp, masks=None, fuse=None) -> list:
+    """The gradient of ``cost`` summed over the batch ``(x, y)``: one
+    :class:`Params` (or None) per layer, in the shapes of ``params``."""
+    output = layers[-1]
+    if not isinstance(output, Dense):
+        raise ArgumentError(f"the output layer must be a Dense layer, not {output!r}")
+    _, saved = forward(layers, params, x, xp=xp, train=True, masks=masks, fuse=fuse)
+    grads = [None] * len(layers)
+    last = saved[-1]
+    delta = cost.output_delta(last.z, last.a, y, output.act, xp=xp)
+    g, grads[-1] = output.backward_delta(params[-1], last, delta, xp=xp, input_grad=len(layers) > 1)
+    for i in range(len(layers) - 2, -1, -1):
+        g, grads[i] = layers[i].backward(params[i], saved[i], g, xp=xp, fuse=fuse, input_grad=i > 0)
+    return grads
+
+
+def _masks(layers, masks):
+    if masks is None:
+        return [None] * len(layers)
+    masks = list(masks)
+    if len(masks) != len(layers):
+        raise ArgumentError(f"masks needs one entry per layer ({len(layers)}), got {len(masks)}")
+    return masks

@@ -1,0 +1,84 @@
+"""A fully connected layer, the book's: ``z = a @ w.T + b.T``, ``a' = act(z)``.
+
+The operations are those of :mod:`anynet.model.backprop`, in the same order
+and through the same fusable functions (``backprop.layer`` and
+``backprop.backward``), so an MLP built of Dense layers gives bit for bit the
+numbers of ``backprop.backprop`` on every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ...errors import ArgumentError
+from ...xp.kernels import fused
+from .. import backprop
+from ..activations import get_activation
+from ..initializers import get_initializer
+from .base import Array, Layer, Params, check_rank, positive_int
+
+
+class DenseSaved(NamedTuple):
+    """What a Dense forward keeps for its backward: its input, weighted input and output."""
+
+    x: Array
+    z: Array
+    a: Array
+
+
+@dataclass(frozen=True)
+class Dense(Layer):
+    """``n_in`` inputs to ``n_out`` units with an activation (a name from
+    :mod:`anynet.model.activations`: "sigmoid", "tanh", "relu", "softmax").
+    ``initializer`` names one of :mod:`anynet.model.initializers`' draws
+    ("default": network2.py's N(0, 1/n_in) weights, N(0, 1) biases; "large":
+    network.py's N(0, 1); "he"; "glorot")."""
+
+    n_in: int
+    n_out: int
+    activation: str = "sigmoid"
+    initializer: str = "default"
+
+    has_params = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_in", positive_int("n_in", self.n_in))
+        object.__setattr__(self, "n_out", positive_int("n_out", self.n_out))
+        act = get_activation(self.activation)
+        get_initializer(self.initializer)
+        object.__setattr__(self, "activation", act.name)
+        object.__setattr__(self, "act", act)  # one instance: fused kernels are cached by it
+
+    def output_shape(self, input_shape) -> tuple:
+        (n_in,) = check_rank(self, input_shape, 1, "a vector")
+        if n_in != self.n_in:
+            raise ArgumentError(
+                f"{self!r} takes {self.n_in} inputs, but the layer before it gives {n_in}")
+        return (self.n_out,)
+
+    def init(self, rng, input_shape) -> Params:
+        """Biases then weights, drawn by the named initializer for sizes ``[n_in, n_out]``."""
+        self.output_shape(input_shape)
+        (bias,), (weight,) = get_initializer(self.initializer)([self.n_in, self.n_out], rng)
+        return Params(weight, bias)
+
+    def forward(self, params, x, *, xp, train=False, mask=None, fuse=None):
+        """``(a, saved)`` for the rows ``x`` of shape ``(..., n, n_in)``."""
+        (layer,) = fused(fuse, backprop.layer)
+        z, a = layer(x @ xp.matrix_transpose(params.weight), xp.matrix_transpose(params.bias), act=self.act, xp=xp)
+        return a, DenseSaved(x, z, a)
+
+    def backward(self, params, saved, g, *, xp, fuse=None, input_grad=True):
+        """``(g_in, grads)`` from ``g = dC/da``: the delta is ``g * act'(z)``."""
+        (backward,) = fused(fuse, backprop.backward)
+        delta = backward(g, saved.z, saved.a, act=self.act, xp=xp)
+        return self.backward_delta(params, saved, delta, xp=xp, input_grad=input_grad)
+
+    def backward_delta(self, params, saved, delta, *, xp, input_grad=True):
+        """``(g_in, grads)`` from the error ``delta = dC/dz`` of this layer's
+        weighted input (an output layer's, which the cost gives directly)."""
+        nabla_b = xp.expand_dims(xp.sum(delta, axis=-2), axis=-1)
+        nabla_w = xp.matrix_transpose(delta) @ saved.x
+        g_in = delta @ params.weight if input_grad else None
+        return g_in, Params(nabla_w, nabla_b)
