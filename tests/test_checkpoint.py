@@ -382,8 +382,9 @@ def test_failed_write_keeps_the_old_checkpoint(checkpoint, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np.lib.format, "write_array", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OSError, match="no space left on device") as info:  # an OutputPathError naming the file
         save(trained(cost="cross-entropy"), checkpoint)
+    assert str(info.value) == f"could not write {checkpoint}: no space left on device; the previous {checkpoint.name} is intact"
     assert checkpoint.read_bytes() == before
     assert os.listdir(checkpoint.parent) == [checkpoint.name]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from ..io.files import write_atomically
+from ..io.writing import append_text
 from ..train.fit import Callback
 from .common import accuracy_text
 
@@ -53,8 +54,7 @@ class JsonLog(Callback):
             self._continue(continues)
 
     def on_epoch_end(self, report, state):
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(log_entry(report)) + "\n")
+        append_text(self.path, json.dumps(log_entry(report)) + "\n")  # whole lines only: a failed write is cut back
 
     def _continue(self, history):
         done = history[-1].epoch + 1 if history else 0
@@ -123,4 +123,4 @@ def plot(history, path, *, fmt, title, watched):
         if ax.lines:
             ax.legend()
     fig.suptitle(title)
-    fig.savefig(path, format=fmt, dpi=100)
+    write_atomically(path, lambda f: fig.savefig(f, format=fmt, dpi=100))  # an older plot stays until this one is whole

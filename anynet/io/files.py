@@ -9,7 +9,11 @@ SIGTERM where :func:`removing_temporaries_on_sigterm` is active (the command
 line runs every command inside it; the library itself installs no signal
 handler); one that a signal left behind is removed by the next write into the
 same directory once it is an hour old (a younger one may belong to a run that
-is still writing).
+is still writing).  A Ctrl-C during a save is held back until the save
+has ended (a second one interrupts at once), so that every interrupt
+surfaces as KeyboardInterrupt and none leaves a temporary file.  A write the
+system refuses (a full disk, a file too large, a read-only directory) raises
+:class:`OutputPathError` naming the user's file and what became of it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 from ..errors import DataError, OutputPathError
+from .writing import failure, interrupts_held
 
 STALE_AFTER_S = 3600.0
 TEMP_SUFFIXES = ("tmp", "part")
@@ -115,32 +120,47 @@ def temporary_beside(target: Path, suffix: str = "tmp"):
     remove_stale_temps(target.parent)
     tmp = temp_path(target, suffix)
     # Registered before the file exists: a SIGTERM the moment it appears
-    # still removes it (under removing_temporaries_on_sigterm).
+    # still removes it (under removing_temporaries_on_sigterm).  And it counts
+    # as ours from before the open: an interrupt just after the open removes it.
     _register(tmp)
-    created = False
+    ours = True
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        created = True
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            ours = False  # another writer's name (48 random bits collided): never removed here
+            raise
         with os.fdopen(fd, "wb") as f:
             yield f, tmp
     finally:
         _unregister(tmp)
-        if created:
-            with contextlib.suppress(FileNotFoundError):
+        if ours:
+            with contextlib.suppress(OSError):  # renamed into place, never created, or a read-only directory
                 tmp.unlink()
 
 
 def write_atomically(path, write) -> None:
     """Call ``write(f)`` on a temporary file beside ``path`` and rename it over
     ``path`` once complete and on disk.  ``path`` keeps its old content if
-    ``write`` fails or the process is interrupted."""
+    ``write`` fails or the process is interrupted; a Ctrl-C waits for the
+    write to end (:func:`interrupts_held`).  A failure of the system (a full
+    disk, a file too large, a directory made read-only) raises
+    :class:`OutputPathError` naming ``path``."""
     path = Path(path)
-    with temporary_beside(path, "tmp") as (f, tmp):
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        os.replace(tmp, path)
+    with interrupts_held():
+        existed = os.path.lexists(path)
+        try:
+            with temporary_beside(path, "tmp") as (f, tmp):
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+                os.replace(tmp, path)
+        except OutputPathError:
+            raise
+        except OSError as exc:
+            kept = f"the previous {path.name} is intact" if existed else f"{path.name} was not created"
+            raise failure("write", path, exc, kept) from exc
     fsync_directory(path.parent)
 
 
@@ -175,10 +195,11 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def check_output_path(path, what: str = "output") -> Path:
+def check_output_path(path, what: str = "output", *, append: bool = False) -> Path:
     """Raise :class:`OutputPathError` naming ``path`` unless a file can be
     written there: the path is not a directory, its directory exists and is
-    writable.  Called before training, not after it."""
+    writable (``append``: or the file exists and can be appended to; nothing
+    is written to it).  Called before training, not after it."""
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{what} {path}: is a directory; give a file name")
@@ -186,10 +207,17 @@ def check_output_path(path, what: str = "output") -> Path:
     if not parent.is_dir():
         raise OutputPathError(f"{what} {path}: the directory {path.parent} does not exist")
     try:  # a real probe: permission bits say nothing for root or read-only mounts
+        if append and path.exists():
+            require_regular_file(path, what)
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)))
+            return path
         with temporary_beside(path):
             pass
+    except DataError as exc:
+        raise OutputPathError(str(exc)) from None
     except OSError as exc:
-        raise OutputPathError(f"{what} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
+        where = path if append and path.exists() else f"in {parent}"
+        raise OutputPathError(f"{what} {path}: cannot write {where} ({exc.strerror or exc})") from None
     return path
 
 

@@ -90,10 +90,19 @@ def write(path, header: Mapping, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def _write_zip(f, members: Mapping[str, np.ndarray]) -> None:
-    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+    archive = zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True)
+    try:
         for name, array in members.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array, allow_pickle=False)
+    except BaseException:
+        # An interrupted or failed archive is abandoned with its temporary
+        # file: closing it would write a directory after a half member, or
+        # raise "Can't close the ZIP file while there is an open writing
+        # handle" in place of the KeyboardInterrupt.  No fp: close() is a no-op.
+        archive.fp = None
+        raise
+    archive.close()
 
 
 def open_regular(path, what: str = "checkpoint"):
