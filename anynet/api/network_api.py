@@ -187,7 +187,7 @@ class Network(BookColumns, Predicting, Saving):
             monitor_training_cost=False, monitor_training_accuracy=False, *,
             test_data=None, regularization="l2", optimizer="sgd", eta_schedule=None,
             early_stopping=None, verbose=True, progress=False, callback=None, checkpoint=None,
-            comm=None, reduce="exact", block_size=1):
+            comm=None, reduce="exact", block_size=None):
         """Train with mini-batch stochastic gradient descent.
 
         The seed's call ``SGD(training_data, epochs, mini_batch_size, eta,
@@ -211,9 +211,9 @@ class Network(BookColumns, Predicting, Saving):
         ``comm`` (an mpi4py communicator, e.g. ``MPI.COMM_WORLD``) trains
         data-parallel across its ranks with :class:`anynet.distributed.MPIReducer`
         (``reduce="exact"``: bit-identical weights for any number of ranks;
-        ``"fast"``: one Allreduce; ``block_size`` rows per exact gradient
-        block, bigger is cheaper); rank 0 alone prints and writes the
-        checkpoint, and an exception on one rank ends the whole job.
+        ``"fast"``: one Allreduce; ``block_size`` rows per exact block, by
+        default a quarter of the mini-batch); rank 0 alone prints and writes
+        the checkpoint, and an exception on one rank ends the whole job.
         """
         if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
             # The seed's positional call SGD(data, epochs, m, eta, test_data).

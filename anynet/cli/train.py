@@ -59,8 +59,9 @@ def add_parser(commands):
     train.add_argument("--reduce", choices=("exact", "fast"), default="exact",
                        help="exact: bit-identical weights for any number of ranks; fast: one Allreduce (default: exact)")
     train.add_argument("--block-size", type=common.int_at_least(1), metavar="ROWS",
-                       help="with --reduce exact: rows per gradient block (default 1); any fixed size is bit-identical "
-                            "for any number of ranks, and bigger blocks cost less (README, Scale)")
+                       help="with --reduce exact: rows per gradient block (default: a quarter of the mini-batch, or "
+                            "what the resumed run used); any fixed size is bit-identical for any number of ranks, "
+                            "and bigger blocks cost less (README, Distributed)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=run)
     return train
@@ -84,7 +85,24 @@ def _reducer(args):
         return None
     from ..distributed import MPIReducer
 
-    return MPIReducer.world(reduce=args.reduce, block_size=args.block_size or 1)
+    return MPIReducer.world(reduce=args.reduce, block_size=args.block_size)
+
+
+def _settle_blocks(reducer, config, recorded, say):
+    """Fix the exact reduction's rows per block for the whole run, record it
+    and say how the run is distributed.  Without --block-size: the run's
+    recorded size (None: the default, a quarter of each mini-batch), and 1
+    row, the default then, for a run file written before runs recorded it."""
+    if reducer is None:
+        return
+    blocks = ""
+    if reducer.reduce == "exact":
+        if reducer.block_size is None:
+            reducer.block_size = recorded.get("block_size", 1)
+        recorded["block_size"] = reducer.block_size
+        rows = reducer.block_rows(config.mini_batch_size)
+        blocks = f", blocks of {rows} row{'' if rows == 1 else 's'}"
+    say(f"distributed: {reducer.size} rank{'' if reducer.size == 1 else 's'}, reduce {reducer.reduce}{blocks}")
 
 
 def _check_outputs(args, root):
@@ -119,7 +137,7 @@ def _train(args, reducer) -> int:
     # --eta-schedule is True, or a preset's DivideOnPlateau
     config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
                          args.eta_schedule or None, args.early_stopping)
-    recorded = {key: getattr(args, key) for key in _RECORDED} | _outputs(args)
+    recorded = {key: getattr(args, key) for key in _RECORDED} | _outputs(args) | {"block_size": None}
     return _fit(args, net, config, None, recorded, reducer, say)
 
 
@@ -162,6 +180,7 @@ def _resume(args, reducer) -> int:
 
 def _fit(args, net, config, run, recorded, reducer, say) -> int:
     root = reducer is None or reducer.is_root
+    _settle_blocks(reducer, config, recorded, say)
     progress = common.progress_wanted(args) and root
     first_run = args.argv == ["train"]
     dataset = common.load_data(

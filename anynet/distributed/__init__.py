@@ -12,7 +12,8 @@ Reducers (all need an optional extra; none is imported by ``import anynet``):
 
 ``reduce="exact"`` (default): trained weights are bit-identical for any
 number of ranks.  Each mini-batch is cut into blocks of ``block_size`` rows
-whose boundaries do not depend on the number of ranks; each block's gradient
+(default: a quarter of the mini-batch, :func:`default_block_size`) whose
+boundaries do not depend on the number of ranks; each block's gradient
 is computed by itself (a product's rows get different bits from BLAS
 depending on how many rows it has, so a rank never computes its share in
 one product); all K block vectors of P parameters are gathered and added in
@@ -25,13 +26,24 @@ Wrap each rank's training in ``with run_guarded(reducer):`` so that an
 exception on one rank ends the whole job instead of a hang.
 """
 
-from .blocks import REDUCE_MODES, BlockPlan, BlockReducer, Layout, fold, gather_padded
+from .blocks import (
+    DEFAULT_BLOCKS,
+    REDUCE_MODES,
+    BlockPlan,
+    BlockReducer,
+    Layout,
+    default_block_size,
+    fold,
+    gather_padded,
+)
 from .guard import abort_communicator, report_failure, run_guarded
 from .mpi import MPIReducer
 from .nccl import CupyNCCLReducer, NcclComm
+from .threads import share_cores
 from .torch_dist import TorchDistributedReducer
 
 __all__ = [
+    "DEFAULT_BLOCKS",
     "REDUCE_MODES",
     "BlockPlan",
     "BlockReducer",
@@ -41,8 +53,10 @@ __all__ = [
     "NcclComm",
     "TorchDistributedReducer",
     "abort_communicator",
+    "default_block_size",
     "fold",
     "gather_padded",
     "report_failure",
     "run_guarded",
+    "share_cores",
 ]

@@ -15,6 +15,18 @@ from ..xp.backend import get_backend, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DistributedError
 
 REDUCE_MODES = ("exact", "fast")
+# The default of ``reduce="exact"``: every mini-batch in this many blocks.
+# A count, not a function of the number of ranks, so that the blocks (and
+# the bits) are the same on any number of ranks; 4 gives each of up to 4
+# ranks a block (README, Scale, for what it costs against ``reduce="fast"``).
+DEFAULT_BLOCKS = 4
+
+
+def default_block_size(rows: int) -> int:
+    """Rows per block of the exact reduction when none is given: a mini-batch
+    of ``rows`` rows in :data:`DEFAULT_BLOCKS` blocks, ``ceil(rows / 4)``
+    rows each (fewer blocks when ``rows < 4``)."""
+    return max(1, math.ceil(rows / DEFAULT_BLOCKS))
 
 
 class BlockPlan:
@@ -114,7 +126,9 @@ class BlockReducer:
     ``reduce="exact"`` computes every block's gradient by itself, gathers all
     block vectors and folds them in block order on every rank: the same bits
     for any number of ranks, for K block-gradient calls and K*P numbers
-    gathered per step (K blocks, P parameters).  ``reduce="fast"`` computes a
+    gathered per step (K blocks, P parameters); ``block_size`` rows per block,
+    by default a quarter of the mini-batch (:func:`default_block_size`).
+    ``reduce="fast"`` computes a
     rank's whole share in one call and sums the shares with one all-reduce of
     P numbers, whose order depends on the number of ranks: results agree to
     rounding, not to the bit.
@@ -123,13 +137,14 @@ class BlockReducer:
     rank = 0
     size = 1
 
-    def __init__(self, *, reduce: str = "exact", block_size: int = 1):
+    def __init__(self, *, reduce: str = "exact", block_size: int | None = None):
         if reduce not in REDUCE_MODES:
             raise ArgumentError(f"reduce must be one of {', '.join(REDUCE_MODES)}, not {reduce!r}")
-        if isinstance(block_size, bool) or not isinstance(block_size, int):
-            raise ArgumentTypeError(f"block_size must be a whole number of rows, not {type(block_size).__name__}")
-        if block_size < 1:
-            raise ArgumentError(f"block_size must be at least 1 row, not {block_size}")
+        if block_size is not None:
+            if isinstance(block_size, bool) or not isinstance(block_size, int):
+                raise ArgumentTypeError(f"block_size must be a whole number of rows, not {type(block_size).__name__}")
+            if block_size < 1:
+                raise ArgumentError(f"block_size must be at least 1 row, not {block_size}")
         self.reduce = reduce
         self.block_size = block_size
         self._checked = None
@@ -138,11 +153,19 @@ class BlockReducer:
     def is_root(self) -> bool:
         return self.rank == 0
 
+    def block_rows(self, rows: int) -> int:
+        """The rows per block of a mini-batch of ``rows`` rows: ``block_size``
+        when given; else :func:`default_block_size` for exact, and single rows
+        for fast (whose ranks then get shares that differ by at most a row)."""
+        if self.block_size is not None:
+            return self.block_size
+        return default_block_size(rows) if self.reduce == "exact" else 1
+
     def batch_gradients(self, grad_fn, x, targets):
         """``(nabla_b, nabla_w)`` summed over every row of the mini-batch
         ``(x, targets)``, the same on every rank; ``grad_fn(x_rows,
         target_rows)`` returns the summed gradient of some rows."""
-        plan = BlockPlan(x.shape[0], self.block_size, self.size)
+        plan = BlockPlan(x.shape[0], self.block_rows(x.shape[0]), self.size)
         if self.reduce == "fast":
             start, stop = plan.rows(self.rank)
             layout, flat = self._share_vector(grad_fn, x, targets, plan, start, stop)

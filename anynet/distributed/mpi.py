@@ -10,12 +10,30 @@ combined there and copied back in one transfer.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..xp.backend import to_numpy
 from ..errors import BackendUnavailable
 from .blocks import BlockReducer
 from .guard import abort_communicator
+
+# How a rank waits for the others in a collective: MPI's own wait spins on a
+# core, which the ranks that have not arrived yet may need (more ranks than
+# cores, or a machine shared with other work).  So: ask for SPIN_S seconds,
+# then nap NAP_S between asks, which hands the core to whoever needs it.
+SPIN_S = 50e-6
+NAP_S = 20e-6
+
+
+def wait(request, *, spin_s: float = SPIN_S, nap_s: float = NAP_S) -> None:
+    """Wait until the mpi4py ``request`` completes: polled for ``spin_s``
+    seconds, then polled with a sleep of ``nap_s`` between polls."""
+    give_up_spin = time.perf_counter() + spin_s
+    while not request.Test():
+        if time.perf_counter() > give_up_spin:
+            time.sleep(nap_s)
 
 
 class MPIReducer(BlockReducer):
@@ -28,13 +46,14 @@ class MPIReducer(BlockReducer):
     share in one call and sums with one ``Allreduce``: less work and traffic,
     equal only to rounding.  Any fixed ``block_size`` is exact; bigger blocks
     mean fewer, larger matrix products and fewer vectors to gather.  The
-    default 1 is the book's per-sample loop: for a [784, 100, 10] network and
-    mini-batches of 64 on one rank, a step took ~190x one whole-batch call
-    with blocks of 1 and 2x with blocks of 32.  A good choice is the
-    mini-batch size divided by the most ranks you will run on.
+    default (None) cuts every mini-batch into 4 blocks (``ceil(m / 4)``
+    rows, :func:`anynet.distributed.default_block_size`): a block for each
+    of up to 4 ranks.  Blocks of 1 row are the book's per-sample loop: for a
+    [784, 100, 10] network and mini-batches of 64 on one rank, a step took
+    ~190x one whole-batch call with blocks of 1 and 2x with blocks of 32.
     """
 
-    def __init__(self, comm, *, reduce: str = "exact", block_size: int = 1):
+    def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None):
         super().__init__(reduce=reduce, block_size=block_size)
         self.comm = comm
         self.rank = comm.Get_rank()
@@ -63,13 +82,13 @@ class MPIReducer(BlockReducer):
         send = np.ascontiguousarray(to_numpy(local))
         width = send.shape[1]
         received = np.empty((sum(counts), width), dtype=send.dtype)
-        self.comm.Allgatherv(send, [received, [count * width for count in counts]])
+        wait(self.comm.Iallgatherv(send, [received, [count * width for count in counts]]))
         return received
 
     def _sum(self, flat):
         send = np.ascontiguousarray(to_numpy(flat))
         total = np.empty_like(send)
-        self.comm.Allreduce(send, total)  # the default operation is MPI.SUM
+        wait(self.comm.Iallreduce(send, total))  # the default operation is MPI.SUM
         return total
 
     def _gather_objects(self, value) -> list:

@@ -62,7 +62,7 @@ class CupyNCCLReducer(MPIReducer):
     object with ``all_gather(send, out)`` and ``all_reduce(send, out)``
     (default: :meth:`NcclComm.from_mpi` of ``comm``)."""
 
-    def __init__(self, comm, *, reduce: str = "exact", block_size: int = 1, nccl=None):
+    def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None, nccl=None):
         super().__init__(comm, reduce=reduce, block_size=block_size)
         self.nccl = NcclComm.from_mpi(comm) if nccl is None else nccl
 

@@ -20,7 +20,7 @@ class TorchDistributedReducer(BlockReducer):
     ``init_process_group``: ``agree`` sends Python values through the device.
     """
 
-    def __init__(self, group=None, *, reduce: str = "exact", block_size: int = 1):
+    def __init__(self, group=None, *, reduce: str = "exact", block_size: int | None = None):
         super().__init__(reduce=reduce, block_size=block_size)
         try:
             import torch.distributed as dist

@@ -12,6 +12,7 @@ saved after any epoch resumes bit for bit (:mod:`anynet.train.runstate`).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -157,7 +158,9 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
     """Train ``model`` on ``train`` (a DeviceData) as ``config`` says, from
     ``state`` (a resumed run) or from the start with ``shuffler``'s order;
     measure ``evaluation`` (a DeviceData) after each epoch.  Returns the final
-    TrainState, whose ``history`` holds one EpochReport per epoch.
+    TrainState, whose ``history`` holds one EpochReport per epoch.  With a
+    reducer of several ranks, each rank's BLAS and OpenMP threads are limited
+    to its share of the machine's cores while it trains, then restored.
 
     Raises TrainingDiverged, with the parameters of the last finite epoch
     restored, when the weights or a monitored cost become NaN or inf.
@@ -174,22 +177,33 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
     if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
         model.set_parameters(*state.resume_parameters)  # a finished run, resumed for more epochs
         state.resume_parameters = None
-    while state.epoch < config.epochs and not state.stopped:
-        report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer)
-        select_epoch(model, config, state, report)
-        # Ranks of a multi-process run take rank 0's decisions, so none can
-        # leave the loop while the others wait in a collective.
-        state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
-        state.epoch += 1
-        state.history.append(report)
-        for callback in callbacks:
-            callback.on_epoch_end(report, state)
+    with _rank_threads(reducer):
+        while state.epoch < config.epochs and not state.stopped:
+            report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer)
+            select_epoch(model, config, state, report)
+            # Ranks of a multi-process run take rank 0's decisions, so none can
+            # leave the loop while the others wait in a collective.
+            state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
+            state.epoch += 1
+            state.history.append(report)
+            for callback in callbacks:
+                callback.on_epoch_end(report, state)
     if config.early_stopping is not None and state.best_parameters is not None:
         state.resume_parameters = model.parameters()
         model.set_parameters(*state.best_parameters)
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def _rank_threads(reducer):
+    """Several ranks: each rank's BLAS threads limited to its share of the
+    cores while it trains (:func:`anynet.distributed.threads.share_cores`)."""
+    if reducer.size == 1:
+        return contextlib.nullcontext()
+    from ..distributed.threads import share_cores
+
+    return share_cores(reducer.size)
 
 
 def _epoch(model, train, config, state, reg, evaluation, progress, reducer) -> EpochReport:

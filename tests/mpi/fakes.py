@@ -73,6 +73,14 @@ class FakeComm:
     def Allreduce(self, send, total):
         total[...] = functools.reduce(operator.add, self.world.exchange(self.rank, send.copy()))
 
+    def Iallgatherv(self, send, spec):
+        self.Allgatherv(send, spec)
+        return FakeRequest()
+
+    def Iallreduce(self, send, total):
+        self.Allreduce(send, total)
+        return FakeRequest()
+
     def allgather(self, value):
         return self.world.exchange(self.rank, value)
 
@@ -81,6 +89,18 @@ class FakeComm:
 
     def Abort(self, code):
         self.aborted = code
+
+
+class FakeRequest:
+    """A non-blocking collective's request that reports itself pending the
+    first ``pending`` times it is tested (the data is there from the start)."""
+
+    def __init__(self, pending: int = 2):
+        self.pending, self.tests = pending, 0
+
+    def Test(self):
+        self.tests += 1
+        return self.tests > self.pending
 
 
 class FakeNccl:

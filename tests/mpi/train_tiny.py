@@ -30,11 +30,13 @@ N_SAMPLES = 40
 EPOCHS = 3
 ETA = 1.0
 # (reduce, mini-batch size, block size): 40 % 7 = 5 leaves a short last
-# batch; with 4 ranks, 7 rows in blocks of 3 leave a rank with no block
+# batch; with 4 ranks, 7 rows in blocks of 3 leave a rank with no block;
+# None is the default (7 rows in blocks of 2, the last batch's 5 as 2, 2, 1)
 CONFIGS = [
     ("exact", 10, 1),
     ("exact", 7, 1),
     ("exact", 7, 3),
+    ("exact", 7, None),
     ("fast", 10, 1),
     ("fast", 7, 1),
 ]
