@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from anynet import distributed
+from anynet.datasets import boundary as inputs
+from anynet.model import model as model_module
+from anynet.train import fit as fit_module
 from conftest import RTOL, rel_diff
 from mpi.fakes import FakeComm, FakeWorld
 
-fit_module = pytest.importorskip("anynet.train.fit", reason="anynet.fit (the shared training loop) is not here yet")
-model_module = pytest.importorskip("anynet.model.model")
-inputs = pytest.importorskip("anynet.datasets.boundary")
 
 SIZES = [8, 6, 3]
 

@@ -236,9 +236,20 @@ def test_replacing_one_parameter_in_place_is_checked(net):
         net.evaluate((x, y))
 
 
-def test_a_backend_object_with_another_device(backend):
-    net = anynet.Network(SIZES, backend=backend, device=backend.device, seed=0)
-    assert net.backend.dtype_name == backend.dtype_name
+@pytest.mark.parametrize("given, asked", [("CPU_DEVICE", "device1"), ("device1", "CPU_DEVICE")])
+def test_a_backend_object_with_another_device(given, asked):
+    """array_api_strict has two devices here: a Backend on one, with the
+    other asked for, builds the network on the one asked for, in the
+    Backend's dtype, and leaves the Backend as it was."""
+    import array_api_compat
+
+    strict = pytest.importorskip("array_api_strict")
+    backend = anynet.get_backend("array_api_strict", given, "float32")
+    net = anynet.Network(SIZES, backend=backend, device=asked, seed=0)
+    assert net.backend.device == strict.Device(asked) != backend.device
+    assert net.backend.dtype_name == "float32" and backend.device == strict.Device(given)
+    for array in net.weights + net.biases:
+        assert array_api_compat.device(array) == strict.Device(asked) and array.dtype == strict.float32
 
 
 def test_torch_parameters_are_detached_copies():

@@ -10,6 +10,8 @@ set and restored.  On a GPU: fused against unfused results, to rounding.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from conftest import RTOL, rel_diff
@@ -31,15 +33,34 @@ MODELS = [("quadratic", "sigmoid", "sigmoid"), ("cross-entropy", "tanh", "sigmoi
 OPTIMIZERS = ["sgd", "momentum", "adam", anynet.Momentum(nesterov=True)]
 
 
-class RecordingFuser:
-    """A fuser that runs each function as it is and records which were asked for."""
+class RecordingFuser(kernels.CupyFuser):
+    """CupyFuser with NumPy's ufuncs standing in for CuPy's and a "cupy.fuse"
+    that runs the traced function as it is: each function the fused path asks
+    for runs through the FusionNamespace and CupyFuser's calling convention
+    (arrays and numbers positional, settings by keyword), as on a GPU.  It
+    records which functions were asked for and which kernels ran, so a path
+    that asks for a kernel and then runs the plain function, or passes it
+    other arguments, shows."""
 
     def __init__(self):
-        self.functions = set()
+        self.functions, self.ran = set(), []
+
+        def fuse(kernel_name):
+            def decorate(traced):
+                def kernel(*args):
+                    result = traced(*args)  # raises NotFusable for what a kernel cannot do
+                    self.ran.append(kernel_name)
+                    return result
+
+                return kernel
+
+            return decorate
+
+        super().__init__(fuse, kernels.FusionNamespace(np, np.ufunc))
 
     def __call__(self, fn):
         self.functions.add(fn)
-        return fn
+        return super().__call__(fn)
 
 
 def _problem(model, seed=0):
@@ -66,6 +87,9 @@ def test_backprop_asks_the_fuser_for_layer_and_backward(model):
     plain = backprop.backprop(net.weights, net.biases, x, y, **args)
     through = backprop.backprop(net.weights, net.biases, x, y, fuse=fuse, **args)
     assert fuse.functions == {backprop.layer, backprop.backward}
+    softmax = model[2] == "softmax"  # its layer cannot be fused: it runs unfused, the others as kernels
+    layers = len(SIZES) - 1
+    assert sorted(fuse.ran) == sorted(["anynet_layer"] * (layers - softmax) + ["anynet_backward"] * (layers - 1))
     assert _same(plain[0] + plain[1], through[0] + through[1])
     fuse.functions.clear()
     backprop.output_layer(net.weights, net.biases, x, activations=net.model.activations, xp=np, fuse=fuse)
@@ -86,6 +110,8 @@ def test_optimizers_ask_the_fuser_for_their_update(optimizer, reg):
     through = opt.step(net.weights, net.biases, nabla_w, nabla_b, state, fuse=fuse, **args)
     expected = {"sgd": optimizers.sgd_update, "momentum": optimizers.momentum_update, "adam": optimizers.adam_update}
     assert fuse.functions == {expected[opt.name]}
+    kernel = "anynet_" + expected[opt.name].__name__.strip("_")
+    assert fuse.ran == [kernel] * 2 * (len(SIZES) - 1)  # one kernel per weight and per bias array
     assert _same(plain[0] + plain[1], through[0] + through[1])
 
 
@@ -103,6 +129,8 @@ def test_training_runs_the_backends_fuser(monkeypatch):
 def test_only_cupy_fuses():
     assert get_backend("numpy").fuse is None
     assert kernels.fuser_for("torch") is None and kernels.fuser_for("array_api_strict") is None
+    if importlib.util.find_spec("cupy") is not None:
+        assert kernels.fuser_for("cupy") is kernels.cupy_fuser()
 
 
 # -- the fuser itself, with NumPy's ufuncs standing in for CuPy's ------------------------------
@@ -181,14 +209,21 @@ def _cupy_tracer():
 
     def trace(fn, args, settings):
         """The ElementwiseKernel cupy.fuse builds from ``fn`` (tracing only; nothing runs)."""
-        history = fusion._FusionHistory()
-        fusion._thread_local.history, fusion._thread_local.is_old_fusing = history, True
-        try:
-            return history.get_fusion(kernels._bound(fn, namespace, settings), args, "trace")[0]
-        finally:
-            fusion._thread_local.history, fusion._thread_local.is_old_fusing = None, False
+        return trace_bound(kernels._bound(fn, namespace, settings), args)
 
     return unallocated, trace
+
+
+def trace_bound(bound, args):
+    """The ElementwiseKernel cupy.fuse builds from ``bound(*args)``, traced by CuPy's own tracer."""
+    from cupy._core import fusion
+
+    history = fusion._FusionHistory()
+    fusion._thread_local.history, fusion._thread_local.is_old_fusing = history, True
+    try:
+        return history.get_fusion(bound, args, "trace")[0]
+    finally:
+        fusion._thread_local.history, fusion._thread_local.is_old_fusing = None, False
 
 
 def _shared_calls(array):
@@ -216,6 +251,41 @@ def test_cupy_fuse_traces_every_shared_function(dtype):
     for fn, args, settings, outputs in calls:
         kernel = trace(fn, args, settings)  # raises if cupy.fuse cannot trace it
         assert [p.dtype for p in kernel.out_params] == [np.dtype(dtype)] * outputs, (fn.__name__, settings)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cupy_backends_fuser_fuses_every_shared_function(dtype, monkeypatch):
+    """The fuser a CuPy network gets (fuser_for("cupy")) hands cupy.fuse each
+    shared function bound to the namespace it chose, and CuPy's tracer makes
+    one kernel of each: nothing falls back to unfused kernels, which only a
+    GPU's clock would notice.  cupy.fuse is replaced by one that traces and
+    does not compile, so no GPU is needed."""
+    cupy = pytest.importorskip("cupy")
+    unallocated, _ = _cupy_tracer()
+    kernels_made = []
+
+    def fuse(kernel_name):
+        def decorate(bound):
+            def kernel(*args):
+                kernels_made.append((kernel_name, trace_bound(bound, args)))
+
+            return kernel
+
+        return decorate
+
+    monkeypatch.setattr(cupy, "fuse", fuse)
+    kernels.cupy_fuser.cache_clear()
+    try:
+        fuser = kernels.fuser_for("cupy")
+        calls = _shared_calls(lambda shape=(4, 3): unallocated(shape, dtype))
+        for fn, args, settings, outputs in calls:
+            fuser(fn)(*args, xp=cupy, **settings)
+            name, kernel = kernels_made[-1]
+            assert name == "anynet_" + fn.__name__.strip("_")
+            assert [p.dtype for p in kernel.out_params] == [np.dtype(dtype)] * outputs, (fn.__name__, settings)
+        assert len(kernels_made) == len(calls) and fuser.unfused == set()
+    finally:
+        kernels.cupy_fuser.cache_clear()  # the next CuPy network gets a fuser of the real cupy.fuse
 
 
 def test_cupy_fuse_refuses_softmax_and_anynet_falls_back():
