@@ -128,6 +128,15 @@ def test_a_custom_activation_is_refused(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_nan_weights_are_not_exported(tmp_path):
+    net = anynet.Network([3, 4, 2], seed=0)
+    net.biases = [b.copy() for b in net.biases]
+    net.biases[1][1, 0] = np.inf  # in place: the setter itself refuses inf
+    with pytest.raises(anynet.errors.TrainingDiverged, match="layers.1.bias"):
+        net.to_onnx(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_activation_has_an_onnx_operator():
     from anynet.model.activations import ACTIVATIONS
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentError, ExtraUnavailable
+from ..errors import ArgumentError, ExtraUnavailable, TrainingDiverged
 from ..model.activations import ACTIVATIONS
 from ..xp.backend import to_numpy
 from .files import write_new
@@ -82,7 +82,7 @@ class Graph:
     def __init__(self, onnx, dtype):
         self.onnx, self.dtype = onnx, np.dtype(dtype)
         self.nodes, self.initializers = [], []
-        self._used = {INPUT}
+        self._used = {INPUT, OUTPUT}
 
     def name(self, base: str) -> str:
         candidate, k = base, 0
@@ -181,6 +181,9 @@ def build(net, layers=None):
     for index, layer in enumerate(dense_layers(net) if layers is None else layers):
         if layer.kind not in EMITTERS:
             raise ArgumentError(f"cannot export a {layer.kind} layer to ONNX; known: {', '.join(EMITTERS)}")
+        for name, array in layer.arrays.items():
+            if not np.isfinite(array).all():
+                raise TrainingDiverged(f"refusing to export: layers.{index}.{name} holds NaN or inf (training diverged?)")
         x = EMITTERS[layer.kind](graph, x, layer, index)
     graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT], name="output_node"))
     proto = helper.make_graph(
