@@ -97,7 +97,7 @@ def test_round_trip_numpy_is_bit_identical(tmp_path, kwargs):
     net = trained(**kwargs)
     path = tmp_path / "net.ckpt"
     net_state = np.random.get_state()[1].copy()
-    save(net, path)
+    net.save(path)
     loaded = anynet.load(path)
 
     assert sorted(os.listdir(tmp_path)) == ["net.ckpt"]  # the name as given, no .npz added
@@ -112,7 +112,7 @@ def test_round_trip_numpy_is_bit_identical(tmp_path, kwargs):
 
 def test_header_records_the_network(tmp_path):
     net = trained(cost="cross-entropy")
-    save(net, tmp_path / "net.npz")
+    net.save(tmp_path / "net.npz")
     header, arrays = read_npz(tmp_path / "net.npz")
     assert header["format"] == "anynet-checkpoint" and header["format_version"] == 2
     assert header["sizes"] == SIZES and header["cost"] == "cross-entropy"
@@ -126,7 +126,7 @@ def test_digest_is_the_documented_one(tmp_path):
     """The README's recipe, so another program can verify a checkpoint: SHA-256
     of the header without sha256 as sorted compact ASCII JSON, a NUL, then per
     array in name order: name NUL dtype NUL shape-list NUL bytes."""
-    save(trained(), tmp_path / "net.npz")
+    trained().save(tmp_path / "net.npz")
     header, arrays = read_npz(tmp_path / "net.npz")
     body = {k: v for k, v in header.items() if k != "sha256"}
     sha = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\0")
@@ -143,7 +143,7 @@ def test_digest_is_the_documented_one(tmp_path):
 def test_save_on_numpy_load_anywhere(tmp_path, combo):
     backend = make_backend(combo)  # skips when the library is missing
     net = trained()
-    save(net, tmp_path / "net.npz")
+    net.save(tmp_path / "net.npz")
     loaded = anynet.load(tmp_path / "net.npz", backend=combo[0], device=combo[1])
 
     assert loaded.backend.name == backend.name and loaded.backend.device == backend.device
@@ -170,7 +170,7 @@ def test_save_anywhere_load_on_numpy(tmp_path, combo):
 
 def test_float32_round_trip(tmp_path):
     net = trained(dtype="float32")
-    save(net, tmp_path / "net32.npz")
+    net.save(tmp_path / "net32.npz")
     header, arrays = read_npz(tmp_path / "net32.npz")
     assert header["dtype"] == "float32" and all(a.dtype == np.float32 for a in arrays.values())
     loaded = anynet.load(tmp_path / "net32.npz")
@@ -181,7 +181,7 @@ def test_float32_round_trip(tmp_path):
 
 def test_load_with_another_dtype(tmp_path):
     net = trained()
-    save(net, tmp_path / "net.npz")
+    net.save(tmp_path / "net.npz")
     loaded = anynet.load(tmp_path / "net.npz", dtype="float32")
     assert loaded.backend.dtype_name == "float32"
     assert np.array_equal(loaded.weights[0], net.weights[0].astype(np.float32))
@@ -247,7 +247,7 @@ def test_network2_json_wrong_shapes_are_refused(tmp_path):
 @pytest.fixture
 def checkpoint(tmp_path):
     path = tmp_path / "net.npz"
-    save(trained(), path)
+    trained().save(path)
     return path
 
 
@@ -383,7 +383,7 @@ def test_failed_write_keeps_the_old_checkpoint(checkpoint, monkeypatch):
 
     monkeypatch.setattr(np.lib.format, "write_array", disk_full)
     with pytest.raises(OSError, match="no space left on device") as info:  # an OutputPathError naming the file
-        save(trained(cost="cross-entropy"), checkpoint)
+        trained(cost="cross-entropy").save(checkpoint)
     assert str(info.value) == f"could not write {checkpoint}: no space left on device; the previous {checkpoint.name} is intact"
     assert checkpoint.read_bytes() == before
     assert os.listdir(checkpoint.parent) == [checkpoint.name]
@@ -391,7 +391,7 @@ def test_failed_write_keeps_the_old_checkpoint(checkpoint, monkeypatch):
 
 def test_overwrite_leaves_no_temporary_files(checkpoint):
     net = trained(cost="cross-entropy")
-    save(net, checkpoint)
+    net.save(checkpoint)
     assert os.listdir(checkpoint.parent) == [checkpoint.name]
     assert anynet.load(checkpoint).cost is anynet.CrossEntropyCost
 
@@ -402,7 +402,7 @@ def test_custom_activation_cannot_be_saved(tmp_path):
 
     net = anynet.Network(SIZES, seed=1, activation=MySigmoid())
     with pytest.raises(ValueError, match="custom activation"):
-        save(net, tmp_path / "net.npz")
+        net.save(tmp_path / "net.npz")
     assert os.listdir(tmp_path) == []
 
 

@@ -154,7 +154,7 @@ def test_sizes_beyond_the_file_are_refused_before_allocating(checkpoint_file, si
 @pytest.fixture
 def checkpoint_file(tmp_path):
     path = tmp_path / "net.npz"
-    save(trained(), path)
+    trained().save(path)
     return path
 
 

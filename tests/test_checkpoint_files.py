@@ -97,7 +97,7 @@ def test_sigkill_leftover_is_swept_by_the_next_save_once_stale(tmp_path):
     for name in left:
         os.utime(tmp_path / name, (hour_ago, hour_ago))
     net = trained()
-    save(net, tmp_path / "small.npz")
+    net.save(tmp_path / "small.npz")
     assert temporaries(tmp_path) == [young.name]  # stale ones (> 1 h) swept, the young one kept
     assert same_network(anynet.load(tmp_path / "small.npz"), net)
 
@@ -109,7 +109,7 @@ def test_stale_temporary_of_a_killed_save_is_swept(tmp_path):
     os.utime(stale, (two_hours_ago, two_hours_ago))
     unrelated = tmp_path / "notes.tmp"  # not an anynet temporary name: never touched
     unrelated.write_text("mine")
-    save(trained(), tmp_path / "net.npz")
+    trained().save(tmp_path / "net.npz")
     assert sorted(os.listdir(tmp_path)) == ["net.npz", "notes.tmp"]
 
 

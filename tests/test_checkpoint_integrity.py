@@ -27,7 +27,7 @@ from anynet.io.checkpoint import CheckpointError, save
 def original(tmp_path):
     net = trained(cost="cross-entropy", activation="tanh")
     path = tmp_path / "net.npz"
-    save(net, path)
+    net.save(path)
     return net, path.read_bytes()
 
 
@@ -144,5 +144,5 @@ def test_version_2_file_relabelled_as_version_1_is_refused(tmp_path, original):
 
 
 def test_saves_are_version_2(tmp_path):
-    save(trained(), tmp_path / "net.npz")
+    trained().save(tmp_path / "net.npz")
     assert read_npz(tmp_path / "net.npz")[0]["format_version"] == 2

@@ -241,7 +241,7 @@ class Network(BookColumns, Predicting, Saving):
         root = reducer is None or reducer.is_root
         callbacks = [BookLines(seed_style, verbose and root, callback)]
         if checkpoint is not None and root:
-            callbacks.append(runstate.RunCheckpoint(checkpoint, config, extra={"seed_style": seed_style}))
+            callbacks.append(runstate.RunCheckpoint(checkpoint, config, self, extra={"seed_style": seed_style}))
         with guard:
             state = self.train(training_data, config, evaluation_data=evaluation_data, callbacks=callbacks,
                                progress=progress, reducer=reducer)
@@ -256,9 +256,6 @@ class Network(BookColumns, Predicting, Saving):
         evaluation = self._prepare(evaluation_data, "evaluation_data", defer=True) if evaluation_data is not None else None
         self.regularization = config.regularization
         shuffler = Shuffler(train.n, self._rng) if state is None else None
-        for callback in callbacks:
-            if hasattr(callback, "bind"):
-                callback.bind(self, train)
         try:
             state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
                         callbacks=callbacks, progress=progress, reducer=reducer)
@@ -271,8 +268,7 @@ class Network(BookColumns, Predicting, Saving):
         """Save the network with a training run's ``record`` and ``arrays``
         (from :func:`anynet.train.runstate.encode`); ``anynet.load`` still reads the
         network from it, :func:`anynet.resume` the run."""
-        self._params()
-        checkpoint.save(self, filename, run=(record, arrays))
+        checkpoint.save(self._params(), filename, seed=self.seed, classes=self.classes, run=(record, arrays))
 
     def to_device(self, data) -> DeviceData:
         """Validate ``data`` (either form) and move it to this network's device

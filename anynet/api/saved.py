@@ -82,7 +82,7 @@ def resume(filename, training_data, *, epochs=None, evaluation_data=None, backen
     seed_style = run.extra.get("seed_style", True)
     callbacks = [
         BookLines(seed_style, verbose, callback),
-        runstate.RunCheckpoint(filename, config, extra={"seed_style": seed_style}, data_sha256=run.data_sha256),
+        runstate.RunCheckpoint(filename, config, net, extra={"seed_style": seed_style}, data_sha256=run.data_sha256),
     ]
     net.train(train, config, evaluation_data=evaluation_data, callbacks=callbacks, progress=progress, state=run.state)
     return net

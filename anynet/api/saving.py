@@ -21,9 +21,10 @@ class Saving:
         ``allow_nonfinite``.  The file is replaced atomically."""
         self._params()
         if safetensorsfile.is_safetensors_name(filename):
-            safetensorsfile.save(self, filename, allow_nonfinite=allow_nonfinite)
+            safetensorsfile.save(self._model, filename, seed=self.seed, classes=self.classes,
+                                 allow_nonfinite=allow_nonfinite)
         else:
-            checkpoint.save(self, filename, allow_nonfinite=allow_nonfinite)
+            checkpoint.save(self._model, filename, seed=self.seed, classes=self.classes, allow_nonfinite=allow_nonfinite)
 
     def to_onnx(self, path, *, overwrite=False):
         """Write the network to ``path`` as an ONNX model (opset 17, IR version

@@ -40,7 +40,7 @@ def run_export(args) -> int:
         net.to_onnx(output, overwrite=args.overwrite)
         detail = f"opset {onnxexport.OPSET}, input (N, {net.sizes[0]}) -> output (N, {net.sizes[-1]})"
     else:
-        safetensorsfile.save(net, output, overwrite=args.overwrite)
+        safetensorsfile.save(found.model, output, seed=found.seed, classes=found.classes, overwrite=args.overwrite)
         detail = f"{2 * (len(net.sizes) - 1)} tensors layers.0.weight ... layers.{len(net.sizes) - 2}.bias"
     print(f"wrote {output}: {kind}, {net.backend.dtype_name}, sizes {net.sizes}, {detail}")
     return 0

@@ -220,7 +220,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
         if args.log:
             callbacks.append(JsonLog(args.log, continues=None if run is None else run.state.history))
         if args.save:
-            callbacks.append(RunCheckpoint(args.save, config, data_sha256=digest, extra={"cli": recorded}))
+            callbacks.append(RunCheckpoint(args.save, config, net, data_sha256=digest, extra={"cli": recorded}))
     try:
         state = net.train(train, config, evaluation_data=watched, callbacks=callbacks, progress=progress,
                           reducer=reducer, state=None if run is None else run.state)

@@ -65,11 +65,11 @@ def _shapes(sizes) -> dict[str, tuple[int, int]]:
     return {**{f"w{i}": (y, x) for i, (x, y) in layers}, **{f"b{i}": (y, 1) for i, (x, y) in layers}}
 
 
-def save(net, path, *, allow_nonfinite: bool = False, run=None) -> None:
-    """Write ``net`` (a Network, or a Model) to ``path`` (any name; nothing is
-    appended) as an anynet checkpoint; NaN or inf weights are refused unless
-    ``allow_nonfinite``.  ``net.classes`` (the original labels), when set, is
-    recorded; ``run`` is ``(record, arrays)`` from :func:`anynet.train.runstate.encode`,
+def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, run=None) -> None:
+    """Write ``net`` (a Model) to ``path`` (any name; nothing is appended) as
+    an anynet checkpoint; NaN or inf weights are refused unless
+    ``allow_nonfinite``.  ``seed`` (the network's) and ``classes`` (the
+    original labels), when given, are recorded; ``run`` is ``(record, arrays)`` from :func:`anynet.train.runstate.encode`,
     the state of a training run to resume.  The write is atomic: a temporary file in the same directory
     is written, flushed to disk and renamed over ``path``, so ``path`` holds
     either the old checkpoint or the complete new one."""
@@ -97,9 +97,8 @@ def save(net, path, *, allow_nonfinite: bool = False, run=None) -> None:
         "activations": activations,
         "dtype": dtype,
         "anynet_version": __version__,
-        "seed": getattr(net, "seed", None),
+        "seed": seed,
     }
-    classes = getattr(net, "classes", None)
     if classes is not None:
         header["classes"] = list(classes)
     if run is not None:

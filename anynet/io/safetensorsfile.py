@@ -87,8 +87,9 @@ def encode(tensors: dict, metadata: dict) -> bytes:
     return struct.pack("<Q", len(text)) + text + b"".join(parts)
 
 
-def save(net, path, *, allow_nonfinite: bool = False, overwrite: bool = True) -> None:
-    """Write the weights of ``net`` to ``path`` as safetensors, atomically; a
+def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, overwrite: bool = True) -> None:
+    """Write the weights of ``net`` (a Model) to ``path`` as safetensors, with
+    ``seed`` and ``classes`` in the metadata, atomically; a
     file with other content is refused unless ``overwrite`` (True, as
     ``Network.save`` replaces its files; the command line passes False)."""
     from .. import __version__
@@ -105,11 +106,10 @@ def save(net, path, *, allow_nonfinite: bool = False, overwrite: bool = True) ->
             if not np.isfinite(array).all():
                 raise TrainingDiverged(f"refusing to save {path}: {name} holds NaN or inf (training diverged?); "
                                        "pass allow_nonfinite=True to save it anyway")
-    classes = getattr(net, "classes", None)
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "layers": json.dumps(["dense"] * len(net.weights)),
         "sizes": json.dumps(list(net.sizes)), "activations": json.dumps(activations), "cost": cost, "dtype": dtype,
-        "anynet_version": __version__, "seed": json.dumps(getattr(net, "seed", None)),
+        "anynet_version": __version__, "seed": json.dumps(seed),
         "classes": json.dumps(None if classes is None else list(classes)),
     }
     files.write_new(path, encode(tensors, metadata), overwrite=overwrite, what="weights file")

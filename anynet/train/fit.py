@@ -144,7 +144,11 @@ class TrainState:
 
 
 class Callback:
-    """Called by :func:`fit`: after every epoch with its report, and once at the end."""
+    """Called by :func:`fit`: once before the first step, after every epoch
+    with its report, and once at the end."""
+
+    def on_train_begin(self, train) -> None:
+        """Before the first step, with the training data (a DeviceData)."""
 
     def on_epoch_end(self, report: EpochReport, state: TrainState) -> None:
         pass
@@ -173,6 +177,8 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
     for data in (train, evaluation):
         if data is not None and data.pending is not None:
             data.pending.verify(model.xp)  # device-side checks: one transfer per run
+    for callback in callbacks:
+        callback.on_train_begin(train)
     reg = Regularizer(config.regularization, config.lmbda, train.n) if config.lmbda else None
     if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
         model.set_parameters(*state.resume_parameters)  # a finished run, resumed for more epochs

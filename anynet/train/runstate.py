@@ -215,14 +215,13 @@ def _decode_shuffler(spec, arrays) -> Shuffler:
 class RunCheckpoint(Callback):
     """Writes the whole run to ``path`` (atomically) after every epoch and at
     the end, so it can be resumed; ``extra`` (JSON-able) is recorded with it.
-    ``Network.train`` binds it to the network and its training data."""
+    ``net`` is the Network whose run it is (it writes the file); the digest of
+    the training data is taken when training begins unless given."""
 
-    def __init__(self, path, config: TrainConfig, *, extra: dict | None = None, data_sha256: str | None = None):
-        self.path, self.config, self.extra, self.data_sha256 = path, config, extra, data_sha256
-        self.net = None
+    def __init__(self, path, config: TrainConfig, net, *, extra: dict | None = None, data_sha256: str | None = None):
+        self.path, self.config, self.net, self.extra, self.data_sha256 = path, config, net, extra, data_sha256
 
-    def bind(self, net, train):
-        self.net = net
+    def on_train_begin(self, train):
         if self.data_sha256 is None:
             self.data_sha256 = data_digest(train)
 
