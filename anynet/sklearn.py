@@ -1,17 +1,21 @@
-"""``NetworkClassifier``: anynet's network as a scikit-learn classifier.
+"""anynet's network as scikit-learn estimators: ``NetworkClassifier`` and
+``NetworkRegressor``.
 
 scikit-learn is an optional extra (``pip install scikit-learn``); ``import
 anynet`` never imports it, and importing this module without it raises
 :class:`anynet.errors.BackendUnavailable` (an ImportError) that says so.
 
-The estimator follows scikit-learn's contract: ``__init__`` only stores its
-arguments, ``fit`` checks them and the data, and it works in ``Pipeline``,
-``GridSearchCV``, ``cross_val_score`` and ``clone``.  It trains through
-anynet's one training loop (:meth:`anynet.Network.train`), on any backend::
+The estimators follow scikit-learn's contract: ``__init__`` only stores its
+arguments, ``fit`` checks them and the data, and they work in ``Pipeline``,
+``GridSearchCV``, ``cross_val_score`` and ``clone``.  They train through
+anynet's one training loop (:meth:`anynet.Network.train`), on any backend.
+``X`` may be a NumPy array or a pandas or polars DataFrame (its column names
+become ``feature_names_in_``); the classifier's labels may be of any type,
+strings and pandas categoricals included::
 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from anynet.sklearn import NetworkClassifier
+    from anynet.sklearn import NetworkClassifier, NetworkRegressor
 
     model = make_pipeline(StandardScaler(), NetworkClassifier((100,), random_state=0))
     model.fit(X_train, y_train).score(X_test, y_test)
@@ -19,37 +23,21 @@ anynet's one training loop (:meth:`anynet.Network.train`), on any backend::
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from . import arguments
-from .model.activations import get_activation
-from .xp.backend import get_backend, to_numpy
-from .model.costs import get_cost
-from .errors import ArgumentTypeError, BackendUnavailable, DataError
-from .train.fit import TrainConfig
-from .model.model import Model, accept, build_activations
-from .api.network_api import Network
+from .api.estimator import FLOATS, NetworkEstimator
+from .errors import DataError
 
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin
-    from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_is_fitted, validate_data
-except ImportError as exc:  # absent, or older than 1.6 (no validate_data)
-    raise BackendUnavailable(
-        "anynet.sklearn needs scikit-learn >= 1.6: pip install scikit-learn (or pip install 'anynet-nndl[sklearn]')"
-    ) from exc
+from sklearn.base import ClassifierMixin, RegressorMixin  # after api.estimator: its ImportError says what to install
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 
-# Checks of sklearn.utils.estimator_checks that NetworkClassifier does not
-# pass, with the reason; handed to check_estimator / parametrize_with_checks.
+# Checks of sklearn.utils.estimator_checks that the estimators do not pass,
+# with the reason; handed to check_estimator / parametrize_with_checks.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
-_SEED_RANGE = 2**31 - 1  # seeds drawn from a RandomState or the global state
 
-
-class NetworkClassifier(ClassifierMixin, BaseEstimator):
+class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     """A feedforward network classifier (anynet.Network) with scikit-learn's API.
 
     Parameters
@@ -119,49 +107,19 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
 
-    def fit(self, X, y):
-        """Train a new network on ``X`` (n_samples, n_features) and labels ``y``
-        (n_samples,) of any type; returns self.  If it fails (bad arguments or
-        data, diverged training, Ctrl-C), the estimator keeps its previous fit."""
-        before = {k: v for k, v in vars(self).items() if _is_fitted(k)}
-        try:
-            self._fit(X, y)
-        except BaseException:
-            for key in [k for k in vars(self) if _is_fitted(k)]:
-                delattr(self, key)
-            vars(self).update(before)
-            raise
-        return self
-
     def _fit(self, X, y):
-        hidden = _hidden_sizes(self.hidden_layer_sizes)
-        config = TrainConfig(
-            epochs=arguments.integer("epochs", self.epochs, low=1),
-            mini_batch_size=arguments.integer("batch_size", self.batch_size, low=1),
-            eta=self.eta, lmbda=self.lmbda, optimizer=self.optimizer, monitors=frozenset({"training_cost"}),
-        )
-        seed = _seed(self.random_state)
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        X, y = validate_data(self, X, y, dtype=FLOATS)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             only = self.classes_.tolist()[0]
             raise DataError(f"y holds one class only ({only!r}); a classifier needs at least 2 classes")
-        network = Network(
-            [X.shape[1], *hidden, len(self.classes_)], self.cost, backend=self.backend, device=self.device,
-            dtype=self.dtype, seed=seed, activation=self.activation, initializer=_initializer(self.activation),
-        )
-        state = network.train((X, labels), config)
-        self.network_ = network
-        self.loss_curve_ = [report.training_cost for report in state.history]
-        self.n_iter_ = len(state.history)
+        self._train(X, labels, len(self.classes_), self.cost)
 
     def predict_proba(self, X):
         """Class probabilities, an (n_samples, n_classes) NumPy array in the
         network's dtype whose rows sum to 1; columns follow ``classes_``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        proba = self.network_.predict_proba(X)
+        proba = self._outputs(X)
         if self.network_.activations[-1].name != "softmax":
             # Sigmoid outputs are independent; a row that underflowed to all
             # zeros says nothing, so it becomes uniform rather than NaN.
@@ -175,81 +133,63 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)  # first: it says so if the estimator is not fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
-    # A fitted network holds its backend's namespace (a module), which pickle
-    # cannot store: the network travels as NumPy parameters and names instead.
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
-        if "network_" in state:
-            state["network_"] = _portable(state["network_"])
-        return state
 
-    def __setstate__(self, state):
-        state = dict(state)
-        if "network_" in state:
-            state["network_"] = _restore(state["network_"])
-        super().__setstate__(state)
+class NetworkRegressor(RegressorMixin, NetworkEstimator):
+    """A feedforward network regressor (anynet.Network) with scikit-learn's API:
+    least squares through a linear output layer.
 
+    The network is ``[n_features, *hidden_layer_sizes, n_outputs]`` with the
+    quadratic cost C = 0.5 * ||a - y||^2 (per sample; its mean over the
+    samples is what MLPRegressor minimises, half the mean squared error
+    summed over the outputs) and a linear output layer, a = z.  ``y`` is
+    ``(n_samples,)`` or ``(n_samples, n_outputs)`` of numbers; ``predict``
+    returns the same shape, as floats in the network's dtype (float64 by
+    default).  ``score`` is R^2 (scikit-learn's ``r2_score``).
 
-def _is_fitted(name: str) -> bool:
-    """scikit-learn's convention: what fit learns ends with an underscore."""
-    return name.endswith("_") and not name.startswith("_")
+    Parameters are NetworkClassifier's, less ``cost`` (always the quadratic
+    cost here).  Targets are taken as they are: scale them (for example with
+    ``sklearn.compose.TransformedTargetRegressor`` and a ``StandardScaler``)
+    when they are far from unit size, as for any network trained with a
+    fixed learning rate.
 
+    Attributes
+    ----------
+    n_features_in_, feature_names_in_ : as every scikit-learn estimator has them.
+    n_outputs_ : the number of targets per sample.
+    network_ : the trained :class:`anynet.Network`.
+    loss_curve_ : the training cost (with its L2 term) after each epoch.
+    n_iter_ : the number of epochs run.
+    """
 
-def _hidden_sizes(value) -> list[int]:
-    """hidden_layer_sizes as a list of positive ints (one int is one layer)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ArgumentTypeError(f"hidden_layer_sizes must be a tuple of layer widths such as (30,), not {value!r}")
-    return [arguments.integer(f"hidden_layer_sizes[{i}]", size, low=1) for i, size in enumerate(value)]
+    def __init__(self, hidden_layer_sizes=(30,), *, epochs=30, batch_size=16, eta=3e-3, activation="relu",
+                 optimizer="adam", lmbda=0.0, random_state=None, backend="numpy", device=None, dtype="float64"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.eta = eta
+        self.activation = activation
+        self.optimizer = optimizer
+        self.lmbda = lmbda
+        self.random_state = random_state
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
-def _seed(random_state) -> int:
-    """The int seed for anynet.Network: random_state itself if it is an int,
-    else one drawn from it (None: numpy's global state)."""
-    if isinstance(random_state, numbers.Integral):  # bool too, which arguments.integer refuses
-        return arguments.integer("random_state", random_state, low=0, high=2**32 - 1)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(_SEED_RANGE))
-    if random_state is not None and not isinstance(random_state, np.random.RandomState):
-        raise ArgumentTypeError(
-            f"random_state must be None, an int, a numpy RandomState or Generator, not {random_state!r}"
-        )
-    return int(check_random_state(random_state).randint(_SEED_RANGE))
+    def _fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=FLOATS, y_numeric=True, multi_output=True)
+        self._one_column = y.ndim == 1  # predict returns y's own shape
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        self.n_outputs_ = targets.shape[1]
+        self._train(X, targets, self.n_outputs_, "quadratic", "linear")
 
-
-def _initializer(activation) -> str:
-    """He initial weights for ReLU networks, network2.py's N(0, 1/n_in) otherwise."""
-    names = activation if isinstance(activation, (list, tuple)) else [activation]
-    try:
-        relu = all(get_activation(name).name == "relu" for name in names)
-    except ValueError:
-        return "default"  # an unknown name: Network refuses it with the list of valid ones
-    return "he" if relu else "default"
-
-
-def _portable(network: Network) -> dict:
-    """A trained network as picklable values: names, NumPy arrays, strings."""
-    backend = network.backend
-    return {
-        "sizes": network.sizes,
-        "cost": network.cost.name,
-        "activations": [a.name for a in network.activations],
-        "weights": [to_numpy(w) for w in network.weights],
-        "biases": [to_numpy(b) for b in network.biases],
-        "backend": (backend.name, backend.device_name, backend.dtype_name),
-        "seed": network.seed,
-    }
-
-
-def _restore(portable: dict) -> Network:
-    """The Network that :func:`_portable` describes, on its backend and device."""
-    sizes, cost = portable["sizes"], get_cost(portable["cost"])
-    backend = get_backend(*portable["backend"])
-    *hidden, output = portable["activations"]
-    model = Model(
-        sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output), backend=backend,
-        weights=accept(backend, portable["weights"], [(y, x) for x, y in zip(sizes[:-1], sizes[1:])], "weights"),
-        biases=accept(backend, portable["biases"], [(y, 1) for y in sizes[1:]], "biases"),
-    )
-    return Network.from_model(model, seed=portable["seed"])
+    def predict(self, X):
+        """Predicted targets for the rows of ``X``: ``(n_samples,)`` when the
+        estimator was fitted on one column of targets, else ``(n_samples,
+        n_outputs_)``; a NumPy array in the network's dtype."""
+        outputs = self._outputs(X)
+        return outputs[:, 0] if self._one_column else outputs

@@ -24,7 +24,7 @@ from conftest import RTOL, rel_diff
 
 SIZES = [5, 4, 3]
 N_TRAIN = 50  # the "n" of the regularisation term lmbda/n
-OUTPUTS = {"quadratic": ("sigmoid", "tanh", "relu"), "cross-entropy": ("sigmoid",), "log-likelihood": ("softmax",)}
+OUTPUTS = {"quadratic": ("sigmoid", "tanh", "relu", "linear"), "cross-entropy": ("sigmoid",), "log-likelihood": ("softmax",)}
 MODELS = [
     (cost, hidden, output)
     for cost, outputs in OUTPUTS.items()
@@ -169,7 +169,31 @@ def test_cross_entropy_is_nan_free_at_saturation():
 def test_every_named_choice_is_in_the_matrix():
     assert set(OUTPUTS) == set(COSTS)
     assert set(OPTIMIZERS) == set(anynet.model.optimizers.OPTIMIZERS)
-    assert len(list(itertools.product(MODELS, REGULARIZERS, OPTIMIZERS))) == 135
+    assert set(OUTPUTS["quadratic"]) | {"softmax"} == set(anynet.model.activations.ACTIVATIONS)
+    assert len(list(itertools.product(MODELS, REGULARIZERS, OPTIMIZERS))) == 162
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu"])
+def test_regression_gradients_match_pytorch_autograd(backend64, hidden):
+    """A linear output layer and the quadratic cost (least squares) against
+    PyTorch autograd of 0.5 * sum((a - y)^2), on real-valued targets of two
+    outputs (regression), in float64: within 1e-12, as test_matrix's
+    autograd check (the only difference is the order of float operations)."""
+    torch = pytest.importorskip("torch")
+    net = anynet.Network([5, 4, 2], "quadratic", backend=backend64, seed=2, activation=hidden,
+                         output_activation="linear", initializer="default")
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 5)), 10 * rng.standard_normal((6, 2))
+    nabla_b, nabla_w = math_.backprop(net.weights, net.biases, backend64.asarray(x), backend64.asarray(y),
+                                      activations=net.activations, cost=net.cost, xp=backend64.xp)
+    ws = [torch.tensor(backend64.to_numpy(w), requires_grad=True) for w in net.weights]
+    bs = [torch.tensor(backend64.to_numpy(b), requires_grad=True) for b in net.biases]
+    hidden_fn = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[hidden]
+    a = hidden_fn(torch.tensor(x) @ ws[0].T + bs[0].T)
+    out = a @ ws[1].T + bs[1].T  # linear: no activation
+    (0.5 * ((out - torch.tensor(y)) ** 2).sum()).backward()
+    for ours, param in zip(nabla_w + nabla_b, ws + bs):
+        assert rel_diff(ours, param.grad.numpy()) <= 1e-12
 
 
 @pytest.mark.parametrize("model", MODELS, ids=model_id)

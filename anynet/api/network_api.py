@@ -53,7 +53,7 @@ class Network(BookColumns, Predicting, Saving):
     activation, output_activation
         hidden-layer activation ("sigmoid", "tanh", "relu"; or a list with one
         per hidden layer) and the output layer's ("sigmoid", "tanh", "relu",
-        "softmax"); the output default is softmax for the log-likelihood cost,
+        "linear" for regression with the quadratic cost, "softmax"); the output default is softmax for the log-likelihood cost,
         else sigmoid.
     initializer
         "large" (network.py's), "default" (network2.py's), "he", "glorot";

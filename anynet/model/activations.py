@@ -57,6 +57,19 @@ class ReLU(Activation):
         return xp.astype(z > 0, z.dtype)
 
 
+class Linear(Activation):
+    """The identity, a = z: the output layer of a regression network (with
+    the quadratic cost, whose output error is then a - y)."""
+
+    name = "linear"
+
+    def fn(self, z, *, xp):
+        return z
+
+    def prime(self, z, a, *, xp):
+        return xp.ones_like(z)
+
+
 class Softmax(Activation):
     """Softmax over the units of a layer; only as the output layer of the
     log-likelihood cost, whose delta (a - y) needs no Jacobian."""
@@ -82,18 +95,21 @@ def _zero(z, xp):
     return xp.zeros((), dtype=z.dtype, device=array_api_compat.device(z))
 
 
-ACTIVATIONS = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, Softmax)}
+ACTIVATIONS = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, Linear, Softmax)}
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+_ALIASES = {"identity": "linear"}
 
 
 def get_activation(spec) -> Activation:
-    """An Activation from a name ("sigmoid", "tanh", "relu", "softmax"), a class or an instance."""
+    """An Activation from a name ("sigmoid", "tanh", "relu", "linear" (or
+    "identity"), "softmax"), a class or an instance."""
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, type) and issubclass(spec, Activation):
         return spec()
-    if isinstance(spec, str) and spec.lower() in ACTIVATIONS:
-        return ACTIVATIONS[spec.lower()]()
+    key = _ALIASES.get(spec.lower(), spec.lower()) if isinstance(spec, str) else None
+    if key in ACTIVATIONS:
+        return ACTIVATIONS[key]()
     raise ArgumentError(f"unknown activation {spec!r}; choose one of {', '.join(ACTIVATIONS)}")
 
 

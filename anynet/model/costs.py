@@ -43,10 +43,13 @@ class Cost:
 
 
 class QuadraticCost(Cost):
-    """C = 0.5 * ||a - y||^2, the cost of network.py."""
+    """C = 0.5 * ||a - y||^2, the cost of network.py; with a linear output
+    layer, least squares regression (the mean cost over the samples is half
+    their mean squared error summed over the outputs; scikit-learn's
+    MLPRegressor minimises the same)."""
 
     name = "quadratic"
-    output_activations = ("sigmoid", "tanh", "relu")
+    output_activations = ("sigmoid", "tanh", "relu", "linear")
 
     @staticmethod
     def _fn(a, y, *, xp):
