@@ -173,12 +173,13 @@ def test_csv_data_with_string_labels_round_trips_through_predict(capsys, tmp_pat
     np.savetxt(tmp_path / "inputs.csv", X[:20], delimiter=",")
     status, out, err = run(capsys, ["predict", str(model), str(tmp_path / "inputs.csv"), "--proba"])
     assert status == 0, err
-    rows = list(csv.reader(io.StringIO(out)))
-    assert len(rows) == 20 and all(len(r) == 4 for r in rows)
-    assert sum(r[0] == t for r, t in zip(rows, names[y[:20]])) >= 18  # separable: a broken pipeline gets ~7
-    assert all(r[0] == names[int(np.argmax([float(v) for v in r[1:]]))] for r in rows)
+    header, *rows = list(csv.reader(io.StringIO(out)))
+    assert header == ["input", "label", *(f"output {name}" for name in names)]  # sigmoid: outputs, not probabilities
+    assert len(rows) == 20 and all(len(r) == 5 for r in rows) and [r[0] for r in rows] == [str(i) for i in range(1, 21)]
+    assert sum(r[1] == t for r, t in zip(rows, names[y[:20]])) >= 18  # separable: a broken pipeline gets ~7
+    assert all(r[1] == names[int(np.argmax([float(v) for v in r[2:]]))] for r in rows)
     status, out, err = run(capsys, ["predict", str(model), str(tmp_path / "inputs.csv"), "--output", str(tmp_path / "p.csv")])
-    assert status == 0 and out == "" and len((tmp_path / "p.csv").read_text().splitlines()) == 20
+    assert status == 0 and out == "" and len((tmp_path / "p.csv").read_text().splitlines()) == 21
 
 
 def test_predict_reads_npy_npz_and_images(capsys, tmp_path):
@@ -192,7 +193,7 @@ def test_predict_reads_npy_npz_and_images(capsys, tmp_path):
     for name in ("x.npy", "x.npz"):
         status, out, err = run(capsys, ["predict", str(model), str(tmp_path / name)])
         assert status == 0, err
-        assert out.split() == expected
+        assert [row[1] for row in csv.reader(io.StringIO(out))][1:] == expected
     PIL = pytest.importorskip("PIL.Image")
     images = tmp_path / "images"
     images.mkdir()
@@ -200,7 +201,8 @@ def test_predict_reads_npy_npz_and_images(capsys, tmp_path):
         PIL.fromarray(np.round(row.reshape(28, 28) * 255).astype(np.uint8), mode="L").save(images / f"{i}.png")
     status, out, err = run(capsys, ["predict", str(model), str(images)])
     assert status == 0, err
-    assert out.split() == expected  # 8-bit pixels of the 8-bit originals: the same inputs
+    labels = [row[1] for row in csv.reader(io.StringIO(out))][1:]
+    assert labels == expected  # 8-bit pixels of the 8-bit originals: the same inputs
 
 
 def test_predict_refuses_inputs_of_the_wrong_width(capsys, tmp_path):

@@ -23,6 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # use this checkout's reader, installed or not
 
+from anynet.datasets.core import CLASS_NAMES as DATASET_CLASS_NAMES  # noqa: E402
 from anynet.datasets.idx import IDX_FILES, read_idx  # noqa: E402
 from anynet.datasets.sample import SAMPLE_DIR, SAMPLE_FILES  # noqa: E402
 
@@ -48,7 +49,7 @@ COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER
 IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN
 CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 """
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CLASS_NAMES = DATASET_CLASS_NAMES["fashion-mnist"]
 
 
 def write_idx_gz(path: Path, array: np.ndarray) -> None:

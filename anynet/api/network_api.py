@@ -81,6 +81,7 @@ class Network(BookColumns, Predicting, Saving):
         self._pending = Deferred()  # device-side input checks not yet read back (update_mini_batch, feedforward)
         self.regularization = "l2"  # the last run's; total_cost measures with it
         self.classes = None  # the original labels of the output units, when they are not 0..n-1
+        self.class_names = None  # their names, where the data has names its labels are not (Fashion-MNIST's)
         self.history = []  # the EpochReports of the last run
 
     @classmethod
@@ -268,7 +269,8 @@ class Network(BookColumns, Predicting, Saving):
         """Save the network with a training run's ``record`` and ``arrays``
         (from :func:`anynet.train.runstate.encode`); ``anynet.load`` still reads the
         network from it, :func:`anynet.resume` the run."""
-        checkpoint.save(self._params(), filename, seed=self.seed, classes=self.classes, run=(record, arrays))
+        checkpoint.save(self._params(), filename, seed=self.seed, classes=self.classes, class_names=self.class_names,
+                        run=(record, arrays))
 
     def to_device(self, data) -> DeviceData:
         """Validate ``data`` (either form) and move it to this network's device

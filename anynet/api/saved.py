@@ -19,12 +19,12 @@ from .printing import BookLines
 def load(filename, *, backend="numpy", device=None, dtype=None) -> Network:
     """Load a network saved by ``Network.save`` (a checkpoint, or safetensors
     weights; or by network2.py's ``save``) onto ``backend``/``device`` in
-    ``dtype`` (None: the file's), with the ``classes`` it recorded; see
-    :func:`anynet.io.checkpoint.read` for what is checked.  The file's kind is
+    ``dtype`` (None: the file's), with the ``classes`` and ``class_names`` it
+    recorded; see :func:`anynet.io.checkpoint.read` for what is checked.  The file's kind is
     told by its content, not its name."""
     found = checkpoint.read(filename, backend=backend, device=device, dtype=dtype)
     net = Network.from_model(found.model, seed=found.seed)
-    net.classes = found.classes
+    net.classes, net.class_names = found.classes, found.class_names
     return net
 
 
@@ -58,7 +58,7 @@ def load_run(filename, *, backend=None, device=None) -> Run:
     model = found.model.moved(get_backend(target, device, found.model.backend.dtype_name))
     config, state = runstate.decode(found.run, found.run_arrays, model.backend)
     net = Network.from_model(model, seed=found.seed)
-    net.classes = found.classes
+    net.classes, net.class_names = found.classes, found.class_names
     if isinstance(state.shuffler.rng, np.random.Generator):  # a seeded run's generator
         net._rng = state.shuffler.rng
     return Run(net, config, state, extra, found.run["data_sha256"])

@@ -24,7 +24,8 @@ class Saving:
             safetensorsfile.save(self._model, filename, seed=self.seed, classes=self.classes,
                                  allow_nonfinite=allow_nonfinite)
         else:
-            checkpoint.save(self._model, filename, seed=self.seed, classes=self.classes, allow_nonfinite=allow_nonfinite)
+            checkpoint.save(self._model, filename, seed=self.seed, classes=self.classes, class_names=self.class_names,
+                            allow_nonfinite=allow_nonfinite)
 
     def to_onnx(self, path, *, overwrite=False):
         """Write the network to ``path`` as an ONNX model (opset 17, IR version

@@ -51,8 +51,7 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     them; a stack of K holds K copies of the parameters, gradients and
     optimizer state).  ``comm`` (an mpi4py communicator) splits the
     configurations across its ranks.  ``verbose`` prints a line per epoch
-    (rank 0 only) with the best accuracy on ``evaluation_data``, which it
-    calls ``evaluation_name`` (the command line's sweep: "validation").
+    (rank 0 only), naming evaluation_data ``evaluation_name``.
     """
     seeds = _values("seeds", seeds, lambda v: arguments.integer("seed", v, low=0))
     etas = _values("eta", eta, lambda v: arguments.real("eta", v, low=0.0, low_open=True))

@@ -211,7 +211,7 @@ def _save(directory: Path, nets, rows, best, dataset, argv) -> None:
     """Every network (a diverged one holds its last finite epoch's weights),
     then the summary: a complete sweep.json means every file is written."""
     for net, row in zip(nets, rows):
-        net.classes = dataset.classes
+        net.classes, net.class_names = dataset.classes, dataset.class_names
         net.save(directory / row["file"])
     summary = {"command": ["anynet", *argv], "data": dataset.source, "best": best, "configurations": rows}
     write_atomically(directory / SUMMARY, lambda f: f.write((json.dumps(summary, indent=1) + "\n").encode()))

@@ -189,7 +189,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
         augment=recorded.get("augment"),  # runs saved before --augment have none
     )
     common.check_fit(net.sizes, dataset, "--sizes")
-    net.classes = dataset.classes
+    net.classes, net.class_names = dataset.classes, dataset.class_names
     common.describe(dataset, say)
     say(f"backend: {net.backend}")
     if getattr(args, "seed_note", None):

@@ -22,11 +22,15 @@ def add_parsers(commands):
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=run_evaluate)
 
-    predict = commands.add_parser("predict", help="the predicted class of every input row or image")
+    predict = commands.add_parser(
+        "predict", help="the predicted class of every input row or image, as CSV under a header: input (the image "
+                        "file, or the row number), label, class (its name, where the data names its classes)")
     predict.add_argument("checkpoint", metavar="FILE", help="a checkpoint written by anynet train --save")
     predict.add_argument("inputs", metavar="INPUT", nargs="+",
                          help=".npy, .npz, .csv (features only) or image files (PNG, 28x28 greyscale), or a directory of images")
-    predict.add_argument("--proba", action="store_true", help="after the label, the output activation of every class")
+    predict.add_argument("--proba", action="store_true",
+                         help="then one column per class: its probability with a softmax output layer, else the "
+                              "output unit's activation (a sigmoid's outputs do not sum to 1: not probabilities)")
     predict.add_argument("--output", metavar="FILE", help="write the CSV lines to FILE instead of standard output")
     common.add_where(predict, None)
     predict.set_defaults(run=run_predict)
@@ -37,7 +41,7 @@ def _load(args):
         common.enable_jax_x64()  # the checkpoint's dtype is float64 unless it says otherwise
     found = checkpoint.read(args.checkpoint, backend=args.backend, device=args.device, dtype=args.dtype)
     net = Network.from_model(found.model, seed=found.seed)
-    net.classes = found.classes
+    net.classes, net.class_names = found.classes, found.class_names
     recorded = ((found.run or {}).get("extra") or {}).get("cli", {})
     return net, recorded
 
@@ -60,23 +64,49 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from ..datasets import load_inputs
+    from ..datasets import input_names, load_inputs
 
     if args.output is not None:
         check_output_path(args.output, "--output")
     net, _ = _load(args)
-    rows = load_inputs(args.inputs if len(args.inputs) > 1 else args.inputs[0], dtype=net.backend.dtype_name)
+    inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
+    rows = load_inputs(inputs, dtype=net.backend.dtype_name)
     if rows.shape[1] != net.sizes[0]:
         raise ArgumentError(f"{', '.join(args.inputs)}: rows of {rows.shape[1]} features, but the network takes {net.sizes[0]}")
-    probabilities = net.predict_proba(rows)
-    classes = net.classes if net.classes is not None else list(range(net.sizes[-1]))
+    outputs = net.predict_proba(rows)
+    header, lines = predict_lines(net, input_names(inputs, len(rows)), outputs, proba=args.proba)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    for row in probabilities:
-        label = classes[int(row.argmax())]
-        writer.writerow([label, *(f"{p:.6g}" for p in row)] if args.proba else [label])
+    writer.writerow(header)
+    writer.writerows(lines)
+    if args.proba and not _probabilities(net):
+        print(f"anynet: note: the {net.activations[-1].name} output layer's activations are not probabilities "
+              "(they need not sum to 1); a softmax output layer gives probabilities", file=sys.stderr)
     if args.output is None:
         sys.stdout.write(text.getvalue())
     else:
         write_atomically(args.output, lambda f: f.write(text.getvalue().encode("utf-8")))
     return 0
+
+
+def predict_lines(net, names, outputs, *, proba):
+    """The header and the rows of ``anynet predict``: input, label, class (with
+    the network's class names), then with ``proba`` one column per class,
+    ``probability NAME`` for a softmax output layer, else ``output NAME``."""
+    labels = net.classes if net.classes is not None else list(range(net.sizes[-1]))
+    names_of = net.class_names
+    header = ["input", "label", *(["class"] if names_of is not None else [])]
+    if proba:
+        kind = "probability" if _probabilities(net) else "output"
+        header += [f"{kind} {name}" for name in (names_of if names_of is not None else labels)]
+    lines = []
+    for name, row in zip(names, outputs):
+        k = int(row.argmax())
+        line = [name, labels[k], *([names_of[k]] if names_of is not None else [])]
+        lines.append(line + [f"{p:.6g}" for p in row] if proba else line)
+    return header, lines
+
+
+def _probabilities(net) -> bool:
+    """Only a softmax output layer's activations are probabilities (rows sum to 1)."""
+    return net.activations[-1].name == "softmax"

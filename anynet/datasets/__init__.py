@@ -44,16 +44,17 @@ from .cache import (
     mirror_list,
     not_found_message,
 )
-from .core import Dataset, check_fraction, float_dtype, split_validation, to_tuples
+from .core import CLASS_NAMES, Dataset, check_fraction, float_dtype, split_validation, to_tuples
 from .download import download_timeout
 from .idx import IDX_FILES, find_idx_files, load_idx_files, read_idx
-from .inputs import image_paths, load_inputs
+from .inputs import image_paths, input_names, load_inputs
 from .pickled import load_mnist_pickle
 from .sample import load_sample, sample_instead
 from .tables import load_csv
 
 __all__ = [
     "AUGMENTATIONS",
+    "CLASS_NAMES",
     "augmented",
     "mirrored",
     "AnynetDataWarning",
@@ -64,6 +65,7 @@ __all__ = [
     "SYSTEM_DIRS",
     "fetch",
     "image_paths",
+    "input_names",
     "load_dataset",
     "load_inputs",
     "load_mnist_pickle",
@@ -135,6 +137,8 @@ def load_dataset(
         dataset = _load_named(name, data_dir, download, dtype, progress, fallback_to_sample, timeout)
     else:
         dataset = _load_path(Path(name), dtype, label_column)
+    if dataset.name in CLASS_NAMES and dataset.name == name:  # not the sample standing in for it
+        dataset = dataclasses.replace(dataset, class_names=list(CLASS_NAMES[name]))
     return dataset if validation_split is None else split_validation(dataset, validation_split)
 
 

@@ -13,6 +13,17 @@ from ..errors import ArgumentError, ArgumentTypeError, DataError
 
 N_CLASSES = 10  # MNIST, Fashion-MNIST, KMNIST
 
+# The names of the classes where a dataset defines them (label i is named
+# CLASS_NAMES[name][i]): Fashion-MNIST's from its README
+# (github.com/zalandoresearch/fashion-mnist), KMNIST's romanised hiragana from
+# its kmnist_classmap.csv (github.com/rois-codh/kmnist).  MNIST's labels are
+# its digits' names.
+CLASS_NAMES = {
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+}
+
 Pair = tuple[np.ndarray, np.ndarray]
 
 
@@ -28,7 +39,10 @@ class Dataset:
     CSV file, an .npz file with only ``X``/``y``).  ``classes[i]`` is the
     original label of class ``i`` (an int or a str, JSON-serialisable): for
     MNIST-like data ``[0, 1, ..., 9]``, for a CSV file with labels "cat" and
-    "dog" ``["cat", "dog"]``.  ``source`` is one human-readable line saying
+    "dog" ``["cat", "dog"]``.  ``class_names[i]`` names class ``i`` where
+    the dataset defines names its labels are not (Fashion-MNIST's
+    "T-shirt/top", ..., KMNIST's: :data:`CLASS_NAMES`), else it is None.
+    ``source`` is one human-readable line saying
     where the data came from and what was done to it.
     """
 
@@ -39,14 +53,15 @@ class Dataset:
     test: Pair | None
     n_classes: int
     classes: list | None = None  # None: the labels are the classes, 0..n_classes-1
+    class_names: list | None = None  # None: the labels name the classes
 
     def __post_init__(self):
         if self.classes is None:
             object.__setattr__(self, "classes", list(range(self.n_classes)))
-        elif len(self.classes) != self.n_classes:
-            raise ArgumentError(
-                f"Dataset {self.name}: {len(self.classes)} classes given for n_classes={self.n_classes}"
-            )
+        for what in ("classes", "class_names"):
+            given = getattr(self, what)
+            if given is not None and len(given) != self.n_classes:
+                raise ArgumentError(f"Dataset {self.name}: {len(given)} {what} given for n_classes={self.n_classes}")
 
     @property
     def n_inputs(self) -> int:

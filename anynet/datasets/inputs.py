@@ -60,7 +60,7 @@ def load_inputs(paths, *, dtype="float64") -> np.ndarray:
     for path in paths:
         if not os.path.lexists(path):
             raise DataNotFoundError(f"{path}: no such file or directory")
-    if len(paths) == 1 and not paths[0].is_dir() and paths[0].suffix.lower() not in IMAGE_SUFFIXES:
+    if _one_file_of_rows(paths):
         return _from_file(paths[0], dtype)
     images = image_paths(paths)
     rows = []
@@ -73,6 +73,20 @@ def load_inputs(paths, *, dtype="float64") -> np.ndarray:
             )
         rows.append((path, pixels))
     return np.stack([pixels.reshape(-1) for _, pixels in rows]).astype(dtype)
+
+
+def input_names(paths, n_rows: int) -> list[str]:
+    """What to call each of the ``n_rows`` rows :func:`load_inputs` read from
+    ``paths``: an image's path as given, or for the rows of one .npy, .npz or
+    .csv file their numbers 1, 2, ... (1 is the first row of data)."""
+    paths = _as_paths(paths)
+    if _one_file_of_rows(paths):
+        return [str(i) for i in range(1, n_rows + 1)]
+    return [str(p) for p in image_paths(paths)]
+
+
+def _one_file_of_rows(paths) -> bool:
+    return len(paths) == 1 and not paths[0].is_dir() and paths[0].suffix.lower() not in IMAGE_SUFFIXES
 
 
 def _as_paths(paths) -> list[Path]:

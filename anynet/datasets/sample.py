@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AnynetDataWarning, DataNotFoundError
-from .core import Dataset
+from .core import CLASS_NAMES, Dataset
 from .idx import IDX_FILES, load_idx_files
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -28,7 +28,8 @@ def load_sample(dtype: np.dtype) -> Dataset:
         f"{len(dataset.train[1]):,} train / {len(dataset.test[1]):,} test Fashion-MNIST images "
         "(MIT licence, Zalando Research)"
     )
-    return dataclasses.replace(dataset, source=f"bundled sample: {description}")
+    return dataclasses.replace(dataset, source=f"bundled sample: {description}",
+                               class_names=list(CLASS_NAMES["fashion-mnist"]))
 
 
 def sample_instead(name: str, reason: str, dtype: np.dtype) -> Dataset:

@@ -40,7 +40,7 @@ FORMAT = "anynet-checkpoint"
 FORMAT_VERSION = 2
 MAX_JSON_BYTES = 64 << 20  # a network2.py file of about 3 million parameters
 _REQUIRED = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")
-_OPTIONAL = ("anynet_version", "seed", "classes", "run")  # version 1 files lack them; classes and run are version 2's
+_OPTIONAL = ("anynet_version", "seed", "classes", "class_names", "run")  # version 1 files lack them
 
 # network2.py stores its cost as the class name ("QuadraticCost",
 # "CrossEntropyCost"); those, LogLikelihoodCost and anynet's own names are
@@ -65,11 +65,12 @@ def _shapes(sizes) -> dict[str, tuple[int, int]]:
     return {**{f"w{i}": (y, x) for i, (x, y) in layers}, **{f"b{i}": (y, 1) for i, (x, y) in layers}}
 
 
-def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, run=None) -> None:
+def save(net, path, *, seed=None, classes=None, class_names=None, allow_nonfinite: bool = False, run=None) -> None:
     """Write ``net`` (a Model) to ``path`` (any name; nothing is appended) as
     an anynet checkpoint; NaN or inf weights are refused unless
-    ``allow_nonfinite``.  ``seed`` (the network's) and ``classes`` (the
-    original labels), when given, are recorded; ``run`` is ``(record, arrays)`` from :func:`anynet.train.runstate.encode`,
+    ``allow_nonfinite``.  ``seed`` (the network's), ``classes`` (the original
+    labels) and ``class_names`` (their names), when given, are recorded;
+    ``run`` is ``(record, arrays)`` from :func:`anynet.train.runstate.encode`,
     the state of a training run to resume.  The write is atomic: a temporary file in the same directory
     is written, flushed to disk and renamed over ``path``, so ``path`` holds
     either the old checkpoint or the complete new one."""
@@ -99,8 +100,9 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, r
         "anynet_version": __version__,
         "seed": seed,
     }
-    if classes is not None:
-        header["classes"] = list(classes)
+    for key, value in (("classes", classes), ("class_names", class_names)):
+        if value is not None:
+            header[key] = list(value)
     if run is not None:
         header["run"] = run[0]
         arrays.update(run[1])
@@ -111,13 +113,15 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, r
 class Checkpoint:
     """What a checkpoint holds: the model, the seed it was trained with (or
     None), its classes (original labels, or None), and for a saved training
-    run its record and arrays (see :mod:`anynet.train.runstate`), else None."""
+    run its record and arrays (see :mod:`anynet.train.runstate`), else None;
+    ``class_names`` names the classes where the data did (else None)."""
 
     model: object
     seed: int | None
     classes: list | None
     run: dict | None
     run_arrays: dict
+    class_names: list | None = None
 
 
 def load_model(path, *, backend="numpy", device=None, dtype=None):
@@ -153,7 +157,7 @@ def read(path, *, backend="numpy", device=None, dtype=None) -> Checkpoint:
         raise CheckpointError(f"{path}: {exc}") from exc
     model = _model.Model(sizes, cost=cost, activations=acts, backend=resolved, weights=weights, biases=biases)
     run_arrays = {name: a for name, a in arrays.items() if name.startswith("r_")}
-    return Checkpoint(model, seed, extra.get("classes"), extra.get("run"), run_arrays)
+    return Checkpoint(model, seed, extra.get("classes"), extra.get("run"), run_arrays, extra.get("class_names"))
 
 
 def _describe_unknown(data: bytes) -> str:
@@ -199,7 +203,7 @@ def _read_spec(path: Path):
 
 def _read_npz(path: Path):
     header, arrays = npzfile.read(path, lambda header: _schema(path, header), digest_of=_digest)
-    extra = {key: header[key] for key in ("classes", "run") if key in header}
+    extra = {key: header[key] for key in ("classes", "class_names", "run") if key in header}
     return header["sizes"], COSTS[header["cost"]], header["activations"], header["dtype"], header.get("seed"), arrays, extra
 
 

@@ -54,8 +54,8 @@ def check_sizes(path: Path, sizes) -> list[int]:
 
 def check_network(path: Path, header: dict) -> list[int]:
     """Check the network's fields of ``header`` (``sizes``, ``cost``,
-    ``activations`` and ``dtype`` present; ``anynet_version``, ``seed`` and
-    ``classes`` where given) and return its sizes; :class:`CheckpointError`
+    ``activations`` and ``dtype`` present; ``anynet_version``, ``seed``,
+    ``classes`` and ``class_names`` where given) and return its sizes; :class:`CheckpointError`
     names ``path`` and the field otherwise."""
     sizes = check_sizes(path, header["sizes"])
     cost = header["cost"]
@@ -74,10 +74,11 @@ def check_network(path: Path, header: dict) -> list[int]:
     seed = header.get("seed")
     if seed is not None and not (is_int(seed) and seed >= 0):
         raise CheckpointError(f"{path}: seed must be a non-negative integer or null, not {short(seed)}")
-    classes = header.get("classes")
-    if classes is not None and not (
-        isinstance(classes, list) and len(classes) == sizes[-1]
-        and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in classes)
-    ):
-        raise CheckpointError(f"{path}: classes must be a list of {sizes[-1]} labels (strings or integers), not {short(classes)}")
+    for key, kinds, what in (("classes", (str, int), "labels (strings or integers)"), ("class_names", str, "strings")):
+        value = header.get(key)
+        if value is not None and not (
+            isinstance(value, list) and len(value) == sizes[-1]
+            and all(isinstance(c, kinds) and not isinstance(c, bool) for c in value)
+        ):
+            raise CheckpointError(f"{path}: {key} must be a list of {sizes[-1]} {what}, not {short(value)}")
     return sizes
