@@ -21,7 +21,8 @@ import pytest
 
 import anynet
 from anynet.errors import ArgumentError, OutputPathError
-from anynet.io import onnxexport
+from anynet.io import onnxexport, onnxlayers
+from anynet.model.layers import chain
 from anynet.model.activations import HIDDEN_ACTIVATIONS
 from anynet.model.costs import QuadraticCost
 
@@ -140,32 +141,37 @@ def test_nan_weights_are_not_exported(tmp_path):
 def test_every_activation_has_an_onnx_operator():
     from anynet.model.activations import ACTIVATIONS
 
-    assert set(ACTIVATIONS) <= set(onnxexport.ACTIVATION_OPS)
+    assert set(ACTIVATIONS) <= set(onnxlayers.ACTIVATION_OPS)
 
 
-def test_the_exporter_is_keyed_by_layer_kind(tmp_path):
+def test_the_exporter_is_keyed_by_layer_kind():
     """A new kind of layer is exported by one registered function: here a
     test-only scaling layer between two dense ones."""
+    from anynet.model.layers import Activate
+
+    class Halve(Activate):
+        def forward(self, params, x, *, xp, train=False, mask=None, fuse=None):
+            return 0.5 * x, None
+
     net = anynet.Network([4, 3, 2], seed=0, output_activation="relu")
-    layers = onnxexport.dense_layers(net)
-    layers.insert(1, onnxexport.Layer("scale", {"factor": np.asarray(0.5)}))
+    layers, params = onnxexport.dense_chain(net)
+    layers.insert(1, Halve())
+    params.insert(1, None)
+    with pytest.raises(ArgumentError, match="cannot export a Halve layer"):
+        onnxexport.build_chain(layers, params, (4,), "float64")
 
-    def emit_scale(graph, x, layer, index):
-        return graph.node("Mul", [x, graph.constant(f"layers.{index}.factor", layer.arrays["factor"])], f"layers.{index}.a")
+    @onnxlayers.emits("Halve")
+    def emit_halve(graph, x, layer, p, index, shape):
+        return graph.node("Mul", [x, graph.constant(f"layers.{index}.factor", 0.5)], f"layers.{index}.a")
 
-    onnxexport.EMITTERS["scale"] = emit_scale
     try:
-        model = onnxexport.build(net, layers)
+        model = onnxexport.build_chain(layers, params, (4,), "float64")
     finally:
-        del onnxexport.EMITTERS["scale"]
-    onnx.checker.check_model(model)
+        del onnxlayers.EMITTERS["Halve"]
     x = np.random.default_rng(0).normal(size=(5, 4))
+    want, _ = chain.forward(layers, params, x, xp=np)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    hidden = net.activations[0].fn(x @ net.weights[0].T + net.biases[0].T, xp=np)
-    want = np.maximum(0.5 * hidden @ net.weights[1].T + net.biases[1].T, 0)
     np.testing.assert_allclose(session.run(None, {"input": x})[0], want, rtol=0, atol=1e-12)
-    with pytest.raises(ArgumentError, match="scale"):
-        onnxexport.build(net, layers)
 
 
 BLOCK_EXTRAS = """

@@ -6,49 +6,37 @@ batch, is dynamic) in the network's dtype (float32 or float64) and gives one
 output ``output`` of shape ``(N, sizes[-1])``: what ``predict_proba`` gives.
 It is written with opset :data:`OPSET` of the default ONNX domain (ONNX 1.12
 onwards) and IR version :data:`IR_VERSION`; the tests run it on ONNX Runtime.
-The model's ``metadata_props`` record the opset (``onnx_opset``) and the
-network's ``sizes``, ``activations``, ``cost``, ``dtype``, ``classes`` (JSON)
-and ``anynet_version``; its initializers are named as the safetensors
-tensors are (``layers.{i}.weight``, ``layers.{i}.bias``).
+The model's ``metadata_props`` record the opset (``onnx_opset``), the
+layers (``layers``, JSON) and, for a Network, its ``sizes``,
+``activations``, ``cost``, ``dtype``, ``classes`` (JSON) and
+``anynet_version``; its initializers are named as the safetensors tensors are
+(``layers.{i}.weight``, ``layers.{i}.bias``).
 
-A network is exported as a list of layers, each a :class:`Layer`: its kind
-(``"dense"``), its arrays and its settings.  :data:`EMITTERS` maps each kind
-to one function that appends the layer's ONNX nodes to a :class:`Graph` and
-returns the name of its output, so a new kind of layer (convolution, pooling,
-flatten, dropout: at inference no dropping, the book's ``(1 - p)`` scaling
-of the weighted input instead) is exported by registering one more function
-with :func:`emits`.  A dense layer is ``Gemm(x, W, b, transB=1)`` (``x @ W.T
-+ b``) followed by its activation's node (:data:`ACTIVATION_OPS`).  Models
-must stay under protobuf's 2 GiB (about 500 million float32 parameters).
+A network is exported as a chain of :mod:`anynet.model.layers` layers
+(:func:`build_chain`; a Network of fully connected layers is a chain of
+:class:`~anynet.model.layers.Dense`), each written by the function
+:mod:`anynet.io.onnxlayers` registers for its kind: Dense, Conv2D,
+MaxPool2D, Activate, Dropout (at inference: nothing, or the book's ``1 - p``
+scaling), Flatten and Reshape.  Models must stay under protobuf's 2 GiB
+(about 500 million float32 parameters).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ArgumentError, ExtraUnavailable, TrainingDiverged
 from ..model.activations import ACTIVATIONS
+from ..model.layers import Dense, Params, output_shapes
 from ..xp.backend import to_numpy
 from .files import write_new
+from .onnxlayers import EMITTERS, INPUT, OUTPUT, Graph
 
 OPSET = 17
 IR_VERSION = 8
-INPUT, OUTPUT = "input", "output"
-
-# activation name -> (ONNX operator, its attributes); softmax is over each row.
-# "linear"/"identity": the names an identity output (regression) may take.
-ACTIVATION_OPS = {
-    "sigmoid": ("Sigmoid", {}),
-    "tanh": ("Tanh", {}),
-    "relu": ("Relu", {}),
-    "softmax": ("Softmax", {"axis": -1}),
-    "linear": ("Identity", {}),
-    "identity": ("Identity", {}),
-}
 
 
 def require_onnx():
@@ -64,78 +52,6 @@ def require_onnx():
     return onnx
 
 
-@dataclass
-class Layer:
-    """One layer as the exporter sees it: its ``kind`` (a key of
-    :data:`EMITTERS`), its ``arrays`` (host NumPy arrays by name) and its
-    ``settings`` (activation name, kernel size, ...)."""
-
-    kind: str
-    arrays: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-
-
-class Graph:
-    """The nodes and initializers of an ONNX graph under construction, with
-    unique names: what an emitter appends to."""
-
-    def __init__(self, onnx, dtype):
-        self.onnx, self.dtype = onnx, np.dtype(dtype)
-        self.nodes, self.initializers = [], []
-        self._used = {INPUT, OUTPUT}
-
-    def name(self, base: str) -> str:
-        candidate, k = base, 0
-        while candidate in self._used:
-            k += 1
-            candidate = f"{base}_{k}"
-        self._used.add(candidate)
-        return candidate
-
-    def constant(self, base: str, array) -> str:
-        """Add ``array`` (in the graph's dtype) as an initializer; return its name."""
-        name = self.name(base)
-        value = np.ascontiguousarray(array, dtype=self.dtype)
-        self.initializers.append(self.onnx.numpy_helper.from_array(value, name))
-        return name
-
-    def node(self, op: str, inputs, base: str, **attributes) -> str:
-        """Append the node ``op(inputs)`` with ``attributes``; return its output's name."""
-        output = self.name(base)
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [output], name=self.name(f"{base}_node"), **attributes))
-        return output
-
-
-EMITTERS = {}
-
-
-def emits(kind: str):
-    """Register the decorated ``emit(graph, x, layer, index) -> name`` as the
-    exporter of layers of ``kind``."""
-
-    def register(function):
-        EMITTERS[kind] = function
-        return function
-
-    return register
-
-
-def activation(graph: Graph, x: str, name: str, base: str) -> str:
-    if name not in ACTIVATION_OPS:
-        raise ArgumentError(f"cannot export the activation {name!r} to ONNX; known: {', '.join(ACTIVATION_OPS)}")
-    op, attributes = ACTIVATION_OPS[name]
-    return graph.node(op, [x], base, **attributes)
-
-
-@emits("dense")
-def emit_dense(graph: Graph, x: str, layer: Layer, index: int) -> str:
-    """``activation(x @ W.T + b)``: one Gemm and the activation's node."""
-    weight = graph.constant(f"layers.{index}.weight", layer.arrays["weight"])
-    bias = graph.constant(f"layers.{index}.bias", np.reshape(layer.arrays["bias"], (-1,)))
-    z = graph.node("Gemm", [x, weight, bias], f"layers.{index}.z", transB=1)
-    return activation(graph, z, layer.settings["activation"], f"layers.{index}.a")
-
-
 def activation_name(act) -> str:
     """The registered name of ``act``; a custom activation class cannot be exported."""
     for name, cls in ACTIVATIONS.items():
@@ -145,22 +61,25 @@ def activation_name(act) -> str:
                         f"anynet exports its own: {', '.join(ACTIVATIONS)}")
 
 
-def dense_layers(net) -> list[Layer]:
-    """The layers of a Network (or Model) of fully connected layers."""
-    return [
-        Layer("dense", {"weight": to_numpy(w), "bias": to_numpy(b)}, {"activation": activation_name(act)})
-        for w, b, act in zip(net.weights, net.biases, net.activations)
-    ]
+def dense_chain(net):
+    """``(layers, params)``: a Network (or Model) of fully connected layers as
+    :class:`~anynet.model.layers.Dense` layers and their host parameters."""
+    layers = [Dense(x, y, activation=activation_name(act))
+              for x, y, act in zip(net.sizes[:-1], net.sizes[1:], net.activations)]
+    return layers, [Params(to_numpy(w), to_numpy(b)) for w, b in zip(net.weights, net.biases)]
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
 
 
 def metadata(net) -> dict[str, str]:
-    """The model's ``metadata_props``: strings, JSON where a value is not one."""
-    from .. import __version__
-
+    """A Network's ``metadata_props``: strings, JSON where a value is not one."""
     classes = getattr(net, "classes", None)
     return {
-        "anynet_version": __version__,
-        "onnx_opset": str(OPSET),
+        "anynet_version": _version(),
         "sizes": json.dumps(list(net.sizes)),
         "activations": json.dumps([activation_name(a) for a in net.activations]),
         "cost": net.cost.name,
@@ -169,36 +88,48 @@ def metadata(net) -> dict[str, str]:
     }
 
 
-def build(net, layers=None):
-    """The ``onnx.ModelProto`` of ``net`` (checked by ``onnx.checker``) from
-    ``layers`` (default: :func:`dense_layers` of ``net``)."""
+def build(net):
+    """The ``onnx.ModelProto`` of a Network (see the module's docstring)."""
+    layers, params = dense_chain(net)
+    return build_chain(layers, params, (net.sizes[0],), net.backend.dtype_name, metadata(net))
+
+
+def build_chain(layers, params, input_shape, dtype, props=None):
+    """The ``onnx.ModelProto`` (checked by ``onnx.checker``) of the chain of
+    ``layers`` with ``params`` (one :class:`Params` of host arrays, or None,
+    per layer) for samples of shape ``input_shape``: input ``(N,
+    *input_shape)``, output ``(N, *the last layer's output shape)``, in
+    ``dtype``; ``props`` are added to the metadata."""
     onnx = require_onnx()
     helper = onnx.helper
-    dtype = np.dtype(net.backend.dtype_name)
-    element = helper.np_dtype_to_tensor_dtype(dtype)
+    dtype = np.dtype(dtype)
+    shapes = output_shapes(layers, input_shape)
     graph = Graph(onnx, dtype)
     x = INPUT
-    for index, layer in enumerate(dense_layers(net) if layers is None else layers):
-        if layer.kind not in EMITTERS:
-            raise ArgumentError(f"cannot export a {layer.kind} layer to ONNX; known: {', '.join(EMITTERS)}")
-        for name, array in layer.arrays.items():
+    for index, (layer, p, shape) in enumerate(zip(layers, params, [tuple(input_shape), *shapes])):
+        kind = type(layer).__name__
+        if kind not in EMITTERS:
+            raise ArgumentError(f"cannot export a {kind} layer to ONNX; known: {', '.join(EMITTERS)}")
+        for name, array in ({} if p is None else p._asdict()).items():
             if not np.isfinite(array).all():
                 raise TrainingDiverged(f"refusing to export: layers.{index}.{name} holds NaN or inf (training diverged?)")
-        x = EMITTERS[layer.kind](graph, x, layer, index)
+        x = EMITTERS[kind](graph, x, layer, p, index, shape)
     graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT], name="output_node"))
+    element = helper.np_dtype_to_tensor_dtype(dtype)
     proto = helper.make_graph(
         graph.nodes, "anynet",
-        [helper.make_tensor_value_info(INPUT, element, ["N", net.sizes[0]])],
-        [helper.make_tensor_value_info(OUTPUT, element, ["N", net.sizes[-1]])],
+        [helper.make_tensor_value_info(INPUT, element, ["N", *input_shape])],
+        [helper.make_tensor_value_info(OUTPUT, element, ["N", *shapes[-1]])],
         graph.initializers,
     )
     model = helper.make_model(
-        proto, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-        producer_name="anynet", producer_version=metadata(net)["anynet_version"],
-        doc_string=f"anynet network {list(net.sizes)}: input (N, {net.sizes[0]}) rows, output (N, {net.sizes[-1]}) "
-                   f"= predict_proba; ONNX opset {OPSET}",
+        proto, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="anynet",
+        producer_version=_version(),
+        doc_string=f"anynet network: input (N, {', '.join(map(str, input_shape))}), output "
+                   f"(N, {', '.join(map(str, shapes[-1]))}) = predict_proba; ONNX opset {OPSET}",
     )
-    helper.set_model_props(model, metadata(net))
+    layers_json = json.dumps([layer.config() for layer in layers])
+    helper.set_model_props(model, {"onnx_opset": str(OPSET), "layers": layers_json, **(props or {})})
     onnx.checker.check_model(model)
     return model
 
