@@ -112,9 +112,10 @@ def _check_outputs(args, root):
             f"--save {args.save}: the file exists (another run's?) and this run would replace it; give another "
             f"name, continue that run with anynet train --resume {args.save} --epochs N, or add --overwrite"
         )
-    for flag in ("save", "log"):
-        if getattr(args, flag) is not None and root:
-            check_output_path(getattr(args, flag), f"--{flag}")  # before training, not after it
+    if root and args.save is not None:  # before training, not after it; a resumed run's file too
+        check_output_path(args.save, "--resume" if args.resume else "--save")
+    if root and args.log is not None:
+        check_output_path(args.log, "--log", append=True)  # an existing log is appended to
     if args.plot is not None:
         args.plot_format = common.require_plotting(args.plot)
         if root:
@@ -161,6 +162,7 @@ def _resume(args, reducer) -> int:
     for flag in ("log", "plot"):  # the run's own, unless given again (runs saved before they were recorded: none)
         if getattr(args, flag) is None:
             setattr(args, flag, recorded.get(flag))
+    args.save = args.resume  # the run file is written after every epoch: checked with the other outputs
     _check_outputs(args, root)
     recorded = {**recorded, **_outputs(args)}
     compile = args.compile
@@ -174,7 +176,6 @@ def _resume(args, reducer) -> int:
     continued = [f"--{flag} {getattr(args, flag)}" for flag in ("log", "plot") if getattr(args, flag)]
     if continued:
         say(f"continuing {' and '.join(continued)}")
-    args.save = args.resume
     return _fit(args, run.net, config, run, recorded, reducer, say)
 
 

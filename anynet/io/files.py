@@ -211,7 +211,7 @@ def check_output_path(path, what: str = "output", *, append: bool = False) -> Pa
             require_regular_file(path, what)
             os.close(os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)))
             return path
-        with temporary_beside(path):
+        with interrupts_held(), temporary_beside(path):  # held: a Ctrl-C in its clean-up would leave it
             pass
     except DataError as exc:
         raise OutputPathError(str(exc)) from None

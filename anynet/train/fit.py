@@ -145,7 +145,9 @@ class TrainState:
 
 class Callback:
     """Called by :func:`fit`: once before the first step, after every epoch
-    with its report, and once at the end."""
+    with its report, and once at the end.  Every callback is called even when
+    an earlier one raised; the first error ends the run once all have seen
+    the epoch."""
 
     def on_train_begin(self, train) -> None:
         """Before the first step, with the training data (a DeviceData)."""
@@ -192,13 +194,11 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
             state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
             state.epoch += 1
             state.history.append(report)
-            for callback in callbacks:
-                callback.on_epoch_end(report, state)
+            _notify(callbacks, "on_epoch_end", report, state)
     if config.early_stopping is not None and state.best_parameters is not None:
         state.resume_parameters = model.parameters()
         model.set_parameters(*state.best_parameters)
-    for callback in callbacks:
-        callback.on_train_end(state)
+    _notify(callbacks, "on_train_end", state)
     return state
 
 
@@ -210,6 +210,21 @@ def _rank_threads(reducer):
     from ..distributed.threads import share_cores
 
     return share_cores(reducer.size)
+
+
+def _notify(callbacks, method, *args) -> None:
+    """Call ``method`` of every callback, in order, even after one of them
+    has raised: a log line that cannot be written must not keep the
+    checkpoint from holding the epoch.  The first error is raised once all
+    have run (an interrupt at once)."""
+    error = None
+    for callback in callbacks:
+        try:
+            getattr(callback, method)(*args)
+        except Exception as exc:
+            error = exc if error is None else error
+    if error is not None:
+        raise error
 
 
 def _epoch(model, train, config, state, reg, evaluation, progress, reducer) -> EpochReport:

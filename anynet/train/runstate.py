@@ -19,6 +19,7 @@ import random
 import numpy as np
 
 from ..errors import CheckpointError
+from ..io.files import check_output_path
 from .fit import Callback, EpochReport, Shuffler, TrainConfig, TrainState
 from ..model.optimizers import OPTIMIZERS, REGULARIZATIONS
 from .schedules import schedule_from_config
@@ -216,12 +217,16 @@ class RunCheckpoint(Callback):
     """Writes the whole run to ``path`` (atomically) after every epoch and at
     the end, so it can be resumed; ``extra`` (JSON-able) is recorded with it.
     ``net`` is the Network whose run it is (it writes the file); the digest of
-    the training data is taken when training begins unless given."""
+    the training data is taken when training begins unless given.  ``path``
+    is checked then too, before the first step: a missing directory, a
+    directory given as the file or one that cannot be written is an
+    OutputPathError before any training, not after an epoch."""
 
     def __init__(self, path, config: TrainConfig, net, *, extra: dict | None = None, data_sha256: str | None = None):
         self.path, self.config, self.net, self.extra, self.data_sha256 = path, config, net, extra, data_sha256
 
     def on_train_begin(self, train):
+        check_output_path(self.path, "checkpoint")
         if self.data_sha256 is None:
             self.data_sha256 = data_digest(train)
 
