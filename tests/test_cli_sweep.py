@@ -143,7 +143,7 @@ def test_training_options_reach_anynet_sweep(validated, capsys, tmp_path):
         assert saved["validation_accuracy"] == [r.evaluation_accuracy for r in net.history]
         assert weight_bytes(anynet.load(tmp_path / saved["file"])) == weight_bytes(net)
         assert saved["test_accuracy"] == net.accuracy(VALIDATED.test)  # the restored best epoch's weights
-    assert "cross-entropy cost" in out and "each network holds the weights of its best epoch" in out
+    assert "cross-entropy cost" in out and "each network holds the weights of its best validation epoch" in out
 
 
 def test_a_preset_sets_the_defaults_and_the_lists_sweep_its_neighbourhood(validated, capsys, tmp_path):

@@ -135,7 +135,7 @@ def _sweep(args, comm) -> int:
     for line in table(rows, best):
         say(line)
     if args.early_stopping is not None:
-        say("(--early-stopping: each network holds the weights of its best epoch; the test column measures those)")
+        say("(--early-stopping: each network holds the weights of its best validation epoch; the test column measures those)")
     if best is not None:
         row = rows[best]
         say(f"Best: seed {row['seed']}, eta {_number(row['eta'])}, lmbda {_number(row['lmbda'])}: validation accuracy "
