@@ -92,3 +92,12 @@ def test_a_softmax_convolution_is_refused():
     params = chain.init_params(layers, np.random.default_rng(0), (1, 4, 4))
     with pytest.raises(ArgumentError, match="softmax"):
         onnxexport.build_chain(layers, params, (1, 4, 4), "float64")
+
+
+def test_bad_arguments_are_refused():
+    layers = [Flatten(), Dense(4, 2)]
+    params = chain.init_params(layers, np.random.default_rng(0), (1, 2, 2))
+    with pytest.raises(ArgumentError, match="one params entry per layer"):
+        onnxexport.build_chain(layers, params[:1], (1, 2, 2), "float64")
+    with pytest.raises(ArgumentError, match="float16"):
+        onnxexport.build_chain(layers, params, (1, 2, 2), "float16")

@@ -103,6 +103,9 @@ def build_chain(layers, params, input_shape, dtype, props=None):
     onnx = require_onnx()
     helper = onnx.helper
     dtype = np.dtype(dtype)
+    if dtype.name not in ("float32", "float64") or len(params) != len(layers):
+        raise ArgumentError(f"build_chain takes float32 or float64 (not {dtype.name}) and one params entry per layer "
+                            f"({len(layers)} layers, {len(params)} entries)")
     shapes = output_shapes(layers, input_shape)
     graph = Graph(onnx, dtype)
     x = INPUT
