@@ -123,7 +123,7 @@ def test_header_records_the_network(tmp_path):
 
 
 def test_digest_is_the_documented_one(tmp_path):
-    """The README's recipe, so another program can verify a checkpoint: SHA-256
+    """The recipe of docs/checkpoints.md, so another program can verify a checkpoint: SHA-256
     of the header without sha256 as sorted compact ASCII JSON, a NUL, then per
     array in name order: name NUL dtype NUL shape-list NUL bytes."""
     trained().save(tmp_path / "net.npz")

@@ -181,15 +181,16 @@ def test_a_fast_run_has_no_blocks_to_settle():
 
 
 def readme_command(start: str) -> str:
-    """The README's one command line that starts with ``start``."""
-    readme = pathlib.Path(__file__).resolve().parent.parent / "README.md"
-    lines = [line for line in readme.read_text(encoding="utf-8").splitlines() if line.startswith(start)]
-    assert len(lines) == 1, f"README.md has {len(lines)} lines starting {start!r}"
+    """The one command line of docs/distributed.md (a ``$ `` line of a console
+    block) that starts with ``start``."""
+    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "distributed.md"
+    lines = [line[2:] for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("$ " + start)]
+    assert len(lines) == 1, f"docs/distributed.md has {len(lines)} command lines starting {start!r}"
     return lines[0]
 
 
 def test_the_readme_command_for_root_and_more_ranks_than_cores_works_as_written(tmp_path):
-    """The README's command as root with 4 ranks on this machine's cores, in
+    """The documented command as root with 4 ranks on this machine's cores, in
     an environment without any of Open MPI's settings: its flags suffice."""
     command = readme_command("mpiexec --allow-run-as-root --oversubscribe -n 4 anynet train")
     bin_dir = os.path.dirname(sys.executable)

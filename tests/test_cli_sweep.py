@@ -115,7 +115,7 @@ def test_table_summary_and_files_equal_the_separate_runs(validated, capsys, tmp_
 
 
 def test_a_sweep_network_is_the_train_commands_run(validated, capsys, tmp_path):
-    """What the README promises: the network of (seed, eta, lmbda) is the one
+    """What docs/sweeps.md promises: the network of (seed, eta, lmbda) is the one
     ``anynet train --seed S --eta E --lmbda L`` saves, bit for bit on NumPy."""
     shared = [*ARGS, "--epochs", "2", "--cost", "cross-entropy"]
     status, _, err = run(capsys, ["sweep", *shared, "--seeds", "0,1", "--eta", "0.5,2", "--lmbda", "1",

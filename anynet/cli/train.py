@@ -61,7 +61,7 @@ def add_parser(commands):
     train.add_argument("--block-size", type=common.int_at_least(1), metavar="ROWS",
                        help="with --reduce exact: rows per gradient block (default: a quarter of the mini-batch, or "
                             "what the resumed run used); any fixed size is bit-identical for any number of ranks, "
-                            "and bigger blocks cost less (README, Distributed)")
+                            "and bigger blocks cost less (docs/distributed.md)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=run)
     return train
