@@ -170,6 +170,26 @@ def test_stacked_networks_equal_each_network_alone(name, backend):
             assert diff == 0.0 if exact else diff <= RTOL[backend.dtype_name]
 
 
+@pytest.mark.parametrize("name", ["dense", "conv", "conv-flip"])
+def test_stacked_parameters_may_share_one_batch(name):
+    """A stack of K parameter sets over one batch x without the K axis (as
+    backprop.py allows): network k's output and gradients are its own."""
+    k = 3
+    backend = get_backend("numpy", None, "float64")
+    members = [problem(name, seed=s) for s in range(k)]
+    layer, _, x, _, _ = members[0]
+    params = Params(*(np.stack([m[1][i] for m in members]) for i in range(2)))
+    g = np.stack([m[3] for m in members])
+    y, saved = layer.forward(params, x, xp=backend.xp)
+    _, grads = layer.backward(params, saved, g, xp=backend.xp, input_grad=False)
+    for j, member in enumerate(members):
+        yj, savedj = layer.forward(member[1], x, xp=backend.xp)
+        _, gradsj = layer.backward(member[1], savedj, member[3], xp=backend.xp, input_grad=False)
+        np.testing.assert_array_equal(y[j], yj)
+        np.testing.assert_array_equal(grads.weight[j], gradsj.weight)
+        np.testing.assert_array_equal(grads.bias[j], gradsj.bias)
+
+
 def _numpy_underneath(backend):
     """NumPy's namespaces and array-api-strict (a wrapper of NumPy) run the same operations: the same bits."""
     return backend.name in ("numpy", "array_api_strict")

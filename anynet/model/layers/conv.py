@@ -104,8 +104,8 @@ class Conv2D(Layer):
         else:
             (layer,) = fused(fuse, backprop.layer)
             z, a = layer(zw, bias, act=self.act, xp=xp)
-        shape = (*lead, f, oh, ow)
-        return xp.reshape(a, shape), ConvSaved(cols, z, a, (c, h, w))
+        # the product's leading axes: x's, or (K, n) where K stacked filters share one batch x
+        return xp.reshape(a, (*a.shape[:-2], f, oh, ow)), ConvSaved(cols, z, a, (c, h, w))
 
     def backward(self, params, saved, g, *, xp, fuse=None, input_grad=True):
         """``(g_in, grads)`` from ``g = dC/dy`` of shape ``(..., n, F, OH, OW)``."""
