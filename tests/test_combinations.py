@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet.model import backprop as math_
+from anynet.model.layers import chain
 from anynet.model.costs import COSTS
 from anynet.model.optimizers import Adam, Momentum, Regularizer, SGD, get_optimizer
 from conftest import RTOL, rel_diff
@@ -61,7 +61,7 @@ def test_gradient_of_the_objective_matches_finite_differences(backend64, model, 
     m = x.shape[0]
     X, Y = backend.asarray(x), backend.asarray(y)
     reg = Regularizer(kind, lmbda, N_TRAIN) if kind else None
-    nabla_b, nabla_w = math_.backprop(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
+    nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
     grad_w = [nw / m + (reg.grad(w, xp=xp) if reg else 0.0) for nw, w in zip(nabla_w, net.weights)]
     grad_b = [nb / m for nb in nabla_b]
     host = [backend.to_numpy(p) for p in net.weights + net.biases]
@@ -69,7 +69,7 @@ def test_gradient_of_the_objective_matches_finite_differences(backend64, model, 
     def objective(params):
         ws = [backend.asarray(p) for p in params[:2]]
         bs = [backend.asarray(p) for p in params[2:]]
-        out = math_.feedforward(ws, bs, X, activations=net.activations, xp=xp)
+        out = chain.mlp_output(ws, bs, X, activations=net.activations, xp=xp)[1]
         value = net.cost._fn(out, Y, xp=xp) / m
         if reg:
             value = value + reg.penalty(ws, xp=xp)
@@ -201,7 +201,7 @@ def test_total_cost_from_z_equals_the_books_fn(backend, model):
     """Where a has not saturated, the cost computed from z equals network2's fn(a, y)."""
     net = make_net(backend, model)
     x, y = batch()
-    z, a = math_.output_layer(net.weights, net.biases, backend.asarray(x), activations=net.activations, xp=backend.xp)
+    z, a = chain.mlp_output(net.weights, net.biases, backend.asarray(x), activations=net.activations, xp=backend.xp)
     Y = backend.asarray(y)
     assert rel_diff(net.cost.total(z, a, Y, xp=backend.xp), net.cost._fn(a, Y, xp=backend.xp)) <= 10 * RTOL[backend.dtype_name]
 

@@ -15,7 +15,7 @@ import pytest
 from anynet import distributed
 from anynet.model.activations import Sigmoid
 from anynet.xp.backend import get_backend
-from anynet.model.backprop import backprop
+from anynet.model.layers.chain import mlp_gradients as backprop
 from anynet.model.costs import QuadraticCost
 from anynet.errors import ArgumentError, ArgumentTypeError, DataError, DistributedError
 from conftest import RTOL, assert_on_backend, rel_diff

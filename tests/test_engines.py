@@ -28,7 +28,7 @@ import pytest
 from conftest import RTOL, rel_diff
 
 import anynet
-from anynet.model import backprop
+from anynet.model.layers import chain
 from anynet.train import engine
 from anynet.xp.backend import get_backend
 from anynet.errors import ArgumentError, ArgumentTypeError
@@ -81,18 +81,18 @@ def differ(ours, theirs) -> float:
 
 
 class CallCounter:
-    """Counts the Python calls of backprop.backprop: a compiled epoch calls it
+    """Counts the Python calls of chain.gradients: a compiled epoch calls it
     only while tracing, the loop once per step."""
 
     def __init__(self, monkeypatch):
         self.calls = 0
-        original = backprop.backprop
+        original = chain.gradients
 
         def counted(*args, **kwargs):
             self.calls += 1
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(backprop, "backprop", counted)
+        monkeypatch.setattr(chain, "gradients", counted)
 
 
 # -- JAX ---------------------------------------------------------------------------------------------

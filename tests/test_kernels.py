@@ -18,6 +18,7 @@ from conftest import RTOL, rel_diff
 
 import anynet
 from anynet.model import backprop, optimizers
+from anynet.model.layers import chain
 from anynet.xp import kernels, precision
 from anynet.model.activations import get_activation
 from anynet.xp.backend import Backend, get_backend
@@ -84,15 +85,15 @@ def test_backprop_asks_the_fuser_for_layer_and_backward(model):
     net, x, y = _problem(model)
     fuse = RecordingFuser()
     args = {"activations": net.model.activations, "cost": net.cost, "xp": net.backend.xp}
-    plain = backprop.backprop(net.weights, net.biases, x, y, **args)
-    through = backprop.backprop(net.weights, net.biases, x, y, fuse=fuse, **args)
+    plain = chain.mlp_gradients(net.weights, net.biases, x, y, **args)
+    through = chain.mlp_gradients(net.weights, net.biases, x, y, fuse=fuse, **args)
     assert fuse.functions == {backprop.layer, backprop.backward}
     softmax = model[2] == "softmax"  # its layer cannot be fused: it runs unfused, the others as kernels
     layers = len(SIZES) - 1
     assert sorted(fuse.ran) == sorted(["anynet_layer"] * (layers - softmax) + ["anynet_backward"] * (layers - 1))
     assert _same(plain[0] + plain[1], through[0] + through[1])
     fuse.functions.clear()
-    backprop.output_layer(net.weights, net.biases, x, activations=net.model.activations, xp=np, fuse=fuse)
+    chain.mlp_output(net.weights, net.biases, x, activations=net.model.activations, xp=np, fuse=fuse)
     assert fuse.functions == {backprop.layer}
 
 
@@ -162,7 +163,7 @@ def test_the_fuser_gives_the_plain_numbers(model, optimizer):
         reg = Regularizer("l1", 0.5, 50)
         for step in range(3):
             traced_before_step = len(traced)
-            nabla_b, nabla_w = backprop.backprop(weights, biases, x, y, activations=net.model.activations,
+            nabla_b, nabla_w = chain.mlp_gradients(weights, biases, x, y, activations=net.model.activations,
                                                  cost=net.cost, xp=np, fuse=fuse)
             weights, biases, state = opt.step(weights, biases, nabla_w, nabla_b, state, eta=0.3, m=7, reg=reg,
                                               xp=np, fuse=fuse)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet.model import backprop as math_
+from anynet.model.layers import chain
 from anynet.api.crosscheck import GRAD_RTOL, TRAIN_RTOL, compare_backend
 from conftest import RTOL, assert_on_backend, rel_diff
 
@@ -54,12 +54,12 @@ def test_finite_differences(backend64):
     x, labels = problem()
     y = np.eye(4)[labels]
     X, Y = backend64.asarray(x), backend64.asarray(y)
-    nabla_b, nabla_w = math_.backprop(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
+    nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
     host_w = [backend64.to_numpy(w) for w in net.weights]
     host_b = [backend64.to_numpy(b) for b in net.biases]
 
     def cost(ws, bs):
-        out = math_.feedforward([backend64.asarray(w) for w in ws], [backend64.asarray(b) for b in bs], X, activations=net.activations, xp=xp)
+        out = chain.mlp_output([backend64.asarray(w) for w in ws], [backend64.asarray(b) for b in bs], X, activations=net.activations, xp=xp)[1]
         return float(net.cost._fn(out, Y, xp=xp))
 
     h = 1e-6

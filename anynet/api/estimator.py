@@ -143,7 +143,7 @@ def _restore(portable: dict) -> Network:
     sizes, cost = portable["sizes"], get_cost(portable["cost"])
     backend = get_backend(*portable["backend"])
     *hidden, output = portable["activations"]
-    model = Model(
+    model = Model.dense(
         sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output), backend=backend,
         weights=accept(backend, portable["weights"], [(y, x) for x, y in zip(sizes[:-1], sizes[1:])], "weights"),
         biases=accept(backend, portable["biases"], [(y, 1) for y in sizes[1:]], "biases"),

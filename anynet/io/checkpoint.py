@@ -155,7 +155,7 @@ def read(path, *, backend="numpy", device=None, dtype=None) -> Checkpoint:
         biases = _model.accept(resolved, [arrays[f"b{i}"] for i in range(layers)], [(y, 1) for y in sizes[1:]], "biases")
     except ValueError as exc:  # softmax in a hidden layer, a cost that cannot follow its output, NaN
         raise CheckpointError(f"{path}: {exc}") from exc
-    model = _model.Model(sizes, cost=cost, activations=acts, backend=resolved, weights=weights, biases=biases)
+    model = _model.Model.dense(sizes, cost=cost, activations=acts, backend=resolved, weights=weights, biases=biases)
     run_arrays = {name: a for name, a in arrays.items() if name.startswith("r_")}
     return Checkpoint(model, seed, extra.get("classes"), extra.get("run"), run_arrays, extra.get("class_names"))
 

@@ -1,18 +1,18 @@
-"""The model: layer sizes, activations, a cost and the parameters on a
-backend's device, with the batched computations on them.
+"""The model: a sequence of layers (:mod:`anynet.model.layers`), a cost and
+the parameters on a backend's device, with the batched computations on them.
 
 Nothing here prints, shuffles, loops over epochs or moves a result to the
 host: every method returns arrays of the backend (a count or a cost is a 0-d
 array), so a caller decides when to pay for a device-to-host transfer.  The
-math itself is in :mod:`anynet.model.backprop`; this class binds it to parameters.
+math itself is in :mod:`anynet.model.layers`; this class binds it to parameters.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import backprop
 from .. import arguments
+from .layers import chain
 from .activations import HIDDEN_ACTIVATIONS, get_activation
 from ..xp.backend import Backend, get_backend
 from .costs import QuadraticCost, get_cost
@@ -25,23 +25,45 @@ EVAL_CHUNK = 10_000
 
 
 class Model:
-    """A feedforward network of fully connected layers.
+    """A feedforward network: a sequence of layers, the last one the output
+    layer whose error the cost gives.
 
-    ``weights[l]`` has the book's shape ``(sizes[l+1], sizes[l])`` and
-    ``biases[l]`` ``(sizes[l+1], 1)``; batches have samples as rows.  The
-    parameter lists are replaced, never written into, by training.
+    ``weights[l]`` and ``biases[l]`` are the parameters of the l-th layer
+    that has any; for the book's network, a chain of Dense layers
+    (:func:`anynet.model.layers.chain.dense_layers`), ``weights[l]`` has the
+    book's shape ``(sizes[l+1], sizes[l])`` and ``biases[l]``
+    ``(sizes[l+1], 1)``.  Batches have samples as rows.  The parameter lists
+    are replaced, never written into, by training.
     """
 
     engine = None  # how an epoch runs: None lets the backend choose (anynet.train.engine.engine_for)
 
-    def __init__(self, sizes, *, cost, activations, backend: Backend, weights, biases):
-        self.sizes = list(sizes)
-        self.num_layers = len(self.sizes)
+    def __init__(self, layers, *, cost, backend: Backend, weights, biases):
+        self.layers = tuple(layers)
         self.cost = cost
-        self.activations = tuple(activations)
         self.backend = backend
         self.weights = list(weights)
         self.biases = list(biases)
+
+    @classmethod
+    def dense(cls, sizes, *, cost, activations, backend: Backend, weights, biases) -> "Model":
+        """The book's network of layer widths ``sizes``: one Dense layer per
+        pair of widths, with one Activation each."""
+        return cls(chain.dense_layers(sizes, activations), cost=cost, backend=backend, weights=weights, biases=biases)
+
+    @property
+    def sizes(self) -> list:
+        """The layer widths of a chain of Dense layers: ``[n_in, ..., n_out]``."""
+        return [self.layers[0].n_in, *(layer.n_out for layer in self.layers)]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers) + 1
+
+    @property
+    def activations(self) -> tuple:
+        """Each Dense layer's Activation."""
+        return tuple(layer.act for layer in self.layers)
 
     @property
     def xp(self):
@@ -59,19 +81,18 @@ class Model:
         """This model with its parameters copied to ``backend`` (its device and dtype)."""
         weights = accept(backend, self.weights, [tuple(w.shape) for w in self.weights], "weights")
         biases = accept(backend, self.biases, [tuple(b.shape) for b in self.biases], "biases")
-        return Model(self.sizes, cost=self.cost, activations=self.activations, backend=backend,
-                     weights=weights, biases=biases)
+        return Model(self.layers, cost=self.cost, backend=backend, weights=weights, biases=biases)
 
     # -- batched computations ------------------------------------------------
 
     def output_layer(self, x, weights=None, biases=None, *, activate=True):
         """``(z, a)`` of the output layer for the rows ``x`` (``a`` None
-        without ``activate``: see :func:`anynet.model.backprop.output_layer`)."""
+        without ``activate``: see :func:`anynet.model.layers.chain.output_layer`)."""
         weights = self.weights if weights is None else weights
         biases = self.biases if biases is None else biases
+        params = chain.per_layer(self.layers, weights, biases)
         with self.backend.errstate():
-            return backprop.output_layer(weights, biases, x, activations=self.activations, xp=self.xp,
-                                         fuse=self.backend.fuse, activate=activate)
+            return chain.output_layer(self.layers, params, x, xp=self.xp, fuse=self.backend.fuse, activate=activate)
 
     def feedforward(self, x):
         """Output activations for the rows ``x``."""
@@ -82,10 +103,8 @@ class Model:
         weights = self.weights if weights is None else weights
         biases = self.biases if biases is None else biases
         with self.backend.errstate():
-            return backprop.backprop(
-                weights, biases, x, targets, activations=self.activations, cost=self.cost, xp=self.xp,
-                fuse=self.backend.fuse,
-            )
+            return chain.gradients(self.layers, weights, biases, x, targets, cost=self.cost, xp=self.xp,
+                                   fuse=self.backend.fuse)
 
     def _chunks(self, x, *others):
         n = x.shape[0]
@@ -203,7 +222,7 @@ def build(
     resolved = get_backend(backend, device, dtype, compile=compile)
     check_memory(sizes, resolved)
     biases, weights = draw(init, sizes, np.random if rng is None else rng)
-    model = Model(sizes, cost=cost_class, activations=activations, backend=resolved, weights=[], biases=[])
+    model = Model.dense(sizes, cost=cost_class, activations=activations, backend=resolved, weights=[], biases=[])
     model.set_parameters(
         accept(resolved, weights, [(y, x) for x, y in zip(sizes[:-1], sizes[1:])], "weights"),
         accept(resolved, biases, [(y, 1) for y in sizes[1:]], "biases"),

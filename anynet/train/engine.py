@@ -1,7 +1,7 @@
 """One epoch of mini-batch steps: the inner loop of :func:`anynet.train.fit.fit`.
 
 Every engine runs the same step, :func:`make_step`: the batch gradient from
-``backprop.backprop`` (through the reducer, when several processes train
+``chain.gradients`` (through the reducer, when several processes train
 together), then the optimizer's ``step``.  Engines differ only in how they
 run an epoch of it:
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import backprop
+from ..model.layers import chain
 
 
 class LocalReducer:
@@ -59,7 +59,7 @@ class LocalReducer:
         """End every rank of the job after ``exc``; one process has nothing to end."""
 
 
-def make_step(*, activations, cost, optimizer, reg, xp, fuse=None, reducer=None):
+def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
     """``step(params, state, x, targets, eta) -> (params, state)``: one
     mini-batch update of ``params = (weights list, biases list)`` and the
     optimizer's ``state``, with learning rate ``eta``.  ``fuse`` runs the
@@ -72,7 +72,7 @@ def make_step(*, activations, cost, optimizer, reg, xp, fuse=None, reducer=None)
         weights, biases = params
 
         def grad_fn(x, targets):
-            return backprop.backprop(weights, biases, x, targets, activations=activations, cost=cost, xp=xp, fuse=fuse)
+            return chain.gradients(layers, weights, biases, x, targets, cost=cost, xp=xp, fuse=fuse)
 
         nabla_b, nabla_w = grad_fn(x, targets) if reducer is None else reducer.batch_gradients(grad_fn, x, targets)
         weights, biases, state = optimizer.step(
@@ -85,17 +85,17 @@ def make_step(*, activations, cost, optimizer, reg, xp, fuse=None, reducer=None)
 
 @dataclass(frozen=True)
 class StepSpec:
-    """What a step is made of: the model's activations and cost, the
-    optimizer and the regulariser (None without one)."""
+    """What a step is made of: the model's layers and cost, the optimizer and
+    the regulariser (None without one)."""
 
-    activations: tuple
+    layers: tuple
     cost: Any
     optimizer: Any
     reg: Any = None
 
     def step(self, xp, *, fuse=None, reducer=None):
         """This step on namespace ``xp`` (see :func:`make_step`)."""
-        return make_step(activations=self.activations, cost=self.cost, optimizer=self.optimizer, reg=self.reg,
+        return make_step(layers=self.layers, cost=self.cost, optimizer=self.optimizer, reg=self.reg,
                          xp=xp, fuse=fuse, reducer=reducer)
 
     def key(self) -> tuple:
@@ -103,7 +103,7 @@ class StepSpec:
         keys make steps that compute the same, so a compiled epoch is reused
         by later runs (a new one costs a compilation)."""
         reg = None if self.reg is None else (self.reg.kind, self.reg.coef)
-        return tuple(_settings(a) for a in self.activations), _settings(self.cost), _settings(self.optimizer), reg
+        return tuple((layer, _settings(layer.act)) for layer in self.layers), _settings(self.cost), _settings(self.optimizer), reg
 
 
 def _settings(obj) -> tuple:
@@ -165,7 +165,7 @@ def run_epoch(model, data, order, *, mini_batch_size, eta, reg, optimizer, opt_s
     they were)."""
     backend = model.backend
     indices = backend.asarray(order, dtype=backend.index_dtype)  # one transfer per epoch
-    spec = StepSpec(tuple(model.activations), model.cost, optimizer, reg)
+    spec = StepSpec(model.layers, model.cost, optimizer, reg)
     weights, biases = model.parameters()
     engine = model.engine or engine_for(backend, reducer)  # a stack brings its own (anynet.model.stacked)
     with backend.errstate():

@@ -21,7 +21,7 @@ import numpy as np
 
 from anynet.model.activations import Sigmoid
 from anynet.xp.backend import get_backend, to_numpy
-from anynet.model.backprop import backprop
+from anynet.model.layers.chain import mlp_gradients as backprop
 from anynet.model.costs import QuadraticCost
 from anynet.model.optimizers import SGD
 

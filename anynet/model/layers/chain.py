@@ -57,10 +57,58 @@ def forward(layers, params, x, *, xp, train=False, masks=None, fuse=None):
     return a, saved
 
 
-def output_layer(layers, params, x, *, xp, masks=None, fuse=None):
-    """``(z, a)`` of the output layer (costs are computed from ``z``), at evaluation."""
-    _, saved = forward(layers, params, x, xp=xp, masks=masks, fuse=fuse)
-    return saved[-1].z, saved[-1].a
+def output_layer(layers, params, x, *, xp, masks=None, fuse=None, activate=True):
+    """``(z, a)`` of the output layer (costs are computed from ``z``), at
+    evaluation; no hidden layer's output outlives the next layer.  With
+    ``activate`` False, ``a`` is None and the output activation is not
+    computed (a cost that needs only ``z``)."""
+    masks = _masks(layers, masks)
+    a = x
+    for layer, p, mask in zip(layers[:-1], params[:-1], masks[:-1]):
+        a, _ = layer.forward(p, a, xp=xp, mask=mask, fuse=fuse)
+    if not activate:
+        return layers[-1].weighted_input(params[-1], a, xp=xp), None
+    _, saved = layers[-1].forward(params[-1], a, xp=xp, mask=masks[-1], fuse=fuse)
+    return saved.z, saved.a
+
+
+def per_layer(layers, weights, biases) -> list:
+    """Each layer's :class:`Params` (None for a layer without parameters) from
+    the weight and bias lists of the layers that have them, in layer order."""
+    pairs = iter(zip(weights, biases))
+    return [Params(*next(pairs)) if layer.has_params else None for layer in layers]
+
+
+def gradients(layers, weights, biases, x, y, *, cost, xp, masks=None, fuse=None):
+    """``(nabla_b, nabla_w)``: :func:`backprop` on the weight and bias lists
+    of the layers that have parameters, in the lists' shapes (the loop's and
+    the optimizers' form; the book's order, biases first)."""
+    grads = backprop(layers, per_layer(layers, weights, biases), x, y, cost=cost, xp=xp, masks=masks, fuse=fuse)
+    grads = [g for g, layer in zip(grads, layers) if layer.has_params]
+    return [g.bias for g in grads], [g.weight for g in grads]
+
+
+def mlp_gradients(weights, biases, x, y, *, activations, cost, xp, fuse=None):
+    """:func:`gradients` of the book's network given by its parameter lists
+    and one Activation per layer: ``(nabla_b, nabla_w)``."""
+    return gradients(_dense_for(weights, activations), weights, biases, x, y, cost=cost, xp=xp, fuse=fuse)
+
+
+def mlp_output(weights, biases, x, *, activations, xp, fuse=None, activate=True):
+    """:func:`output_layer` of the book's network given by its parameter lists
+    and one Activation per layer: ``(z, a)``."""
+    layers = _dense_for(weights, activations)
+    return output_layer(layers, per_layer(layers, weights, biases), x, xp=xp, fuse=fuse, activate=activate)
+
+
+def _dense_for(weights, activations) -> list:
+    return [Dense(w.shape[-1], w.shape[-2], act) for w, act in zip(weights, activations)]
+
+
+def dense_layers(sizes, activations) -> list:
+    """The book's network as layers: a :class:`Dense` per pair of widths, with
+    the given Activation objects (one instance each: fused kernels are cached by it)."""
+    return [Dense(n_in, n_out, act) for n_in, n_out, act in zip(sizes[:-1], sizes[1:], activations)]
 
 
 def backprop(layers, params, x, y, *, cost, xp, masks=None, fuse=None) -> list:

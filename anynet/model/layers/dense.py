@@ -69,6 +69,10 @@ class Dense(Layer):
         z, a = layer(x @ xp.matrix_transpose(params.weight), xp.matrix_transpose(params.bias), act=self.act, xp=xp)
         return a, DenseSaved(x, z, a)
 
+    def weighted_input(self, params, x, *, xp):
+        """``z = x @ w.T + b.T`` alone, without the activation."""
+        return backprop.plus(x @ xp.matrix_transpose(params.weight), xp.matrix_transpose(params.bias), xp=xp)
+
     def backward(self, params, saved, g, *, xp, fuse=None, input_grad=True):
         """``(g_in, grads)`` from ``g = dC/da``: the delta is ``g * act'(z)``."""
         (backward,) = fused(fuse, backprop.backward)
