@@ -6,8 +6,8 @@
   momentum, Nesterov, Adam, L2 and L1, with a partial last mini-batch.  Two
   epochs of 6 steps at eta <= 0.5: long enough for every state to matter,
   short enough that the rounding of two correct codes has not grown (at eta
-  3 a whole epoch of this workload is chaotic).  The bound is the project's
-  "equal gradients" tolerance for the dtype (conftest.RTOL).
+  3 a whole epoch of this workload is chaotic).  Bounds from measurement:
+  JAX_RTOL and TORCH_RTOL below, ~100x the worst measured on this CPU.
 * A compiled epoch is built once: later epochs, a later run of the same
   settings and a new eta run it without tracing the step again, and it runs
   no Python per step (so it can make no per-step host transfer).
@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import RTOL, rel_diff
+from conftest import rel_diff
 
 import anynet
 from anynet.model.layers import chain
@@ -75,6 +75,12 @@ def train(net, case, epochs=2, lmbda=3.0):
     return [net.backend.to_numpy(p) for p in net.weights + net.biases]
 
 
+# JAX's scan against its loop and both against NumPy: measured worst 8.1e-16 / 7.3e-07
+JAX_RTOL = {"float64": 1e-13, "float32": 7e-5}
+# torch's captured scan against its loop: measured worst 6.2e-17 / 1.0e-07
+TORCH_RTOL = {"float64": 6e-15, "float32": 1e-5}
+
+
 def differ(ours, theirs) -> float:
     """The largest relative difference (conftest.rel_diff) between matching parameters."""
     return max(rel_diff(a, b) for a, b in zip(ours, theirs, strict=True))
@@ -112,15 +118,15 @@ def test_jax_scan_epoch_equals_the_loop(jax_x64, case, dtype):
     compiled = train(network("jax", dtype, None), case)
     loop = train(network("jax", dtype, False), case)
     numpy = train(network("numpy", dtype, None), case)
-    assert differ(compiled, loop) <= RTOL[dtype]
-    assert differ(compiled, numpy) <= RTOL[dtype]
-    assert differ(loop, numpy) <= RTOL[dtype]
+    assert differ(compiled, loop) <= JAX_RTOL[dtype]
+    assert differ(compiled, numpy) <= JAX_RTOL[dtype]
+    assert differ(loop, numpy) <= JAX_RTOL[dtype]
 
 
 def test_jax_softmax_and_log_likelihood_scan(jax_x64):
     nets = [network("jax", "float64", c, cost="log-likelihood", activation="relu") for c in (None, False)]
     compiled, loop = (train(net, "momentum-l2") for net in nets)
-    assert differ(compiled, loop) <= RTOL["float64"]
+    assert differ(compiled, loop) <= JAX_RTOL["float64"]  # measured 8.0e-16
 
 
 def test_jax_epoch_is_traced_once_and_runs_no_python_per_step(jax_x64, monkeypatch):
@@ -215,7 +221,7 @@ def test_torch_scan_graph_equals_the_loop(torch_engine, case, dtype):
     loop = train(network("torch", dtype, None), case)
     assert torch_engine.fallbacks == {}
     assert len(torch_engine._programs) == 1
-    assert differ(compiled, loop) <= RTOL[dtype]
+    assert differ(compiled, loop) <= TORCH_RTOL[dtype]
 
 
 def test_torch_compile_failure_falls_back_to_the_loop(torch_engine, monkeypatch, caplog):
@@ -266,7 +272,7 @@ def test_torch_compiled_epoch_smoke(monkeypatch):
     graphs = counters["stats"]["unique_graphs"]
     assert graphs >= 1
     loop = train(network("torch", "float64", None), "adam-l1")
-    assert differ(compiled, loop) <= RTOL["float64"]
+    assert differ(compiled, loop) <= TORCH_RTOL["float64"]  # measured 6.2e-17 (inductor, C++ wrapper)
     network("torch", "float64", True).SGD(data(), 2, M, 0.005, 3.0, regularization="l1", optimizer=Adam(),
                                           verbose=False)
     assert len(compiles) == 1 and counters["stats"]["unique_graphs"] == graphs

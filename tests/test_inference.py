@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import anynet
-from conftest import RTOL, assert_on_backend, rel_diff
+from conftest import RTOL, assert_on_backend, on_gpu, rel_diff
 
 SIZES = [6, 5, 4]
 
@@ -30,7 +30,8 @@ def test_predict_proba_is_feedforward_row_by_row(net, backend):
     proba = net.predict_proba(X)
     assert isinstance(proba, np.ndarray) and proba.shape == (30, 4)  # host in, host out
     expected = backend.to_numpy(net.feedforward(X.T)).T
-    assert rel_diff(proba, expected) <= RTOL[backend.dtype_name]
+    # the same forward pass, rows as columns: measured 0 on every CPU backend (GPU legs: RTOL, not measured)
+    assert rel_diff(proba, expected) <= (RTOL[backend.dtype_name] if on_gpu(backend) else 0.0)
     assert np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=8 * np.finfo(backend.dtype_name).eps)  # softmax rows
 
 

@@ -24,8 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import anynet
-from anynet.api.crosscheck import TRAIN_RTOL, rel_diff
-from conftest import make_backend
+from conftest import make_backend, rel_diff
 from anynet.errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -198,14 +197,15 @@ def test_uint8_inputs_are_numbers_not_pixels():
 )
 def test_other_backends_match_numpy(name, device, dtype):
     """The same random_state on another backend gives NumPy's probabilities
-    to the project's tolerance for whole training runs (TRAIN_RTOL), and a
+    to ~100x the worst difference measured here, and a
     pickled estimator comes back on that backend and device."""
     make_backend((name, device, dtype))  # skips only where the library is really absent
     clf = NetworkClassifier(backend=name, device=device, dtype=dtype, random_state=0).fit(IRIS_SCALED, IRIS_Y)
     ref = NetworkClassifier(dtype=dtype, random_state=0).fit(IRIS_SCALED, IRIS_Y)
     proba = clf.predict_proba(IRIS_SCALED)
     assert isinstance(proba, np.ndarray) and proba.dtype == np.dtype(dtype)
-    assert rel_diff(proba, ref.predict_proba(IRIS_SCALED)) <= TRAIN_RTOL[dtype]
+    # measured worst 4.4e-16 (array_api_strict) / 1.8e-07 (torch) after the whole fit
+    assert rel_diff(proba, ref.predict_proba(IRIS_SCALED)) <= {"float64": 4e-14, "float32": 2e-5}[dtype]
     assert clf.score(IRIS_SCALED, IRIS_Y) >= 0.9
     back = pickle.loads(pickle.dumps(clf))
     assert back.network_.backend.name == name and back.network_.backend.device_name == device

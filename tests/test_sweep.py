@@ -6,10 +6,11 @@ Tolerances: on NumPy (and array-api-strict, which computes with NumPy) the
 stacked product calls the same BLAS routine per network as the single one
 and per-network eta/lambda are rounded as Python floats are, so the weights
 must be *bit-identical*.  torch's batched matmul and JAX's compiled epoch
-(the separate run's engine) round differently: there the dtype's tolerance
-(conftest.RTOL: 1e-12 float64, 1e-5 float32) at eta <= 1, where this small
-network does not amplify rounding (at the book's eta 3 one ulp grows to
-O(1) in an epoch of real data, docs/DESIGN.md).
+(the separate run's engine) round differently: there SWEEP_RTOL (measured
+worst 5.5e-16 float64, 3.7e-07 float32, torch and JAX; ~100x that) at
+eta <= 1, where this small network does not amplify rounding (at the book's
+eta 3 one ulp grows to O(1) in an epoch of real data, docs/DESIGN.md).  The
+GPU legs keep the library's RTOL (not measured here).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import anynet
 from anynet.xp.backend import to_numpy
 from anynet.errors import AnynetError, ArgumentError, ArgumentTypeError, DataError, TrainingDiverged
 from anynet.model.stacked import PerModel
-from conftest import RTOL, assert_on_backend, rel_diff
+from conftest import RTOL, assert_on_backend, on_gpu, rel_diff
+
+SWEEP_RTOL = {"float64": 5e-14, "float32": 4e-5}
 from mpi.sweep_tiny import flat, settings as mpi_settings
 
 SIZES = [6, 5, 3]
@@ -53,13 +56,13 @@ def separate(seed, eta, lmbda, backend=None, **options):
     return net
 
 
-def assert_equal_runs(stacked, reference, exact, dtype="float64"):
+def assert_equal_runs(stacked, reference, exact, dtype="float64", bound=SWEEP_RTOL):
     for a, b in zip(stacked.weights + stacked.biases, reference.weights + reference.biases):
         a, b = to_numpy(a), to_numpy(b)
         if exact:
             assert np.array_equal(a, b), f"not bit-identical: {rel_diff(a, b):.2e}"
         else:
-            assert rel_diff(a, b) <= RTOL[dtype]
+            assert rel_diff(a, b) <= bound[dtype]
     assert [r.evaluation_accuracy for r in stacked.history] == [r.evaluation_accuracy for r in reference.history]
     assert [r.eta for r in stacked.history] == [r.eta for r in reference.history]
 
@@ -76,7 +79,8 @@ def test_every_network_equals_its_separate_run_on_every_backend(backend):
         assert net.sweep == {"seed": seed, "eta": eta, "lmbda": lmbda, "diverged_in": None}
         assert_on_backend(net.weights[0], backend, (5, 6))
         assert_on_backend(net.biases[1], backend, (3, 1))
-        assert_equal_runs(net, separate(seed, eta, lmbda, backend), exact, backend.dtype_name)
+        bound = RTOL if on_gpu(backend) else SWEEP_RTOL
+        assert_equal_runs(net, separate(seed, eta, lmbda, backend), exact, backend.dtype_name, bound)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
