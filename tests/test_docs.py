@@ -17,7 +17,8 @@ says the same for writers):
   exits non-zero must show an error in its expected output.
 * Output is compared exactly, line by line (trailing spaces and blank lines
   at the end ignored), except that ``...`` in an expected line matches any
-  text within that line (for times, which no run repeats).
+  text within that line (for times, which no run repeats, a temporary
+  directory, the last digits of a float printed in full).
 * HTML comments right before a block (only blank lines between) change what
   happens to it:
   ``<!-- needs: EXTRA -->`` (an extra of pyproject.toml, or ``gpu`` for a
