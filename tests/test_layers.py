@@ -411,3 +411,30 @@ def test_a_layer_is_rebuilt_from_its_config():
         config = layer.config()
         assert LAYERS[config.pop("type")](**config) == layer
 
+
+
+def test_a_conv_net_traces_under_jax_jit():
+    """JAX compiles an epoch with jit: the layers trace (their index arrays
+    become constants of each trace, never cached tracers, which a later
+    trace would trip on) and give the eager gradients.  The shapes are this
+    test's own, so the trace comes before any eager call builds them."""
+    jax = pytest.importorskip("jax")
+    backend = get_backend("jax", "cpu", "float64")
+    xp = backend.xp
+    net = [Conv2D(1, 2, (2, 3), flip=True), MaxPool2D((2, 2)), Activate("tanh"), Flatten(), Dense(18, 10, "softmax")]
+    rng = np.random.default_rng(11)
+    params = [None if p is None else Params(backend.asarray(p.weight), backend.asarray(p.bias))
+              for p in chain.init_params(net, rng, (1, 7, 9))]
+    x, y = backend.asarray(rng.random((4, 1, 7, 9))), backend.asarray(np.eye(10)[rng.integers(0, 10, 4)])
+
+    def gradients(ps, x, y):
+        return chain.backprop(net, ps, x, y, cost=LogLikelihoodCost, xp=xp)
+
+    # two traces (a fresh function each time): the second must not meet the first's tracers
+    traced = [jax.jit(lambda *args: gradients(*args))(params, x, y) for _ in range(2)]
+    eager = gradients(params, x, y)
+    for run in traced:
+        for ours, theirs in zip(run, eager):
+            if theirs is not None:
+                assert rel_diff(ours.weight, theirs.weight) <= RTOL["float64"]
+                assert rel_diff(ours.bias, theirs.bias) <= RTOL["float64"]
