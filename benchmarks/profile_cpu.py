@@ -32,7 +32,7 @@ import numpy as np
 from contestants import SEED, AnynetPrepare, AnynetSGD, NumpyLoop, Workload
 
 from anynet import TrainConfig
-from anynet.train.engine import LocalReducer
+from anynet.train.step import LocalReducer
 from anynet.train.fit import fit
 
 SIZES, M, ETA = [784, 30, 10], 10, 3.0

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from anynet.distributed import threads
-from anynet.train.engine import LocalReducer
+from anynet.train.step import LocalReducer
 from test_distributed_fit import fit_weights
 
 threadpoolctl = pytest.importorskip("threadpoolctl")

@@ -29,7 +29,8 @@ from conftest import rel_diff
 
 import anynet
 from anynet.model.layers import chain
-from anynet.train import engine
+from anynet.train import engine, engines
+from anynet.train.step import LocalReducer
 from anynet.xp.backend import get_backend
 from anynet.errors import ArgumentError, ArgumentTypeError
 from anynet.train.fit import Shuffler
@@ -180,8 +181,8 @@ def test_jax_progress_bar_advances_once_per_epoch(jax_x64):
     net = network("jax", "float32", None)
     state = get_optimizer("sgd").init(*net.model.parameters(), xp=net.backend.xp)
     order = Shuffler(N, np.random.default_rng(0)).next_epoch()
-    engine.run_epoch(net.model, net.to_device(data()), order, mini_batch_size=M, eta=0.5, reg=None,
-                     optimizer=get_optimizer("sgd"), opt_state=state, reducer=engine.LocalReducer(), bar=Bar())
+    engine.run_epoch(net.model, net.to_device(data()), order, engine=engines.engine_of(net.model), mini_batch_size=M, eta=0.5, reg=None,
+                     optimizer=get_optimizer("sgd"), opt_state=state, reducer=LocalReducer(), bar=Bar())
     assert updates == [N]
 
 
@@ -282,31 +283,31 @@ def test_torch_compiled_epoch_smoke(monkeypatch):
 # -- choosing the engine, and the switch -----------------------------------------------------------
 
 
-class OtherReducer(engine.LocalReducer):
+class OtherReducer(LocalReducer):
     """A reducer that could work per step (as MPI's and a timing one do)."""
 
 
 def test_engine_choice():
     from anynet.xp.backend import COMPILED
 
-    assert engine.engine_for(get_backend("numpy")) is engine.LOOP
-    assert engine.engine_for(get_backend("array_api_strict")) is engine.LOOP
+    assert engines.engine_for(get_backend("numpy")) is engine.LOOP
+    assert engines.engine_for(get_backend("array_api_strict")) is engine.LOOP
     assert COMPILED == ("jax", "torch")
     if "torch" in anynet.available_backends():
         from anynet.train import engine_torch
 
-        assert engine.engine_for(get_backend("torch")) is engine.LOOP  # opt-in
-        assert engine.engine_for(get_backend("torch", compile=True)) is engine_torch.ENGINE
-        assert engine.engine_for(get_backend("torch", compile=True), OtherReducer()) is engine.LOOP
+        assert engines.engine_for(get_backend("torch")) is engine.LOOP  # opt-in
+        assert engines.engine_for(get_backend("torch", compile=True)) is engine_torch.ENGINE
+        assert engines.engine_for(get_backend("torch", compile=True), OtherReducer()) is engine.LOOP
     if "jax" in anynet.available_backends():
         from anynet.train import engine_jax
 
         jax = get_backend("jax", dtype="float32")
-        assert engine.engine_for(jax) is engine_jax.ENGINE
-        assert engine.engine_for(jax, engine.LocalReducer()) is engine_jax.ENGINE
-        assert engine.engine_for(get_backend(jax, compile=True)) is engine_jax.ENGINE
-        assert engine.engine_for(get_backend(jax, compile=False)) is engine.LOOP
-        assert engine.engine_for(jax, OtherReducer()) is engine.LOOP
+        assert engines.engine_for(jax) is engine_jax.ENGINE
+        assert engines.engine_for(jax, LocalReducer()) is engine_jax.ENGINE
+        assert engines.engine_for(get_backend(jax, compile=True)) is engine_jax.ENGINE
+        assert engines.engine_for(get_backend(jax, compile=False)) is engine.LOOP
+        assert engines.engine_for(jax, OtherReducer()) is engine.LOOP
 
 
 def test_compile_switch_is_checked_and_kept():

@@ -39,6 +39,7 @@ xp = pytest.importorskip("array_api_strict")
 import anynet
 import anynet.xp.backend
 from anynet.train import engine
+from anynet.train.step import LocalReducer
 from anynet import network, network2
 from anynet.xp.devices import cuda_device_count
 from anynet.errors import DataError
@@ -223,8 +224,8 @@ def test_an_epoch_of_steps_makes_no_sync(optimizer):
         state = opt.init(*model.parameters(), xp=xp)
         order = Shuffler(n, np.random.default_rng(0)).next_epoch()
         with count_syncs() as counter:
-            engine.run_epoch(model, data, order, mini_batch_size=10, eta=0.5, reg=None, optimizer=opt,
-                             opt_state=state, reducer=engine.LocalReducer())
+            engine.run_epoch(model, data, order, engine=engine.LOOP, mini_batch_size=10, eta=0.5, reg=None, optimizer=opt,
+                             opt_state=state, reducer=LocalReducer())
         assert counter.count == 0, counter.where()
 
 

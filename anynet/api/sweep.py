@@ -4,7 +4,7 @@ its separate run ``Network(sizes, cost, seed=s, ...).SGD(...)``: bit for bit
 on NumPy, to rounding on the other backends.
 
 The loop is :func:`anynet.train.fit.fit`'s, per network: the same Shuffler and
-TrainState, the same step (:func:`anynet.train.engine.make_step`) on stacked
+TrainState, the same step (:func:`anynet.train.step.make_step`) on stacked
 arrays, the same eta schedule and early stopping (:func:`anynet.train.fit.select_epoch`)
 and divergence check; what a stack adds is that a network whose run has
 ended (stopped, or diverged: its last finite parameters are kept and it is
@@ -21,7 +21,9 @@ import time
 import numpy as np
 
 from .. import arguments
-from ..train.engine import LocalReducer, run_epoch
+from ..train.engine import run_epoch
+from ..train.engine_stacked import STACKED
+from ..train.step import LocalReducer
 from ..errors import ArgumentError, ArgumentTypeError
 from ..train.fit import EpochReport, Shuffler, TrainConfig, TrainState, select_epoch
 from ..model.model import check_memory
@@ -147,7 +149,7 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
         start = time.perf_counter()
         order = np.stack([run.state.shuffler.next_epoch() for run in runs])  # ended runs' own streams only
         last_good = model.parameters()
-        opt_state = run_epoch(model, train, order, mini_batch_size=config.mini_batch_size,
+        opt_state = run_epoch(model, train, order, engine=STACKED, mini_batch_size=config.mini_batch_size,
                               eta=PerModel([run.state.eta for run in runs]), reg=reg, optimizer=config.optimizer,
                               opt_state=opt_state, reducer=reducer)
         correct = first.backend.to_numpy(model.correct(evaluation)) if measured else None

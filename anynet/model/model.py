@@ -36,8 +36,6 @@ class Model:
     are replaced, never written into, by training.
     """
 
-    engine = None  # how an epoch runs: None lets the backend choose (anynet.train.engine.engine_for)
-
     def __init__(self, layers, *, cost, backend: Backend, weights, biases):
         self.layers = tuple(layers)
         self.cost = cost

@@ -1,4 +1,4 @@
-"""K networks of one shape trained as one stack (the engine of :mod:`anynet.sweep`).
+"""K networks of one shape trained as one stack (:mod:`anynet.api.sweep`; its engine is :mod:`anynet.train.engine_stacked`).
 
 Network k's layer l is ``weights[l][k]`` of a ``(K, y, x)`` array (biases
 ``(K, y, 1)``): the book's layout with a leading K.  A stacked mini-batch
@@ -112,39 +112,9 @@ class PerModel:
         return f"PerModel({self.values.ravel().tolist()})"
 
 
-class StackedEngine:
-    """An epoch of a stack, step by step: batch j of network k is rows
-    ``indices[k, j*m:(j+1)*m]`` of the shared data.  CuPy's fused kernels
-    take numbers, not per-network values, so a stack runs unfused."""
-
-    name = "stacked"
-
-    def epoch(self, spec, backend, params, state, data, indices, *, m, eta, reducer=None, bar=None):
-        """Like :meth:`anynet.train.engine.LoopEngine.epoch` with ``indices`` of
-        shape ``(K, n)``, one permutation per network, and ``eta`` a PerModel."""
-        xp = backend.xp
-        step = spec.step(xp)
-        k, n = indices.shape
-        n_in, n_out = data.x.shape[1], data.targets.shape[1]
-        for start in range(0, n, m):
-            rows = min(start + m, n) - start
-            flat = xp.reshape(indices[:, start : start + rows], (k * rows,))
-            x = xp.reshape(backend.take_rows(data.x, flat), (k, rows, n_in))
-            targets = xp.reshape(backend.take_rows(data.targets, flat), (k, rows, n_out))
-            params, state = step(params, state, x, targets, eta)
-            if bar is not None:
-                bar.update(rows)
-        return params, state
-
-
-STACKED = StackedEngine()
-
-
 class StackedModel(Model):
     """K models of the same sizes, cost, activations and backend as one
     Model whose parameters carry a leading axis K."""
-
-    engine = STACKED
 
     def __init__(self, models):
         first = models[0]

@@ -2,7 +2,7 @@
 
 ``jax.jit`` of: ``lax.scan`` over the epoch's full mini-batches, each
 gathered from the data inside the loop body and trained by the shared step
-(:func:`anynet.train.engine.make_step`), then the last, partial mini-batch (when
+(:func:`anynet.train.step.make_step`), then the last, partial mini-batch (when
 ``m`` does not divide ``n``) inside the same program.  One call per epoch:
 no Python and no host transfer per step (a Python loop around a jitted step
 measured 1.4 to 1.7x slower than this on the CPU).
@@ -21,7 +21,7 @@ from collections import OrderedDict
 import jax
 from jax import lax
 
-from .engine import StepSpec
+from .step import StepSpec
 
 
 class JaxScanEngine:

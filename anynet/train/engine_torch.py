@@ -1,7 +1,7 @@
 """The torch engine: an epoch under ``torch.compile``, opt-in (``compile=True``).
 
 The epoch's full mini-batches run as one compiled graph: the shared step
-(:func:`anynet.train.engine.make_step`) under ``torch._higher_order_ops.scan``,
+(:func:`anynet.train.step.make_step`) under ``torch._higher_order_ops.scan``,
 each mini-batch gathered from the data inside the loop body, compiled by
 inductor with its C++ wrapper, so that no Python and no guard check runs per
 step.  The last, partial mini-batch (when ``m`` does not divide ``n``) runs
@@ -31,7 +31,8 @@ from collections import OrderedDict
 
 import torch
 
-from .engine import LOOP, StepSpec
+from .engine import LOOP
+from .step import StepSpec
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import arguments
-from .engine import LocalReducer, run_epoch
+from .engine import run_epoch
+from .engines import engine_of
+from .step import LocalReducer
 from ..errors import ArgumentError, ArgumentTypeError, TrainingDiverged
 from ..model.optimizers import REGULARIZATIONS, Regularizer, get_optimizer
 from .schedules import SCHEDULES, DivideAt, DivideOnPlateau
@@ -236,7 +238,8 @@ def _epoch(model, train, config, state, reg, evaluation, progress, reducer) -> E
     bar = _progress_bar(train.n, state.epoch) if progress else None
     try:
         state.optimizer_state = run_epoch(
-            model, train, order, mini_batch_size=config.mini_batch_size, eta=state.eta, reg=reg,
+            model, train, order, engine=engine_of(model, reducer), mini_batch_size=config.mini_batch_size,
+            eta=state.eta, reg=reg,
             optimizer=config.optimizer, opt_state=state.optimizer_state, reducer=reducer, bar=bar,
         )
     finally:

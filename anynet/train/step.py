@@ -1,0 +1,96 @@
+"""The step every engine runs (:func:`make_step`): the batch gradient from
+``chain.gradients`` (through the reducer, when several processes train
+together), then the optimizer's ``step``; :class:`StepSpec`, what a step is
+made of; and :class:`LocalReducer`, the reducer of one process.
+
+So that a step can be compiled, it keeps these rules (and so does everything
+it calls): only ``xp`` operations and Python arithmetic on Python numbers
+(no ``float()``, ``bool()``, ``if`` on an array); shapes only from
+``.shape``; it returns the containers it was given (lists of parameters, the
+state dict with the same keys); the optimizer state holds arrays only; the
+per-run settings (layers, cost, optimizer, regulariser) are closed over, and
+eta is an argument of every call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..model.layers import chain
+
+
+class LocalReducer:
+    """The reducer of a single process: the batch gradient is ``backprop`` on
+    the whole mini-batch.  Multi-process reducers (anynet.distributed) have
+    the same four members."""
+
+    rank = 0
+    size = 1
+    is_root = True
+
+    def batch_gradients(self, grad_fn, x, targets):
+        """``grad_fn(x, targets) -> (nabla_b, nabla_w)``, summed over the rows."""
+        return grad_fn(x, targets)
+
+    def agree(self, value):
+        """Every rank gets rank 0's ``value``; here, ``value``."""
+        return value
+
+    def abort(self, exc) -> None:
+        """End every rank of the job after ``exc``; one process has nothing to end."""
+
+
+def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
+    """``step(params, state, x, targets, eta) -> (params, state)``: one
+    mini-batch update of ``params = (weights list, biases list)`` and the
+    optimizer's ``state``, with learning rate ``eta``.  ``fuse`` runs the
+    elementwise chains as fused kernels (CuPy); ``reducer`` (None: this
+    process alone) combines the batch gradient across processes.  The step
+    returns new arrays and never writes into its arguments."""
+    fusing = {} if fuse is None else {"fuse": fuse}  # optimizers written before fusion take no fuse
+
+    def step(params, state, x, targets, eta):
+        weights, biases = params
+
+        def grad_fn(x, targets):
+            return chain.gradients(layers, weights, biases, x, targets, cost=cost, xp=xp, fuse=fuse)
+
+        nabla_b, nabla_w = grad_fn(x, targets) if reducer is None else reducer.batch_gradients(grad_fn, x, targets)
+        weights, biases, state = optimizer.step(
+            weights, biases, nabla_w, nabla_b, state, eta=eta, m=x.shape[-2], reg=reg, xp=xp, **fusing
+        )
+        return (weights, biases), state
+
+    return step
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What a step is made of: the model's layers and cost, the optimizer and
+    the regulariser (None without one)."""
+
+    layers: tuple
+    cost: Any
+    optimizer: Any
+    reg: Any = None
+
+    def step(self, xp, *, fuse=None, reducer=None):
+        """This step on namespace ``xp`` (see :func:`make_step`)."""
+        return make_step(layers=self.layers, cost=self.cost, optimizer=self.optimizer, reg=self.reg,
+                         xp=xp, fuse=fuse, reducer=reducer)
+
+    def key(self) -> tuple:
+        """The settings a compiled step bakes in, hashable: specs with equal
+        keys make steps that compute the same, so a compiled epoch is reused
+        by later runs (a new one costs a compilation)."""
+        reg = None if self.reg is None else (self.reg.kind, self.reg.coef)
+        return tuple((layer, _settings(layer.act)) for layer in self.layers), _settings(self.cost), _settings(self.optimizer), reg
+
+
+def _settings(obj) -> tuple:
+    """A hashable stand-in for a stateless settings object (an Activation, an
+    Optimizer, a cost class): its type and its attributes' reprs."""
+    if isinstance(obj, type):
+        return (obj,)
+    return type(obj), tuple(sorted((name, repr(value)) for name, value in vars(obj).items()))
