@@ -220,12 +220,3 @@ def assert_on_backend(array, backend, shape):
     assert array_api_compat.device(array) == backend.device
     assert array.dtype == backend.dtype
     assert tuple(array.shape) == tuple(shape)
-
-
-def assert_close(actual, expected, dtype_name, *, factor=1.0):
-    """Relative agreement at the dtype's tolerance (times ``factor``, which a
-    test must justify)."""
-    diff = rel_diff(actual, expected)
-    tol = RTOL[dtype_name] * factor
-    assert diff <= tol, f"relative difference {diff:.3e} > {tol:.1e}"
-    return diff
