@@ -112,6 +112,12 @@ class Network(BookColumns, Predicting, Saving):
         return self._seed
 
     @property
+    def rng(self):
+        """The seeded NumPy Generator that draws this network's shuffles, or
+        None when they come from the global ``random`` (``seed=None``)."""
+        return self._rng
+
+    @property
     def sizes(self):
         return self._model.sizes
 
@@ -272,11 +278,12 @@ class Network(BookColumns, Predicting, Saving):
         checkpoint.save(self._params(), filename, seed=self.seed, classes=self.classes, class_names=self.class_names,
                         run=(record, arrays))
 
-    def to_device(self, data) -> DeviceData:
+    def to_device(self, data, *, name="data") -> DeviceData:
         """Validate ``data`` (either form) and move it to this network's device
         once; the result can be passed to ``SGD``, ``evaluate``, ``accuracy``
-        and ``total_cost`` in place of the data, with no further transfer."""
-        return self._prepare(data, "data")
+        and ``total_cost`` in place of the data, with no further transfer.
+        Errors call the data ``name``."""
+        return self._prepare(data, name)
 
     def evaluate(self, test_data):
         """Return the number of inputs in ``test_data`` for which the network's

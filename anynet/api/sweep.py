@@ -1,35 +1,26 @@
 """Sweeps: many configurations of one network shape (seeds, eta, lambda)
-trained together as stacks (:mod:`anynet.model.stacked`), each network equal to
-its separate run ``Network(sizes, cost, seed=s, ...).SGD(...)``: bit for bit
-on NumPy, to rounding on the other backends.
+trained together as stacks, each network equal to its separate run
+``Network(sizes, cost, seed=s, ...).SGD(...)``: bit for bit on NumPy, to
+rounding on the other backends.
 
-The loop is :func:`anynet.train.fit.fit`'s, per network: the same Shuffler and
-TrainState, the same step (:func:`anynet.train.step.make_step`) on stacked
-arrays, the same eta schedule and early stopping (:func:`anynet.train.fit.select_epoch`)
-and divergence check; what a stack adds is that a network whose run has
-ended (stopped, or diverged: its last finite parameters are kept and it is
-marked) rides along without effect on the others until all have ended.
-Under MPI (``comm=``), the configurations are split across the ranks in
+A thin front: it builds the Networks, splits them into stacks and hands
+each stack to the training loop of :mod:`anynet.train.stack` (fit's pieces
+per network), through the Networks' public surface only.  Under MPI (``comm=``), the configurations are split across the ranks in
 contiguous blocks and every rank returns all the trained networks.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 
 from .. import arguments
-from ..train.engine import run_epoch
-from ..train.engine_stacked import STACKED
-from ..train.step import LocalReducer
 from ..errors import ArgumentError, ArgumentTypeError
-from ..train.fit import EpochReport, Shuffler, TrainConfig, TrainState, select_epoch
+from ..train.fit import Shuffler, TrainConfig
+from ..train.stack import fit_stack
 from ..model.model import check_memory
 from .network_api import Network
-from ..model.optimizers import Regularizer
-from ..model.stacked import PerModel, StackedModel
 
 
 def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0, *, cost=None,
@@ -67,13 +58,10 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     for net, (s, e, l) in zip(nets, settings):
         net.sweep = {"seed": s, "eta": e, "lmbda": l, "diverged_in": None}
     first = nets[0]
-    train = first._prepare(training_data, "training_data", defer=True)
-    evaluation = None if evaluation_data is None else first._prepare(evaluation_data, "evaluation_data", defer=True)
+    train = first.to_device(training_data, name="training_data")
+    evaluation = None if evaluation_data is None else first.to_device(evaluation_data, name="evaluation_data")
     if configs[0].selects_epochs and evaluation is None:
         raise ArgumentError("eta_schedule and early_stopping need evaluation_data to measure accuracy on")
-    for data in (train, evaluation):
-        if data is not None and data.pending is not None:
-            data.pending.verify(first.backend.xp)
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     mine = np.array_split(np.arange(len(nets)), size)[rank].tolist()
     per_stack = stack or max(len(mine), 1)
@@ -117,70 +105,19 @@ def _host_parameters(net):
     return [net.backend.to_numpy(w) for w in net.weights], [net.backend.to_numpy(b) for b in net.biases]
 
 
-class _Run:
-    """One network's run inside a stack: fit's TrainState, plus where it ended."""
-
-    def __init__(self, net, config, shuffler):
-        self.net, self.config = net, config
-        self.state = TrainState(shuffler=shuffler, eta=config.eta, optimizer_state={},
-                                schedule=config.eta_schedule.start(config.eta) if config.eta_schedule else None)
-        self.final = None  # (weights, biases) once the run has ended
-
-    @property
-    def done(self) -> bool:
-        return self.final is not None
-
-
 def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
     """Train ``nets`` (one per config) as one stack and install each one's
     final parameters and history."""
-    first, config = nets[0], configs[0]
+    first = nets[0]
     check_memory(first.sizes, first.backend, copies=6 * len(nets))
-    model = StackedModel([net._params() for net in nets])
-    runs = [_Run(net, c, Shuffler(train.n, net._rng)) for net, c in zip(nets, configs)]
-    lmbdas = [c.lmbda for c in configs]
-    reg = Regularizer(config.regularization, PerModel(lmbdas), train.n) if any(lmbdas) else None
-    opt_state = config.optimizer.init(model.weights, model.biases, xp=model.xp)
-    reducer = LocalReducer()
-    measured = evaluation is not None  # as SGD measures evaluation_data
-    for epoch in range(config.epochs):
-        if all(run.done for run in runs):
-            break
-        start = time.perf_counter()
-        order = np.stack([run.state.shuffler.next_epoch() for run in runs])  # ended runs' own streams only
-        last_good = model.parameters()
-        opt_state = run_epoch(model, train, order, engine=STACKED, mini_batch_size=config.mini_batch_size,
-                              eta=PerModel([run.state.eta for run in runs]), reg=reg, optimizer=config.optimizer,
-                              opt_state=opt_state, reducer=reducer)
-        correct = first.backend.to_numpy(model.correct(evaluation)) if measured else None
-        finite = first.backend.to_numpy(model.all_finite())  # once per epoch, never per step
-        seconds = time.perf_counter() - start
-        for k, run in enumerate(runs):
-            if run.done:
-                continue
-            if not finite[k]:
-                run.net.sweep["diverged_in"] = epoch
-                run.final = model.member_parameters(k, *last_good)
-                continue
-            report = EpochReport(epoch=epoch, eta=run.state.eta, seconds=seconds, n_training=train.n)
-            if measured:
-                report.evaluation_accuracy, report.n_evaluation = int(correct[k]), evaluation.n
-            select_epoch(model.member(k), run.config, run.state, report)
-            run.state.epoch += 1
-            run.state.history.append(report)
-            if run.state.stopped:
-                run.final = model.member_parameters(k)
-        say(epoch, indices, runs, seconds)
-    for k, run in enumerate(runs):
-        weights, biases = run.final or model.member_parameters(k)
-        if run.config.early_stopping is not None and run.state.best_parameters is not None \
-                and run.net.sweep["diverged_in"] is None:  # a diverged run keeps its last finite epoch, as fit does
-            weights, biases = run.state.best_parameters
-        backend = run.net.backend
-        run.net._install([backend.asarray(w, copy=True) for w in weights],
-                         [backend.asarray(b, copy=True) for b in biases])
-        run.net.regularization = run.config.regularization
-        run.net.history = run.state.history
+    runs = fit_stack([net.model for net in nets], train, configs, [Shuffler(train.n, net.rng) for net in nets],
+                     evaluation=evaluation, on_epoch=lambda epoch, runs, seconds: say(epoch, indices, runs, seconds))
+    for net, run, config in zip(nets, runs, configs):
+        weights, biases = run.parameters
+        net.weights, net.biases = weights, biases  # checked copies, off the stack
+        net.regularization = config.regularization
+        net.history = run.state.history
+        net.sweep["diverged_in"] = run.diverged_in
 
 
 def _printer(settings, verbose, evaluation_name):
@@ -189,7 +126,7 @@ def _printer(settings, verbose, evaluation_name):
     def say(label, epoch, indices, runs, seconds):
         if not verbose:
             return
-        active = sum(not run.done for run in runs)
+        active = sum(not run.ended for run in runs)
         scored = [(run.state.history[-1].evaluation_accuracy, i) for i, run in zip(indices, runs)
                   if run.state.history and run.state.history[-1].epoch == epoch
                   and run.state.history[-1].evaluation_accuracy is not None]
