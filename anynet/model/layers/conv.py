@@ -96,9 +96,10 @@ class Conv2D(Layer):
         columns = cached(xp, x, ("im2col", c, h, w, self.kernel, self.flip), self._im2col_index)
         flat = xp.reshape(x, (math.prod(lead), c * h * w))
         cols = xp.reshape(xp.take(flat, columns, axis=1), (*lead, self.fan_in, oh * ow))
-        filters = xp.expand_dims(xp.reshape(params.weight, (*params.weight.shape[:-4], f, self.fan_in)), axis=-3)
+        stack = tuple(params.weight.shape[:-4])
+        filters = xp.reshape(params.weight, (*stack, 1, f, self.fan_in))  # a new axis to broadcast over the samples
         zw = filters @ cols
-        bias = xp.expand_dims(xp.expand_dims(params.bias, axis=-1), axis=-3)
+        bias = xp.reshape(params.bias, (*stack, 1, f, 1))
         if self.act is None:
             z = a = zw + bias
         else:
@@ -123,8 +124,8 @@ class Conv2D(Layer):
     def _input_gradient(self, params, saved, delta, *, xp):
         c, h, w = saved.input_shape
         f = self.out_channels
-        filters = xp.reshape(params.weight, (*params.weight.shape[:-4], f, self.fan_in))
-        dcols = xp.expand_dims(xp.matrix_transpose(filters), axis=-3) @ delta  # (..., n, C*kh*kw, P)
+        filters = xp.reshape(params.weight, (*params.weight.shape[:-4], 1, f, self.fan_in))
+        dcols = xp.matrix_transpose(filters) @ delta  # (..., n, C*kh*kw, P)
         lead = tuple(dcols.shape[:-2])
         rows = math.prod(lead)
         flat = xp.reshape(dcols, (rows, dcols.shape[-2] * dcols.shape[-1]))
