@@ -196,9 +196,18 @@ def extras_naming(need: str) -> list[str]:
     return [name for name, dists in extras.items() if need in dists]
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
 @functools.cache
 def missing(need: str) -> str | None:
     """Why ``need`` is not met here, or None."""
+    if need == "torch-cuda" and _version("torch").endswith("+cpu"):
+        return "needs a CUDA GPU (torch-cuda); this torch is a CPU build"
     if need in SPECIAL_NEEDS:
         probe = ("import cupy; assert cupy.cuda.runtime.getDeviceCount() > 0" if need == "gpu"
                  else "import torch; assert torch.cuda.is_available()")
