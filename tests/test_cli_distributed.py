@@ -177,7 +177,7 @@ def test_a_fast_run_has_no_blocks_to_settle():
     lines, recorded = [], {"block_size": None}
     train_command._settle_blocks(reducer_of_2_ranks(reduce="fast"), SimpleNamespace(mini_batch_size=100), recorded,
                                  lines.append)
-    assert lines == ["distributed: 2 ranks, reduce fast"] and recorded == {"block_size": None}
+    assert lines == ["distributed: 2 ranks, reduce fast"] and recorded == {"block_size": None, "reduce": "fast"}
 
 
 def readme_command(start: str) -> str:

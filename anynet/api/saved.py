@@ -76,6 +76,9 @@ def resume(filename, training_data, *, epochs=None, evaluation_data=None, backen
     net, config = run.net, run.config
     if epochs is not None:
         config = replace(config, epochs=epochs)
+        if config.epochs < run.state.epoch:  # it would rewrite the run's length and train nothing
+            raise ArgumentError(f"{filename}: the run has {run.state.epoch} epochs done; epochs={epochs} would shorten "
+                                f"it: give epochs > {run.state.epoch} to train more")
     train = net.to_device(training_data)
     if runstate.data_digest(train) != run.data_sha256:
         raise ArgumentError(f"{filename}: training_data is not the data this run was trained on")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 
@@ -167,6 +168,21 @@ def load_data(name, *, dtype, progress, fallback_to_sample=False, augment=None, 
         dataset = datasets.load_dataset(name, dtype=dtype, progress=progress, fallback_to_sample=fallback_to_sample,
                                         **options)
     return datasets.augmented(dataset, augment)
+
+
+def data_reference(name) -> str:
+    """What a run records of ``--data``: a dataset's name as it is (mnist,
+    sample, ...), an existing path made absolute, so that ``--resume`` and
+    ``evaluate`` find the data from any directory."""
+    from ..datasets import MIRRORS
+
+    named = name == "sample" or name in MIRRORS or not os.path.exists(name)  # a missing one: its error says so
+    return name if named else os.path.abspath(name)
+
+
+def given(args, flag) -> bool:
+    """Whether ``flag`` (``--data``) is on the command line, not a default."""
+    return any(a == flag or a.startswith(f"{flag}=") for a in args.argv)
 
 
 def check_fit(sizes_, dataset, what):

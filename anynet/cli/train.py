@@ -25,7 +25,7 @@ from .report import EpochLines, JsonLog, plot
 # load the same data and go on the same way.
 _RECORDED = ("data", "validation_split", "label_column", "augment", "backend", "device", "dtype", "batch_size", "compile")
 # Flags --resume may change; the rest comes from the file.
-_RESUMABLE = {"resume", "epochs", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend", "device", "compile", "command",
+_RESUMABLE = {"resume", "epochs", "data", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend", "device", "compile", "command",
               "run", "preset",
               "argv", "defaults", "backend_given", "epochs_given", "seed_note"}
 
@@ -102,6 +102,7 @@ def _settle_blocks(reducer, config, recorded, say):
         recorded["block_size"] = reducer.block_size
         rows = reducer.block_rows(config.mini_batch_size)
         blocks = f", blocks of {rows} row{'' if rows == 1 else 's'}"
+    recorded["reduce"] = reducer.reduce  # a resume without --reduce goes on with it
     say(f"distributed: {reducer.size} rank{'' if reducer.size == 1 else 's'}, reduce {reducer.reduce}{blocks}")
 
 
@@ -139,6 +140,7 @@ def _train(args, reducer) -> int:
     config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
                          args.eta_schedule or None, args.early_stopping)
     recorded = {key: getattr(args, key) for key in _RECORDED} | _outputs(args) | {"block_size": None}
+    recorded["data"] = common.data_reference(args.data)
     return _fit(args, net, config, None, recorded, reducer, say)
 
 
@@ -171,7 +173,12 @@ def _resume(args, reducer) -> int:
     if compile is not None:
         run.net.model.backend = get_backend(run.net.backend, compile=compile)
         recorded = {**recorded, "compile": compile}
+    if common.given(args, "--data"):  # the same data elsewhere: _fit compares its digest with the run's
+        recorded = {**recorded, "data": common.data_reference(args.data), "data_given": True}
+    if reducer is not None and not common.given(args, "--reduce") and recorded.get("reduce"):
+        reducer.reduce = recorded["reduce"]  # the run's own reduction: another one differs by rounding
     config = replace(run.config, epochs=args.epochs) if args.epochs_given else run.config
+    _check_epochs(args.resume, run.state, config.epochs)
     say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
     continued = [f"--{flag} {getattr(args, flag)}" for flag in ("log", "plot") if getattr(args, flag)]
     if continued:
@@ -179,13 +186,30 @@ def _resume(args, reducer) -> int:
     return _fit(args, run.net, config, run, recorded, reducer, say)
 
 
+def _check_epochs(path, state, epochs) -> None:
+    """A resume must have epochs left to train: fewer than the run has done
+    would rewrite its length, as many trains nothing."""
+    done = state.epoch
+    if epochs < done:
+        raise ArgumentError(f"{path} has {done} epochs done; --epochs {epochs} would shorten the run: "
+                            f"give --epochs N with N > {done} to train more")
+    if state.stopped:
+        raise ArgumentError(f"{path}: the run stopped itself after {done} epochs (early stopping or the eta "
+                            "schedule); there is nothing left to train")
+    if epochs == done:
+        raise ArgumentError(f"{path} already has all {done} of its epochs; nothing to train: give --epochs N with "
+                            f"N > {done} to train more")
+
+
 def _fit(args, net, config, run, recorded, reducer, say) -> int:
     root = reducer is None or reducer.is_root
     _settle_blocks(reducer, config, recorded, say)
+    data_given = recorded.pop("data_given", False)  # --resume with --data: not recorded
     progress = common.progress_wanted(args) and root
     first_run = args.argv == ["train"]
+    typed = run is None or data_given  # --data as typed (the run records it absolute): the lines show it so
     dataset = common.load_data(
-        recorded["data"], dtype=net.backend.dtype_name, progress=progress, fallback_to_sample=first_run,
+        args.data if typed else recorded["data"], dtype=net.backend.dtype_name, progress=progress, fallback_to_sample=first_run,
         validation_split=recorded["validation_split"], label_column=recorded["label_column"],
         augment=recorded.get("augment"),  # runs saved before --augment have none
     )
@@ -206,7 +230,9 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
     train = net.to_device(dataset.train)
     digest = runstate.data_digest(train)
     if run is not None and digest != run.data_sha256:
-        raise ArgumentError(f"{args.resume}: {recorded['data']} no longer holds the data this run was trained on")
+        held = "is not" if data_given else "no longer holds"
+        raise ArgumentError(f"{args.resume}: {recorded['data']} {held} the data this run was trained on "
+                            "(its SHA-256 differs)")
     watched = net.to_device(dataset.validation if watched_name == "validation" else dataset.test) if watched_name else None
     test = net.to_device(dataset.test) if dataset.test is not None and watched_name == "validation" else None
     monitors = {"evaluation_accuracy", "evaluation_cost"} if watched is not None else {"training_accuracy", "training_cost"}
