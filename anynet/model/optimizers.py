@@ -112,9 +112,13 @@ def momentum_update(w, v, nabla, m, eta, mu, coef, *, kind, nesterov, xp):
 def adam_update(p, moment, variance, nabla, m, coef, b1, b2, step_size, root_correction, eps, *, kind, xp):
     """One array's Adam step: ``(new p, new moment, new variance)``."""
     g = mean_gradient(p, nabla, m, coef, kind=kind, xp=xp)
-    moment = b1 * moment + (1 - b1) * g
-    variance = b2 * variance + (1 - b2) * (g * g)
-    return p - step_size * moment / (xp.sqrt(variance) / root_correction + eps), moment, variance
+    # Each line's first product is this step's own array, and the rest is
+    # added into it (_added): the same numbers as b1 * moment + (1 - b1) * g
+    # and so on (+ and * commute exactly), with half the temporaries.
+    moment = _added((1 - b1) * g, b1 * moment)
+    variance = _added(_scaled(g * g, 1 - b2), b2 * variance)
+    denominator = _added(_divided(xp.sqrt(variance), root_correction), eps)
+    return p - _divided(step_size * moment, denominator), moment, variance
 
 
 def _kind(reg):
@@ -132,6 +136,18 @@ def _added(fresh, w):
     argument is written.  Immutable arrays (JAX) have no in-place ``+=``:
     Python falls back to ``fresh + w``, the same numbers."""
     fresh += w
+    return fresh
+
+
+def _scaled(fresh, factor):
+    """``fresh * factor``, written into ``fresh`` (see :func:`_added`)."""
+    fresh *= factor
+    return fresh
+
+
+def _divided(fresh, divisor):
+    """``fresh / divisor``, written into ``fresh`` (see :func:`_added`)."""
+    fresh /= divisor
     return fresh
 
 
