@@ -141,7 +141,7 @@ def test_arrays_of_another_backend_are_refused():
     "kwargs, error, message",
     [
         (dict(cost="hinge"), ValueError, "quadratic, cross-entropy, log-likelihood"),
-        (dict(activation="swish"), ValueError, "sigmoid, tanh, relu, softmax"),
+        (dict(activation="swish"), ValueError, "sigmoid, tanh, relu, linear, softmax"),
         (dict(activation="softmax"), ValueError, "hidden layers cannot use softmax"),
         (dict(cost="log-likelihood", output_activation="sigmoid"), ValueError, "must be one of softmax"),
         (dict(cost="quadratic", output_activation="softmax"), ValueError, "cannot follow a softmax output"),

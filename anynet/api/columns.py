@@ -1,7 +1,8 @@
-"""The seed's per-sample surface of :class:`anynet.Network`: ``feedforward``,
+"""The book's per-sample surface of :class:`anynet.Network`: ``feedforward``,
 ``backprop``, ``update_mini_batch`` and ``cost_derivative`` on the book's
-column vectors (a mixin: it uses the network's ``_params``, ``_prepare``,
-``_install``, ``_pending``, ``backend`` and ``sizes``).
+column vectors, and network2.py's weight initialisers (a mixin: it uses the
+network's ``_params``, ``_prepare``, ``_install``, ``_pending``, ``_rng``,
+``backend`` and ``sizes``).
 
 Device-resident inputs are checked on the device and the check is read back
 by the next call that reads a result, so a loop of ``update_mini_batch``
@@ -10,8 +11,12 @@ calls never waits for the device.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import arguments
 from ..errors import ArgumentError
+from ..model import model as _model
+from ..model.initializers import get_initializer
 from ..datasets.boundary import column
 from ..model.optimizers import SGD as PlainSGD, Regularizer
 
@@ -68,9 +73,30 @@ class BookColumns:
             new_b = [xp.where(ok, new, old) for new, old in zip(new_b, biases)]
         self._install(new_w, new_b)
 
+    def accuracy(self, data, convert=False):
+        """network2.py: the number of correctly classified inputs in ``data``.
+        Labels may be ints or one-hot vectors; ``convert`` is accepted for
+        network2.py's callers and not needed."""
+        return self.evaluate(data)
+
     def cost_derivative(self, output_activations, y):
         """The vector of partial derivatives dC_x/da of the quadratic cost."""
         return output_activations - y
+
+    def _redraw(self, initializer):
+        rng = self._rng if self._rng is not None else np.random
+        biases, weights = _model.draw(get_initializer(initializer), self.sizes, rng)
+        self._install([], [])
+        self.biases = biases
+        self.weights = weights
+
+    def default_weight_initializer(self):
+        """network2.py: weights N(0, 1/n_in), biases N(0, 1), redrawn now."""
+        self._redraw("default")
+
+    def large_weight_initializer(self):
+        """network2.py: weights and biases N(0, 1), as network.py draws them."""
+        self._redraw("large")
 
 
 def _is_single(x, n_in) -> bool:

@@ -20,16 +20,14 @@ from ..io import checkpoint
 from .. import arguments
 from ..model import model as _model
 from ..train import runstate
-from ..errors import ArgumentError
-from ..train.fit import MONITORS, Shuffler, TrainConfig, fit, total_cost
-from ..model.initializers import get_initializer
+from ..train.fit import Shuffler, TrainConfig, fit, total_cost
 from ..datasets.devicedata import Deferred, DeviceData
 from .columns import BookColumns
 from .inference import Predicting
 from .saving import Saving
 from ..datasets.boundary import prepare
 from ..model.optimizers import Regularizer
-from .printing import BookLines, history_lists
+from .printing import BookLines, book_run, history_lists
 
 
 class Network(BookColumns, Predicting, Saving):
@@ -174,21 +172,6 @@ class Network(BookColumns, Predicting, Saving):
             self._pending.verify(self.backend.xp)
         return self._model
 
-    def _redraw(self, initializer):
-        rng = self._rng if self._rng is not None else np.random
-        biases, weights = _model.draw(get_initializer(initializer), self.sizes, rng)
-        self._install([], [])
-        self.biases = biases
-        self.weights = weights
-
-    def default_weight_initializer(self):
-        """network2.py: weights N(0, 1/n_in), biases N(0, 1), redrawn now."""
-        self._redraw("default")
-
-    def large_weight_initializer(self):
-        """network2.py: weights and biases N(0, 1), as network.py draws them."""
-        self._redraw("large")
-
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
             monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
             monitor_training_cost=False, monitor_training_accuracy=False, *,
@@ -222,29 +205,13 @@ class Network(BookColumns, Predicting, Saving):
         default a quarter of the mini-batch); rank 0 alone prints and writes
         the checkpoint, and an exception on one rank ends the whole job.
         """
-        if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
-            # The seed's positional call SGD(data, epochs, m, eta, test_data).
-            if test_data is not None:
-                raise ArgumentError("SGD got test_data both positionally and by keyword")
-            lmbda, test_data = 0.0, lmbda
-        if test_data is not None and evaluation_data is not None:
-            raise ArgumentError("give test_data (network.py) or evaluation_data (network2.py), not both")
-        flags = (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy)
-        seed_style = test_data is not None or not any(flags)
-        evaluation_data = test_data if test_data is not None else evaluation_data
-        monitors = {name for name, on in zip(MONITORS, flags) if on}
-        if seed_style and evaluation_data is not None:
-            monitors.add("evaluation_accuracy")
-        config = TrainConfig(
-            epochs, mini_batch_size, eta, lmbda, regularization, optimizer,
-            True if eta_schedule is True else eta_schedule, early_stopping, frozenset(monitors),
+        config, evaluation_data, flags, seed_style = book_run(
+            epochs, mini_batch_size, eta, lmbda, evaluation_data, test_data,
+            (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy),
+            regularization=regularization, optimizer=optimizer, eta_schedule=eta_schedule,
+            early_stopping=early_stopping,
         )
-        reducer, guard = None, contextlib.nullcontext()
-        if comm is not None:
-            from ..distributed import MPIReducer, run_guarded
-
-            reducer = MPIReducer(comm, reduce=reduce, block_size=block_size)
-            guard = run_guarded(reducer)
+        reducer, guard = _distributed(comm, reduce, block_size)
         root = reducer is None or reducer.is_root
         callbacks = [BookLines(seed_style, verbose and root, callback)]
         if checkpoint is not None and root:
@@ -291,12 +258,6 @@ class Network(BookColumns, Predicting, Saving):
         model = self._params()
         return int(model.correct(self._prepare(test_data, "test_data")))
 
-    def accuracy(self, data, convert=False):
-        """network2.py: the number of correctly classified inputs in ``data``.
-        Labels may be ints or one-hot vectors; ``convert`` is accepted for
-        network2.py's callers and not needed."""
-        return self.evaluate(data)
-
     def total_cost(self, data, lmbda, convert=False, *, regularization=None):
         """network2.py: the mean cost over ``data`` plus the regularisation term
         once: L2 0.5 * (lmbda / len(data)) * sum of squared weights, or L1
@@ -314,3 +275,14 @@ class Network(BookColumns, Predicting, Saving):
     def __repr__(self) -> str:
         acts = ",".join(a.name for a in self.activations)
         return f"{type(self).__name__}({self.sizes}, cost={self.cost.__name__}, activations=[{acts}], backend={self.backend})"
+
+
+def _distributed(comm, reduce, block_size):
+    """``(reducer, guard)`` of a run across ``comm``'s ranks (None and a null
+    context without a communicator)."""
+    if comm is None:
+        return None, contextlib.nullcontext()
+    from ..distributed import MPIReducer, run_guarded
+
+    reducer = MPIReducer(comm, reduce=reduce, block_size=block_size)
+    return reducer, run_guarded(reducer)

@@ -1,9 +1,35 @@
-"""The book's per-epoch lines, printed exactly as network.py and network2.py
-print them, and the four lists network2.py's SGD returns."""
+"""The book's SGD surface: its arguments as a run's settings, the per-epoch
+lines printed exactly as network.py and network2.py print them, and the four
+lists network2.py's SGD returns."""
 
 from __future__ import annotations
 
-from ..train.fit import Callback
+import numpy as np
+
+from ..errors import ArgumentError
+from ..train.fit import MONITORS, Callback, TrainConfig
+
+
+def book_run(epochs, mini_batch_size, eta, lmbda, evaluation_data, test_data, flags, **settings):
+    """``(config, evaluation_data, flags, seed_style)`` from SGD's book
+    arguments: the seed's positional ``SGD(data, epochs, m, eta, test_data)``
+    or network2.py's ``lmbda``, ``evaluation_data`` and four monitor ``flags``;
+    ``settings`` are TrainConfig's keyword fields (``eta_schedule=True`` is
+    the book's schedule)."""
+    if lmbda is not None and not isinstance(lmbda, (int, float, np.number)):
+        # The seed's positional call SGD(data, epochs, m, eta, test_data).
+        if test_data is not None:
+            raise ArgumentError("SGD got test_data both positionally and by keyword")
+        lmbda, test_data = 0.0, lmbda
+    if test_data is not None and evaluation_data is not None:
+        raise ArgumentError("give test_data (network.py) or evaluation_data (network2.py), not both")
+    seed_style = test_data is not None or not any(flags)
+    evaluation_data = test_data if test_data is not None else evaluation_data
+    monitors = {name for name, on in zip(MONITORS, flags) if on}
+    if seed_style and evaluation_data is not None:
+        monitors.add("evaluation_accuracy")
+    config = TrainConfig(epochs, mini_batch_size, eta, lmbda, monitors=frozenset(monitors), **settings)
+    return config, evaluation_data, flags, seed_style
 
 
 def print_epoch(report, *, seed_style: bool) -> None:

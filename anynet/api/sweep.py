@@ -81,14 +81,18 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
 
     with run_guarded(comm):
         train_all()
-        # every rank gets every network: host arrays and reports, sent by mpi4py between our own ranks
-        results = [(i, _host_parameters(nets[i]), nets[i].history, nets[i].sweep["diverged_in"]) for i in mine]
-        for rank_results in comm.allgather(results):
-            for i, (weights, biases), history, diverged_in in rank_results:
-                if i not in mine:
-                    nets[i].weights, nets[i].biases = weights, biases
-                    nets[i].history, nets[i].sweep["diverged_in"] = history, diverged_in
+        _share(nets, mine, comm)
     return nets
+
+
+def _share(nets, mine, comm) -> None:
+    """Every rank gets every network: host arrays and reports, sent by mpi4py between our own ranks."""
+    results = [(i, _host_parameters(nets[i]), nets[i].history, nets[i].sweep["diverged_in"]) for i in mine]
+    for rank_results in comm.allgather(results):
+        for i, (weights, biases), history, diverged_in in rank_results:
+            if i not in mine:
+                nets[i].weights, nets[i].biases = weights, biases
+                nets[i].history, nets[i].sweep["diverged_in"] = history, diverged_in
 
 
 def _values(name, value, check) -> list:
