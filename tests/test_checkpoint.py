@@ -114,9 +114,12 @@ def test_header_records_the_network(tmp_path):
     net = trained(cost="cross-entropy")
     net.save(tmp_path / "net.npz")
     header, arrays = read_npz(tmp_path / "net.npz")
-    assert header["format"] == "anynet-checkpoint" and header["format_version"] == 2
-    assert header["sizes"] == SIZES and header["cost"] == "cross-entropy"
-    assert header["activations"] == ["sigmoid", "sigmoid"] and header["dtype"] == "float64"
+    assert header["format"] == "anynet-checkpoint" and header["format_version"] == 3
+    assert header["layers"] == [
+        {"type": "Dense", "n_in": x, "n_out": y, "activation": "sigmoid", "initializer": "default"}
+        for x, y in zip(SIZES[:-1], SIZES[1:])
+    ]
+    assert header["input_shape"] == SIZES[:1] and header["cost"] == "cross-entropy" and header["dtype"] == "float64"
     assert header["seed"] == 7 and header["anynet_version"] == anynet.__version__
     assert sorted(arrays) == ["b0", "b1", "w0", "w1"]
     assert all(a.dtype.str == "<f8" for a in arrays.values())
@@ -332,18 +335,18 @@ def test_npz_with_object_array_is_refused_without_running_it(tmp_path, checkpoin
         (lambda h, a: a.pop("b1"), "missing arrays b1"),
         (lambda h, a: a.update(w2=np.zeros((2, 2))), "unexpected arrays w2"),
         (lambda h, a: h.update(cost="os.system"), "unknown cost"),
-        (lambda h, a: h.update(activations=["sigmoid", "eval"]), "unknown activations"),
-        (lambda h, a: h.update(activations=["softmax", "sigmoid"]), "hidden layers cannot use softmax"),
-        (lambda h, a: h.update(activations=["sigmoid", "softmax"]), "QuadraticCost cannot follow a softmax"),
-        (lambda h, a: h.update(activations=["sigmoid"]), "1 activations for 2 layers"),
-        (lambda h, a: h.update(format_version=3), "format version 3"),
+        (lambda h, a: h["layers"][1].update(activation="eval"), r"layer 1 \(Dense\) has a bad configuration"),
+        (lambda h, a: h["layers"][0].update(activation="softmax"), "hidden layers cannot use softmax"),
+        (lambda h, a: h["layers"][1].update(activation="softmax"), "QuadraticCost cannot follow a softmax"),
+        (lambda h, a: h["layers"][1].update(n_in=4), "do not chain"),
+        (lambda h, a: h.update(format_version=4), "format version 4"),
         (lambda h, a: h.update(format="something-else"), "not an anynet checkpoint"),
-        (lambda h, a: h.update(sizes=[6, "5", 4]), "sizes"),
+        (lambda h, a: h.update(input_shape=[6, "5"]), "input_shape"),
         (lambda h, a: h.update(dtype="float16"), "dtype"),
         (lambda h, a: h.pop("sha256"), "lacks sha256"),
         (lambda h, a: a.update({k: v.astype(np.float32) for k, v in a.items()}), "float32"),
     ],
-    ids=["shape", "missing", "extra", "cost", "activation", "hidden-softmax", "cost-output", "activation-count", "version", "format", "sizes", "dtype", "no-sha", "array-dtype"],
+    ids=["shape", "missing", "extra", "cost", "activation", "hidden-softmax", "cost-output", "chain", "version", "format", "input-shape", "dtype", "no-sha", "array-dtype"],
 )
 def test_inconsistent_checkpoint_is_refused(checkpoint, mutate, message):
     header, arrays = read_npz(checkpoint)

@@ -143,8 +143,9 @@ def test_enormous_shape_in_an_array_header_is_refused(checkpoint_file):
 @pytest.mark.parametrize("sizes", [[6, 10**12, 4], [6, 10**19, 4], [10**6, 10**6, 4]])
 def test_sizes_beyond_the_file_are_refused_before_allocating(checkpoint_file, sizes):
     header, arrays = read_npz(checkpoint_file)
-    header["sizes"] = sizes
-    header["activations"] = ["sigmoid"] * (len(sizes) - 1)
+    header["layers"] = [{"type": "Dense", "n_in": x, "n_out": y, "activation": "sigmoid", "initializer": "default"}
+                        for x, y in zip(sizes[:-1], sizes[1:])]
+    header["input_shape"] = sizes[:1]
     write_npz(checkpoint_file, header, arrays)
     with pytest.raises(CheckpointError, match="implies|should hold") as info:
         anynet.load(checkpoint_file)

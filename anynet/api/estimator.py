@@ -16,7 +16,7 @@ from .. import arguments
 from ..errors import ArgumentTypeError, BackendUnavailable
 from ..model.activations import get_activation
 from ..model.costs import get_cost
-from ..model.model import Model, accept, build_activations
+from ..model.model import Model, accept_parameters, build_activations
 from ..train.fit import TrainConfig
 from ..xp.backend import get_backend, to_numpy
 from .network_api import Network
@@ -143,9 +143,7 @@ def _restore(portable: dict) -> Network:
     sizes, cost = portable["sizes"], get_cost(portable["cost"])
     backend = get_backend(*portable["backend"])
     *hidden, output = portable["activations"]
-    model = Model.dense(
-        sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output), backend=backend,
-        weights=accept(backend, portable["weights"], [(y, x) for x, y in zip(sizes[:-1], sizes[1:])], "weights"),
-        biases=accept(backend, portable["biases"], [(y, 1) for y in sizes[1:]], "biases"),
-    )
+    model = Model.dense(sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output), backend=backend,
+                        weights=[], biases=[])
+    model.set_parameters(*accept_parameters(backend, model.parameter_shapes(), portable["weights"], portable["biases"]))
     return Network.from_model(model, seed=portable["seed"])

@@ -138,7 +138,7 @@ class Network(BookColumns, Predicting, Saving):
 
     @weights.setter
     def weights(self, values):
-        shapes = [(y, x) for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        shapes = [p.weight for p in self._model.parameter_shapes()]
         self._install(_model.accept(self.backend, values, shapes, "weights"), self._model.biases)
 
     @property
@@ -148,7 +148,7 @@ class Network(BookColumns, Predicting, Saving):
 
     @biases.setter
     def biases(self, values):
-        shapes = [(y, 1) for y in self.sizes[1:]]
+        shapes = [p.bias for p in self._model.parameter_shapes()]
         self._install(self._model.weights, _model.accept(self.backend, values, shapes, "biases"))
 
     def _current(self):

@@ -113,7 +113,7 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
     """Train ``nets`` (one per config) as one stack and install each one's
     final parameters and history."""
     first = nets[0]
-    check_memory(first.sizes, first.backend, copies=6 * len(nets))
+    check_memory(first.model.layers, first.model.input_shape, first.backend, copies=6 * len(nets))
     runs = fit_stack([net.model for net in nets], train, configs, [Shuffler(train.n, net.rng) for net in nets],
                      evaluation=evaluation, on_epoch=lambda epoch, runs, seconds: say(epoch, indices, runs, seconds))
     for net, run, config in zip(nets, runs, configs):

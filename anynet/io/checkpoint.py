@@ -1,22 +1,31 @@
 """Save and load networks without pickle.
 
-A checkpoint (format version 2) is an :mod:`anynet.io.npzfile` file: a zip of
+A checkpoint (format version 3) is an :mod:`anynet.io.npzfile` file: a zip of
 uncompressed ``.npy`` arrays that ``np.load`` can open, holding
 
-* ``w0 .. w{L-1}`` and ``b0 .. b{L-1}``: the weights ``(sizes[l+1], sizes[l])``
-  and biases ``(sizes[l+1], 1)`` in the network's dtype, little-endian;
+* ``w0 .. w{P-1}`` and ``b0 .. b{P-1}``: the weight and bias of each of the P
+  layers that have parameters, in layer order, in the shapes the layers give
+  (:func:`anynet.model.layers.chain.param_shapes`: a Dense layer's
+  ``(n_out, n_in)`` and ``(n_out, 1)``, a Conv2D's ``(filters, channels, kh,
+  kw)`` and ``(filters,)``), in the network's dtype, little-endian;
 * ``header``: a UTF-8 JSON object stored as a uint8 array, with exactly the
-  fields ``format`` ("anynet-checkpoint"), ``format_version`` (2), ``sizes``,
-  ``cost``, ``activations`` (one name per layer after the input), ``dtype``,
-  ``anynet_version``, ``seed`` (or null) and ``sha256``: one digest over the
-  rest of the header and every array (:func:`anynet.io.npzfile.digest`).
+  fields ``format`` ("anynet-checkpoint"), ``format_version`` (3),
+  ``layers`` (each layer's ``config()``: its ``type`` and configuration),
+  ``input_shape`` (each sample's shape), ``cost``, ``dtype``,
+  ``anynet_version``, ``seed`` (or null), optionally ``classes``,
+  ``class_names`` and ``run``, and ``sha256``: one digest over the rest of
+  the header and every array (:func:`anynet.io.npzfile.digest`).
 
-Reading checks every header field's type and range, derives from ``sizes`` and
-``dtype`` the name, shape and byte count of every array and compares them with
-the file before reading any data; nothing is unpickled.  Version 1 files
-(anynet 0.1; their ``sha256`` is :func:`arrays_sha256`, over the arrays only)
-still load.  JSON files written by Nielsen's network2.py ``Network.save`` load
-too, up to :data:`MAX_JSON_BYTES`, under the same strict checks, and so do the
+Reading checks every header field's type and range, builds the layers from
+their configurations (:mod:`anynet.io.layerlist`: known types, exact fields,
+shapes that chain), derives from them and ``dtype`` the name, shape and byte
+count of every array and compares them with the file before reading any
+data; nothing is unpickled.  Version 2 files (anynet 0.2: ``sizes`` and
+``activations`` in place of ``layers`` and ``input_shape``, the book's
+network) and version 1 files (anynet 0.1; their ``sha256`` is
+:func:`arrays_sha256`, over the arrays only) still load.  JSON files written
+by Nielsen's network2.py ``Network.save`` load too, up to
+:data:`MAX_JSON_BYTES`, under the same strict checks, and so do the
 safetensors files of :mod:`anynet.io.safetensorsfile` (weights, no run).
 """
 
@@ -32,14 +41,16 @@ import numpy as np
 from ..xp.backend import get_backend, to_numpy
 from ..model.costs import COSTS
 from ..model import model as _model
-from . import fields, npzfile, safetensorsfile
+from ..model.layers import chain
+from . import fields, layerlist, npzfile, safetensorsfile
 from ..train import runstate
 from ..errors import ArgumentError, CheckpointError, TrainingDiverged
 
 FORMAT = "anynet-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_JSON_BYTES = 64 << 20  # a network2.py file of about 3 million parameters
-_REQUIRED = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")
+_REQUIRED = ("format", "format_version", "layers", "input_shape", "cost", "dtype", "sha256")
+_REQUIRED_V2 = ("format", "format_version", "sizes", "cost", "activations", "dtype", "sha256")  # versions 1 and 2
 _OPTIONAL = ("anynet_version", "seed", "classes", "class_names", "run")  # version 1 files lack them
 
 # network2.py stores its cost as the class name ("QuadraticCost",
@@ -60,9 +71,8 @@ def arrays_sha256(arrays) -> str:
 
 
 def _shapes(sizes) -> dict[str, tuple[int, int]]:
-    """The arrays of a checkpoint, in order (w0.., b0..), with their shapes."""
-    layers = list(enumerate(zip(sizes[:-1], sizes[1:])))
-    return {**{f"w{i}": (y, x) for i, (x, y) in layers}, **{f"b{i}": (y, 1) for i, (x, y) in layers}}
+    """The arrays of a version 1 or 2 checkpoint, in order (w0.., b0..), with their shapes."""
+    return layerlist.dense_shapes(sizes)
 
 
 def save(net, path, *, seed=None, classes=None, class_names=None, allow_nonfinite: bool = False, run=None) -> None:
@@ -77,14 +87,15 @@ def save(net, path, *, seed=None, classes=None, class_names=None, allow_nonfinit
     from .. import __version__
 
     path = Path(path)
-    cost, activations = fields.names_of(net)
+    layers, input_shape = layerlist.configs(net)
+    cost = fields.name_of(COSTS, net.cost, "cost")
     dtype = net.backend.dtype_name
-    shapes = _shapes(net.sizes)
+    shapes = layerlist.array_shapes(net.parameter_shapes())
     arrays = {}
     for name, value in zip(shapes, list(net.weights) + list(net.biases)):
         arrays[name] = np.ascontiguousarray(to_numpy(value), dtype=dtype)
         if arrays[name].shape != shapes[name]:
-            raise ArgumentError(f"cannot save: {name} has shape {arrays[name].shape}, sizes {net.sizes} need {shapes[name]}")
+            raise ArgumentError(f"cannot save: {name} has shape {arrays[name].shape}, its layer needs {shapes[name]}")
         if not allow_nonfinite and not np.isfinite(arrays[name]).all():
             raise TrainingDiverged(
                 f"refusing to save {path}: {name} holds NaN or inf (training diverged?); "
@@ -93,9 +104,9 @@ def save(net, path, *, seed=None, classes=None, class_names=None, allow_nonfinit
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "sizes": net.sizes,
+        "layers": layers,
+        "input_shape": input_shape,
         "cost": cost,
-        "activations": activations,
         "dtype": dtype,
         "anynet_version": __version__,
         "seed": seed,
@@ -147,15 +158,18 @@ def read(path, *, backend="numpy", device=None, dtype=None) -> Checkpoint:
     # The backend first, outside the try: its errors (not installed, no such
     # device) are about the request, not the file.
     resolved = get_backend(backend, device, file_dtype if dtype is None else dtype)
-    layers = len(sizes) - 1
     try:
-        acts = _model.build_activations(sizes, cost, activations[:-1], activations[-1])
-        shapes = [(y, x) for x, y in zip(sizes[:-1], sizes[1:])]
-        weights = _model.accept(resolved, [arrays[f"w{i}"] for i in range(layers)], shapes, "weights")
-        biases = _model.accept(resolved, [arrays[f"b{i}"] for i in range(layers)], [(y, 1) for y in sizes[1:]], "biases")
+        if "layers" in extra:  # format version 3: the layer list
+            layers, input_shape = extra["layers"]
+            model = _model.Model(layers, cost=cost, backend=resolved, weights=[], biases=[], input_shape=input_shape)
+        else:  # the book's network of sizes and activations
+            acts = _model.build_activations(sizes, cost, activations[:-1], activations[-1])
+            model = _model.Model.dense(sizes, cost=cost, activations=acts, backend=resolved, weights=[], biases=[])
+        shapes = model.parameter_shapes()
+        model.set_parameters(*_model.accept_parameters(
+            resolved, shapes, [arrays[f"w{i}"] for i in range(len(shapes))], [arrays[f"b{i}"] for i in range(len(shapes))]))
     except ValueError as exc:  # softmax in a hidden layer, a cost that cannot follow its output, NaN
         raise CheckpointError(f"{path}: {exc}") from exc
-    model = _model.Model.dense(sizes, cost=cost, activations=acts, backend=resolved, weights=weights, biases=biases)
     run_arrays = {name: a for name, a in arrays.items() if name.startswith("r_")}
     return Checkpoint(model, seed, extra.get("classes"), extra.get("run"), run_arrays, extra.get("class_names"))
 
@@ -202,32 +216,43 @@ def _read_spec(path: Path):
 
 
 def _read_npz(path: Path):
-    header, arrays = npzfile.read(path, lambda header: _schema(path, header), digest_of=_digest)
-    extra = {key: header[key] for key in ("classes", "class_names", "run") if key in header}
-    return header["sizes"], COSTS[header["cost"]], header["activations"], header["dtype"], header.get("seed"), arrays, extra
+    parsed = {}  # the layers of a version 3 header, read once by _schema
+    header, arrays = npzfile.read(path, lambda header: _schema(path, header, parsed), digest_of=_digest)
+    extra = {key: header[key] for key in ("classes", "class_names", "run") if key in header} | parsed
+    return (header.get("sizes"), COSTS[header["cost"]], header.get("activations"), header["dtype"], header.get("seed"),
+            arrays, extra)
 
 
 def _digest(header: dict, arrays: dict) -> str:
     return arrays_sha256(arrays) if header["format_version"] == 1 else npzfile.digest(header, arrays)
 
 
-def _schema(path: Path, header: dict) -> dict:
-    """The arrays a checkpoint with ``header`` holds, after every field is checked."""
+def _schema(path: Path, header: dict, parsed: dict) -> dict:
+    """The arrays a checkpoint with ``header`` holds, after every field is
+    checked; a version 3 header's ``(layers, input_shape)`` go to ``parsed["layers"]``."""
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an anynet checkpoint (header format is not {FORMAT!r})")
     version = header.get("format_version")
-    if not fields.is_int(version) or version not in (1, FORMAT_VERSION):
+    if not fields.is_int(version) or version not in (1, 2, FORMAT_VERSION):
         raise CheckpointError(
-            f"{path}: unknown checkpoint format version {fields.short(version)}; this anynet reads versions 1 and {FORMAT_VERSION}"
+            f"{path}: unknown checkpoint format version {fields.short(version)}; this anynet reads versions 1 to {FORMAT_VERSION}"
         )
-    missing = [key for key in _REQUIRED if key not in header]
+    required = _REQUIRED if version == FORMAT_VERSION else _REQUIRED_V2
+    missing = [key for key in required if key not in header]
     if missing:
         raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
-    unknown = sorted(set(header) - set(_REQUIRED) - set(_OPTIONAL))
+    unknown = sorted(set(header) - set(required) - set(_OPTIONAL))
     if unknown:
         raise CheckpointError(f"{path}: the header has unknown fields {fields.short(unknown)}")
-    sizes = fields.check_network(path, header)
-    schema = {name: (shape, header["dtype"]) for name, shape in _shapes(sizes).items()}
+    if version == FORMAT_VERSION:
+        cost = fields.check_cost(path, header)
+        layers, input_shape = layerlist.parse(path, header["layers"], header["input_shape"], cost)
+        fields.check_common(path, header, layers[-1].n_out)
+        parsed["layers"] = (layers, input_shape)
+        shapes = layerlist.array_shapes(chain.param_shapes(layers, input_shape))
+    else:
+        shapes = _shapes(fields.check_network(path, header))
+    schema = {name: (shape, header["dtype"]) for name, shape in shapes.items()}
     if "run" in header:
         try:
             schema.update(runstate.schema(header["run"]))

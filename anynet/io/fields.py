@@ -58,14 +58,28 @@ def check_network(path: Path, header: dict) -> list[int]:
     ``classes`` and ``class_names`` where given) and return its sizes; :class:`CheckpointError`
     names ``path`` and the field otherwise."""
     sizes = check_sizes(path, header["sizes"])
-    cost = header["cost"]
-    if not isinstance(cost, str) or cost not in COSTS:
-        raise CheckpointError(f"{path}: unknown cost {short(cost)}; known: {', '.join(COSTS)}")
+    check_cost(path, header)
     activations = header["activations"]
     if not isinstance(activations, list) or not all(isinstance(a, str) and a in ACTIVATIONS for a in activations):
         raise CheckpointError(f"{path}: unknown activations {short(activations)}; known: {', '.join(ACTIVATIONS)}")
     if len(activations) != len(sizes) - 1:
         raise CheckpointError(f"{path}: {len(activations)} activations for {len(sizes) - 1} layers")
+    check_common(path, header, sizes[-1])
+    return sizes
+
+
+def check_cost(path: Path, header: dict):
+    """The cost class the header names; :class:`CheckpointError` for any other name."""
+    cost = header["cost"]
+    if not isinstance(cost, str) or cost not in COSTS:
+        raise CheckpointError(f"{path}: unknown cost {short(cost)}; known: {', '.join(COSTS)}")
+    return COSTS[cost]
+
+
+def check_common(path: Path, header: dict, n_out: int) -> None:
+    """Check the fields every saved network shares: ``dtype`` and, where
+    given, ``anynet_version``, ``seed``, ``classes`` and ``class_names`` (one
+    per each of the ``n_out`` outputs)."""
     dtype = header["dtype"]
     if not isinstance(dtype, str) or dtype not in DTYPES:
         raise CheckpointError(f"{path}: unsupported dtype {short(dtype)}; known: {', '.join(DTYPES)}")
@@ -77,8 +91,7 @@ def check_network(path: Path, header: dict) -> list[int]:
     for key, kinds, what in (("classes", (str, int), "labels (strings or integers)"), ("class_names", str, "strings")):
         value = header.get(key)
         if value is not None and not (
-            isinstance(value, list) and len(value) == sizes[-1]
+            isinstance(value, list) and len(value) == n_out
             and all(isinstance(c, kinds) and not isinstance(c, bool) for c in value)
         ):
-            raise CheckpointError(f"{path}: {key} must be a list of {sizes[-1]} {what}, not {short(value)}")
-    return sizes
+            raise CheckpointError(f"{path}: {key} must be a list of {n_out} {what}, not {short(value)}")

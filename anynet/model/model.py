@@ -42,12 +42,17 @@ class Model:
     are replaced, never written into, by training.
     """
 
-    def __init__(self, layers, *, cost, backend: Backend, weights, biases):
+    def __init__(self, layers, *, cost, backend: Backend, weights, biases, input_shape=None):
         self.layers = tuple(layers)
         self.cost = cost
         self.backend = backend
         self.weights = list(weights)
         self.biases = list(biases)
+        shape = chain.input_shape_of(self.layers) if input_shape is None else input_shape
+        if shape is None:
+            raise ArgumentError(f"a model whose first layer is {self.layers[0]!r} needs its input_shape "
+                                "(each sample's shape, such as (1, 28, 28))")
+        self.input_shape = tuple(arguments.integer("an input_shape entry", n, low=1) for n in shape)
 
     @classmethod
     def dense(cls, sizes, *, cost, activations, backend: Backend, weights, biases) -> "Model":
@@ -58,7 +63,24 @@ class Model:
     @property
     def sizes(self) -> list:
         """The layer widths of a chain of Dense layers: ``[n_in, ..., n_out]``."""
+        if not self.is_dense:
+            raise ArgumentError(f"a model of {', '.join(type(l).__name__ for l in self.layers)} layers has no sizes "
+                                "(the widths of a chain of Dense layers); see its layers")
         return [self.layers[0].n_in, *(layer.n_out for layer in self.layers)]
+
+    @property
+    def is_dense(self) -> bool:
+        """True for the book's network: a chain of Dense layers only."""
+        return all(isinstance(layer, chain.Dense) for layer in self.layers)
+
+    def parameter_shapes(self) -> list:
+        """One :class:`~anynet.model.layers.Params` of shape tuples per entry
+        of the weight and bias lists (see :func:`anynet.model.layers.chain.param_shapes`)."""
+        return chain.param_shapes(self.layers, self.input_shape)
+
+    def parameter_count(self) -> int:
+        """How many numbers the parameters hold."""
+        return chain.parameter_count(self.layers, self.input_shape)
 
     @property
     def num_layers(self) -> int:
@@ -85,7 +107,8 @@ class Model:
         """This model with its parameters copied to ``backend`` (its device and dtype)."""
         weights = accept(backend, self.weights, [tuple(w.shape) for w in self.weights], "weights")
         biases = accept(backend, self.biases, [tuple(b.shape) for b in self.biases], "biases")
-        return Model(self.layers, cost=self.cost, backend=backend, weights=weights, biases=biases)
+        return Model(self.layers, cost=self.cost, backend=backend, weights=weights, biases=biases,
+                     input_shape=self.input_shape)
 
     # -- batched computations ------------------------------------------------
 
@@ -176,16 +199,12 @@ def build_activations(sizes, cost, activation="sigmoid", output_activation=None)
     return hidden + [output]
 
 
-def parameter_count(sizes) -> int:
-    """Weights and biases of a network of these layer widths."""
-    return sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))
-
-
-def check_memory(sizes, backend: Backend, *, copies: int = 6) -> None:
-    """Refuse, with the figure, a network whose parameters cannot fit: the
-    float64 draw on the host plus ``copies`` device-sized arrays (parameters,
-    gradients, the updated parameters, optimizer moments)."""
-    count = parameter_count(sizes)
+def check_memory(layers, input_shape, backend: Backend, *, copies: int = 6) -> None:
+    """Refuse, with the figure, a chain of ``layers`` (for samples of
+    ``input_shape``) whose parameters cannot fit: the float64 draw on the host
+    plus ``copies`` device-sized arrays (parameters, gradients, the updated
+    parameters, optimizer moments)."""
+    count = chain.parameter_count(layers, input_shape)
     itemsize = 8 if backend.dtype_name == "float64" else 4
     host_need = count * 8
     device_need = count * itemsize * copies
@@ -195,9 +214,15 @@ def check_memory(sizes, backend: Backend, *, copies: int = 6) -> None:
         need, free, where = device_need, device_free, f"memory on {backend.device_name}"
     if free is not None and need > free:
         raise TooLargeError(
-            f"a network of sizes {sizes} has {count:,} parameters and needs about {_gib(need)} to train "
+            f"{_describe(layers)} has {count:,} parameters and needs about {_gib(need)} to train "
             f"({backend.dtype_name}); this machine has {_gib(free)} of {where} available"
         )
+
+
+def _describe(layers) -> str:
+    if all(isinstance(layer, chain.Dense) for layer in layers):
+        return f"a network of sizes {[layers[0].n_in, *(layer.n_out for layer in layers)]}"
+    return f"a network of {len(layers)} layers ({', '.join(type(layer).__name__ for layer in layers)})"
 
 
 def _gib(n: int) -> str:
@@ -230,14 +255,18 @@ def build(
     activations = build_activations(sizes, cost_class, activation, output_activation)
     init = get_initializer(("large" if cost is None else "default") if initializer is None else initializer)
     resolved = get_backend(backend, device, dtype, compile=compile)
-    check_memory(sizes, resolved)
-    biases, weights = draw(init, sizes, np.random if rng is None else rng)
     model = Model.dense(sizes, cost=cost_class, activations=activations, backend=resolved, weights=[], biases=[])
-    model.set_parameters(
-        accept(resolved, weights, [(y, x) for x, y in zip(sizes[:-1], sizes[1:])], "weights"),
-        accept(resolved, biases, [(y, 1) for y in sizes[1:]], "biases"),
-    )
+    check_memory(model.layers, model.input_shape, resolved)
+    biases, weights = draw(init, sizes, np.random if rng is None else rng)
+    model.set_parameters(*accept_parameters(resolved, model.parameter_shapes(), weights, biases))
     return model
+
+
+def accept_parameters(backend: Backend, shapes, weights, biases) -> tuple[list, list]:
+    """``(weights, biases)`` through :func:`accept`, for ``shapes`` (one
+    :class:`~anynet.model.layers.Params` of shapes per entry: ``Model.parameter_shapes()``)."""
+    return (accept(backend, weights, [p.weight for p in shapes], "weights"),
+            accept(backend, biases, [p.bias for p in shapes], "biases"))
 
 
 def draw(init, sizes, rng):

@@ -121,7 +121,8 @@ class StackedModel(Model):
         xp = first.xp
         weights = [xp.stack([m.weights[l] for m in models]) for l in range(len(first.weights))]
         biases = [xp.stack([m.biases[l] for m in models]) for l in range(len(first.biases))]
-        super().__init__(first.layers, cost=first.cost, backend=first.backend, weights=weights, biases=biases)
+        super().__init__(first.layers, cost=first.cost, backend=first.backend, weights=weights, biases=biases,
+                         input_shape=first.input_shape)
         self.k = len(models)
 
     def member_parameters(self, k, weights=None, biases=None):
@@ -133,7 +134,8 @@ class StackedModel(Model):
     def member(self, k) -> Model:
         """Network ``k`` as a Model viewing the stack's current parameters."""
         weights, biases = self.member_parameters(k)
-        return Model(self.layers, cost=self.cost, backend=self.backend, weights=weights, biases=biases)
+        return Model(self.layers, cost=self.cost, backend=self.backend, weights=weights, biases=biases,
+                     input_shape=self.input_shape)
 
     def correct(self, data):
         """How many rows of ``data`` each network classifies correctly: a

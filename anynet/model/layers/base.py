@@ -8,6 +8,8 @@ array API (``xp`` passed keyword-only):
 * ``output_shape(input_shape) -> tuple``: the per-sample output shape, the
   one place a layer's shapes are computed; an input that does not fit is
   refused with an :class:`~anynet.errors.ArgumentError` naming both sides;
+* ``param_shapes(input_shape) -> Params | None``: the shapes of the layer's
+  parameters (None without any), the one place they are computed;
 * ``init(rng, input_shape) -> Params | None``: fresh parameters drawn on the
   host from a NumPy ``Generator`` (or the ``numpy.random`` module);
 * ``forward(params, x, *, xp, train=False, mask=None, fuse=None) -> (y, saved)``;
@@ -52,6 +54,12 @@ class Layer:
 
     stackable = True  # every layer here keeps a leading stack axis K
     has_params = False
+
+    def param_shapes(self, input_shape):
+        """The :class:`Params` of shapes (tuples) of this layer's parameters for
+        an input of per-sample shape ``input_shape``; None without parameters."""
+        self.output_shape(input_shape)
+        return None
 
     def init(self, rng, input_shape):
         """Fresh parameters for an input of per-sample shape ``input_shape``; None without parameters."""

@@ -11,10 +11,13 @@ these are backprop.py's operations in backprop.py's order: the same bits.
 
 from __future__ import annotations
 
+import math
+
 from ...errors import ArgumentError
 from ..initializers import get_initializer
 from .base import Params
 from .dense import Dense
+from .shape import Reshape
 
 
 def output_shapes(layers, input_shape) -> list[tuple]:
@@ -26,6 +29,31 @@ def output_shapes(layers, input_shape) -> list[tuple]:
         shape = layer.output_shape(shape)
         shapes.append(shape)
     return shapes
+
+
+def param_shapes(layers, input_shape) -> list[Params]:
+    """The shapes of the parameters of every layer that has any, in layer
+    order (the order of a model's weight and bias lists): one
+    :class:`Params` of shape tuples each.  The chain's shapes must fit."""
+    shapes = [tuple(input_shape), *output_shapes(layers, input_shape)]
+    found = (layer.param_shapes(shape) for layer, shape in zip(layers, shapes))
+    return [p for p in found if p is not None]
+
+
+def parameter_count(layers, input_shape) -> int:
+    """How many numbers the parameters of the chain hold."""
+    return sum(math.prod(p.weight) + math.prod(p.bias) for p in param_shapes(layers, input_shape))
+
+
+def input_shape_of(layers):
+    """The per-sample input shape a chain's first layer implies, or None
+    where it does not fix one (a convolution takes images of any size)."""
+    first = layers[0] if layers else None
+    if isinstance(first, Dense):
+        return (first.n_in,)
+    if isinstance(first, Reshape) and first.input_ndim == 1:
+        return (math.prod(first.shape),)
+    return None
 
 
 def init_params(layers, rng, input_shape) -> list:

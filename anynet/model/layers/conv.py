@@ -82,6 +82,11 @@ class Conv2D(Layer):
     def fan_in(self) -> int:
         return self.in_channels * self.kernel[0] * self.kernel[1]
 
+    def param_shapes(self, input_shape) -> Params:
+        """Weight ``(out_channels, in_channels, kh, kw)``, bias ``(out_channels,)``."""
+        self.output_shape(input_shape)
+        return Params((self.out_channels, self.in_channels, *self.kernel), (self.out_channels,))
+
     def init(self, rng, input_shape) -> Params:
         """Biases then weights, drawn by the named dense initializer for the filter matrix."""
         self.output_shape(input_shape)

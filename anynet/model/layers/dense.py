@@ -57,6 +57,11 @@ class Dense(Layer):
                 f"{self!r} takes {self.n_in} inputs, but the layer before it gives {n_in}")
         return (self.n_out,)
 
+    def param_shapes(self, input_shape) -> Params:
+        """The book's shapes: weight ``(n_out, n_in)``, bias ``(n_out, 1)``."""
+        self.output_shape(input_shape)
+        return Params((self.n_out, self.n_in), (self.n_out, 1))
+
     def init(self, rng, input_shape) -> Params:
         """Biases then weights, drawn by the named initializer for sizes ``[n_in, n_out]``."""
         self.output_shape(input_shape)
