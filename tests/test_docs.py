@@ -300,12 +300,16 @@ def run_page(page: Path, workdir: Path) -> list[dict]:
                HOME=str(workdir), XDG_CACHE_HOME=str(workdir / ".cache"), ANYNET_DATA=str(workdir / "data"),
                COLUMNS="100", PYTHONHASHSEED="0")
     env.pop("ANYNET_TEST_BACKENDS", None)
-    done = subprocess.run([sys.executable, "-c", DRIVER, "steps.json", "results.json"], cwd=workdir, env=env,
-                          timeout=PAGE_TIMEOUT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    try:
+        done = subprocess.run([sys.executable, "-c", DRIVER, "steps.json", "results.json"], cwd=workdir, env=env,
+                              timeout=PAGE_TIMEOUT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        ended = f"the page's process ended (status {done.returncode}):\n{done.stderr}"
+    except subprocess.TimeoutExpired:
+        ended = f"the page's blocks ran past {PAGE_TIMEOUT} s and were stopped"
     results_file = workdir / "results.json"
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else []
     if len(results) < len(steps) and not any("error" in r for r in results):
-        results.append({"output": done.stdout, "error": f"the page's process ended (status {done.returncode}):\n{done.stderr}"})
+        results.append({"output": "", "error": ended})
     return results
 
 
