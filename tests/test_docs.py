@@ -83,7 +83,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        name = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page.name
+        return f"{name}:{self.line}"
 
 
 def fenced_blocks(page: Path):
@@ -354,7 +355,7 @@ def test_block(block, docs_workdir):
         return
     blocks = parse_page(block.page)
     index = next(i for i, b in enumerate(blocks) if b.line == block.line)
-    results = run_page(block.page, docs_workdir / str(block.page.relative_to(ROOT)).replace(os.sep, "_"))
+    results = run_page(block.page, docs_workdir / block.where.rsplit(":", 1)[0].replace(os.sep, "_"))
     start, stop = steps_of(blocks)[1][index]
     for step in range(start, stop):
         if step >= len(results):
@@ -428,3 +429,78 @@ def test_every_docs_page_is_in_the_nav():
     listed = set(pages(nav))
     on_disk = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
     assert on_disk == listed
+
+
+SELF_TEST = """# A page
+
+```python
+print(6 * 7)
+```
+
+```text
+42
+```
+
+```python
+print("took 0.25 s")
+```
+
+```text
+took ... s
+```
+
+<!-- not run: a reason -->
+```bash
+exit 1
+```
+
+```console
+$ echo $((6 * 7))
+42
+$ false || echo "error: status $?"
+error: status 1
+```
+"""
+
+
+def check_page(page: Path, workdir: Path) -> list[str]:
+    """What test_block would say about each block of a page: "ok", "skip" or
+    the failure."""
+    said = []
+    for block in parse_page(page):
+        try:
+            test_block(block, workdir)
+            said.append("ok")
+        except pytest.skip.Exception:
+            said.append("skip")
+        except (AssertionError, pytest.fail.Exception) as failure:
+            said.append(str(failure).splitlines()[0])
+    return said
+
+
+def test_the_harness_passes_a_right_page_and_fails_wrong_numbers(tmp_path):
+    """The harness itself: a page whose blocks print what it shows passes;
+    changing one printed number, or a command's, fails that block alone."""
+    right = tmp_path / "right.md"
+    right.write_text(SELF_TEST)
+    assert check_page(right, tmp_path / "run1") == ["ok", "ok", "skip", "ok"]
+    wrong = tmp_path / "wrong.md"
+    wrong.write_text(SELF_TEST.replace("42\n```\n\n```python", "41\n```\n\n```python").replace("$ echo $((6 * 7))\n42", "$ echo $((6 * 7))\n43"))
+    said = check_page(wrong, tmp_path / "run2")
+    assert said[1:3] == ["ok", "skip"]
+    assert "prints other than the page shows" in said[0] and "prints other than the page shows" in said[3]
+
+
+@pytest.mark.parametrize("page, problem", [
+    ("```json\n{}\n```\n", "a 'json' block that nothing runs"),
+    ("<!-- not run:  -->\n```bash\nls\n```\n", "'not run' needs a reason"),
+    ("<!-- needs: sklearn -->\n```python\nimport sklearn\n```\n", "needs 'sklearn'; say so"),
+    ("```console\nls\n```\n", "a console block starts with '$ command'"),
+    ("```python\nprint(1)\n", "a code block is never closed"),
+])
+def test_the_harness_refuses_a_block_it_cannot_check(tmp_path, page, problem):
+    path = tmp_path / "page.md"
+    path.write_text(page)
+    with pytest.raises(AssertionError, match=re.escape(problem)):
+        parse_page(path)
+
