@@ -170,14 +170,20 @@ def load_data(name, *, dtype, progress, fallback_to_sample=False, augment=None, 
     return datasets.augmented(dataset, augment)
 
 
+def data_path(name):
+    """The path ``--data`` names, or None for a dataset's name (mnist,
+    sample, ...) or a path that does not exist (its error says so)."""
+    from ..datasets import MIRRORS
+
+    named = name is None or name == "sample" or name in MIRRORS or not os.path.exists(name)
+    return None if named else name
+
+
 def data_reference(name) -> str:
     """What a run records of ``--data``: a dataset's name as it is (mnist,
     sample, ...), an existing path made absolute, so that ``--resume`` and
     ``evaluate`` find the data from any directory."""
-    from ..datasets import MIRRORS
-
-    named = name == "sample" or name in MIRRORS or not os.path.exists(name)  # a missing one: its error says so
-    return name if named else os.path.abspath(name)
+    return name if data_path(name) is None else os.path.abspath(name)
 
 
 def given(args, flag) -> bool:

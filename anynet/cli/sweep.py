@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import ArgumentError, OutputPathError, TrainingDiverged
 from ..io.files import check_output_path, write_atomically
+from ..io.paths import check_distinct
 from ..api.network_api import Network
 from ..api.presets import PRESETS
 from ..api.sweep import sweep
@@ -103,7 +104,7 @@ def _sweep(args, comm) -> int:
     settings = list(itertools.product(args.seeds, args.eta, args.lmbda))  # anynet.sweep's order
     names = [file_name(*setting) for setting in settings]
     if args.save_dir is not None and root:
-        _check_save_dir(Path(args.save_dir), names)  # before training, not after it
+        _check_save_dir(Path(args.save_dir), names, args.data)  # before training, not after it
     if args.backend == "jax" and args.dtype == "float64":
         common.enable_jax_x64()
     options = common.network_options(args)
@@ -148,9 +149,12 @@ def _sweep(args, comm) -> int:
     return 0
 
 
-def _check_save_dir(directory: Path, names) -> None:
+def _check_save_dir(directory: Path, names, data) -> None:
     """Make ``directory`` (its parent must exist) and check that every file
-    of the sweep can be written there."""
+    of the sweep can be written there, and that none is the data (``data``)."""
+    for name in [*names, SUMMARY]:  # one at a time: the sweep's own names differ by construction
+        check_distinct({f"--save-dir {directory} (its {name})": directory / name},
+                       {f"the training data (--data {data})": common.data_path(data)})
     if directory.exists() and not directory.is_dir():
         raise OutputPathError(f"--save-dir {directory}: is not a directory")
     if not directory.exists():

@@ -13,6 +13,7 @@ from ..train import runstate
 from ..xp.backend import get_backend
 from ..errors import ArgumentError, OutputPathError, TrainingDiverged
 from ..io.files import check_output_path
+from ..io.paths import check_distinct
 from ..train.fit import TrainConfig
 from ..api.network_api import Network
 from ..api.presets import PRESETS
@@ -106,7 +107,15 @@ def _settle_blocks(reducer, config, recorded, say):
     say(f"distributed: {reducer.size} rank{'' if reducer.size == 1 else 's'}, reduce {reducer.reduce}{blocks}")
 
 
-def _check_outputs(args, root):
+def _check_outputs(args, root, data):
+    """Every output checked before training: none is an input of this run
+    (the data at ``data``, the run file it resumes) or another output, a
+    --save onto an existing file needs --overwrite, each can be written."""
+    if root:
+        flags = ("log", "plot") if args.resume else ("save", "log", "plot")
+        check_distinct({f"--{flag} {getattr(args, flag)}": getattr(args, flag) for flag in flags},
+                       {f"the training data (--data {data})": common.data_path(data),
+                        f"the run it resumes (--resume {args.resume})": args.resume})
     existing = args.save is not None and os.path.lexists(args.save) and not os.path.isdir(args.save)
     if root and existing and not args.resume and not args.overwrite:  # a directory: check_output_path says so
         raise OutputPathError(
@@ -127,7 +136,7 @@ def _train(args, reducer) -> int:
     root = reducer is None or reducer.is_root
     say = print if root else (lambda *a, **k: None)
     optimizer = common.optimizer_from(args)
-    _check_outputs(args, root)
+    _check_outputs(args, root, args.data)
     if args.backend == "jax" and args.dtype == "float64":
         common.enable_jax_x64()
     seed = args.seed
@@ -165,7 +174,7 @@ def _resume(args, reducer) -> int:
         if getattr(args, flag) is None:
             setattr(args, flag, recorded.get(flag))
     args.save = args.resume  # the run file is written after every epoch: checked with the other outputs
-    _check_outputs(args, root)
+    _check_outputs(args, root, args.data if common.given(args, "--data") else recorded.get("data"))
     recorded = {**recorded, **_outputs(args)}
     compile = args.compile
     if compile is None and run.net.backend.name == recorded.get("backend"):

@@ -9,6 +9,7 @@ import sys
 from ..io import checkpoint
 from ..errors import ArgumentError
 from ..io.files import check_output_path, write_atomically
+from ..io.paths import check_distinct
 from ..api.network_api import Network
 from . import common
 
@@ -67,6 +68,9 @@ def run_predict(args) -> int:
     from ..datasets import input_names, load_inputs
 
     if args.output is not None:
+        check_distinct({f"--output {args.output}": args.output},  # neither the network nor an input is replaced
+                       {f"the network ({args.checkpoint})": args.checkpoint,
+                        **{f"an input ({name})": name for name in args.inputs}})
         check_output_path(args.output, "--output")
     net, _ = _load(args)
     inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
