@@ -184,8 +184,8 @@ def test_regression_gradients_match_pytorch_autograd(backend64, hidden):
                          output_activation="linear", initializer="default")
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((6, 5)), 10 * rng.standard_normal((6, 2))
-    nabla_b, nabla_w = math_.backprop(net.weights, net.biases, backend64.asarray(x), backend64.asarray(y),
-                                      activations=net.activations, cost=net.cost, xp=backend64.xp)
+    nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, backend64.asarray(x), backend64.asarray(y),
+                                          activations=net.activations, cost=net.cost, xp=backend64.xp)
     ws = [torch.tensor(backend64.to_numpy(w), requires_grad=True) for w in net.weights]
     bs = [torch.tensor(backend64.to_numpy(b), requires_grad=True) for b in net.biases]
     hidden_fn = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[hidden]
