@@ -1,6 +1,7 @@
 """What runs in each process of one launch of ``bench_scaling.py ranks``
 (scaling_ranks.py starts it): ``mpiexec -n N python scaling_ranks_job.py
---m M --reduce exact|fast --block B --images N [--save FILE]``, or with
+--m M --reduce exact|fast --block B --images N [--save FILE]`` (``--block 0``:
+the default blocks), or with
 ``--reduce none`` as one plain process (the baseline, no reducer).
 
 Loads the data, trains an untimed warm-up of WARMUP_BATCHES mini-batches,
@@ -32,9 +33,10 @@ WARMUP_BATCHES = 3
 
 class TimedComm:
     """An mpi4py communicator whose calls the reducer and fit make are clocked
-    (nanoseconds summed in ``ns``); everything else passes through."""
+    (nanoseconds summed in ``ns``), the non-blocking collectives' waits
+    included; everything else passes through."""
 
-    CLOCKED = ("Allgatherv", "Allreduce", "allgather", "bcast")
+    CLOCKED = ("Allgatherv", "Allreduce", "Iallgatherv", "Iallreduce", "allgather", "bcast")
 
     def __init__(self, comm):
         self._comm, self.ns, self.calls = comm, 0, 0
@@ -47,23 +49,59 @@ class TimedComm:
         def clocked(*args, **kwargs):
             start = time.perf_counter_ns()
             try:
-                return attribute(*args, **kwargs)
+                result = attribute(*args, **kwargs)
             finally:
                 self.ns += time.perf_counter_ns() - start
                 self.calls += 1
+            return TimedRequest(result, self) if name.startswith("I") else result
 
         return clocked
 
 
-def timed_reducer(comm, reduce, block):
+class TimedRequest:
+    """An mpi4py request that adds to ``timed.ns`` the time from its start to
+    the ``Test`` that finds it complete: the whole wait, naps included."""
+
+    def __init__(self, request, timed):
+        self._request, self._timed, self._start = request, timed, time.perf_counter_ns()
+
+    def Wait(self):
+        self._request.Wait()
+        self._timed.ns += time.perf_counter_ns() - self._start
+
+    def Test(self):
+        done = self._request.Test()
+        if done:
+            self._timed.ns += time.perf_counter_ns() - self._start
+        return done
+
+
+def timed_reducer(comm, reduce, block, blocking=False):
     """An MPIReducer over ``TimedComm(comm)`` that also clocks every ``grad_fn``
-    call and its own work in ``batch_gradients`` (all but grad_fn and MPI)."""
+    call and its own work in ``batch_gradients`` (all but grad_fn and MPI).
+    ``blocking``: MPI's blocking Allgatherv and Allreduce, which spin while
+    they wait (anynet before its polls with naps; the A/B of ``--spin``)."""
     from anynet.distributed import MPIReducer
 
-    class TimedReducer(MPIReducer):
+    class Blocking(MPIReducer):
+        def _gather_blocks(self, local, counts):
+            send = np.ascontiguousarray(local)
+            received = np.empty((sum(counts), send.shape[1]), dtype=send.dtype)
+            self.comm.Allgatherv(send, [received, [count * send.shape[1] for count in counts]])
+            return received
+
+        def _sum(self, flat):
+            total = np.empty_like(flat)
+            self.comm.Allreduce(np.ascontiguousarray(flat), total)
+            return total
+
+    class TimedReducer(Blocking if blocking else MPIReducer):
         grad_ns = grad_calls = own_ns = 0
+        threads_in_run = None  # BLAS threads while fit trains (fit limits them to the rank's share)
 
         def batch_gradients(self, grad_fn, x, targets):
+            if self.threads_in_run is None:
+                self.threads_in_run = harness.blas_threads()[0]
             def clocked(x_rows, target_rows):
                 start = time.perf_counter_ns()
                 gradients = grad_fn(x_rows, target_rows)
@@ -77,7 +115,7 @@ def timed_reducer(comm, reduce, block):
             self.own_ns += time.perf_counter_ns() - start - (self.grad_ns - grad) - (self.comm.ns - comm)
             return gradients
 
-    return TimedReducer(TimedComm(comm), reduce=reduce, block_size=block or 1)
+    return TimedReducer(TimedComm(comm), reduce=reduce, block_size=block or None)  # 0: the default
 
 
 def rank_job(argv):
@@ -93,11 +131,12 @@ def rank_job(argv):
     X, y, source = harness.load_training_data(a.images)
     comm = reducer = None
     guard = contextlib.nullcontext()
-    if a.reduce != "none":
+    if not a.reduce.startswith("none"):  # none, none-1thread: one plain process
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
-        reducer = timed_reducer(comm, a.reduce, a.block)
+        reduce, _, wait = a.reduce.partition("-")
+        reducer = timed_reducer(comm, reduce, a.block, blocking=wait == "spin")
         guard = run_guarded(reducer)
 
     def epoch(n):
@@ -115,10 +154,12 @@ def rank_job(argv):
     with guard, np.errstate(over="ignore"):  # sigmoid's exp overflows harmlessly at eta 3
         epoch(min(len(y), WARMUP_BATCHES * a.m))
         seconds, net = epoch(len(y))
-    mine = {"epoch_s": seconds, "comm_s": 0.0, "grad_s": None, "reducer_s": None, "comm_calls": 0, "grad_calls": None}
+    mine = {"epoch_s": seconds, "comm_s": 0.0, "grad_s": None, "reducer_s": None, "comm_calls": 0, "grad_calls": None,
+            "blas_threads_in_run": harness.blas_threads()[0]}
     if reducer is not None:
         mine |= {"comm_s": reducer.comm.ns / 1e9, "grad_s": reducer.grad_ns / 1e9, "reducer_s": reducer.own_ns / 1e9,
-                 "comm_calls": reducer.comm.calls, "grad_calls": reducer.grad_calls}
+                 "comm_calls": reducer.comm.calls, "grad_calls": reducer.grad_calls,
+                 "blas_threads_in_run": reducer.threads_in_run}
     everyone = [mine] if comm is None else comm.gather(mine, root=0)
     if comm is None or comm.Get_rank() == 0:
         if a.save:
