@@ -168,3 +168,25 @@ def test_the_command_line_offers_every_augmentation():
     for command in (build_parser().train_parser, build_parser().sweep_parser):
         (flag,) = [a for a in command._actions if a.dest == "augment"]
         assert tuple(flag.choices) == AUGMENTATIONS
+
+
+def test_shifted_appends_the_books_four_one_pixel_shifts():
+    """Against the book's expand_mnist.py recipe, written here with np.roll
+    and a zeroed edge (its own operations), in its order down, up, right, left."""
+    from anynet.datasets import shifted
+
+    out = shifted(DATA)
+    X, y = DATA.train
+    moved = []
+    for d, axis, edge in ((1, 0, 0), (-1, 0, 2), (1, 1, 0), (-1, 1, 2)):
+        rolled = np.roll(X.reshape(-1, 3, 3), d, axis + 1)
+        if axis == 0:
+            rolled[:, edge, :] = 0
+        else:
+            rolled[:, :, edge] = 0
+        moved.append(rolled.reshape(-1, 9))
+    assert np.array_equal(out.train[0], np.concatenate([X, *moved]))
+    assert np.array_equal(out.train[1], np.concatenate([y] * 5))
+    assert out.validation is DATA.validation and out.test is DATA.test
+    assert "shifted by one pixel down, up, right and left (240 more)" in out.source
+    assert np.array_equal(augmented(DATA, "shift").train[0], out.train[0])

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..errors import AnynetDataWarning, ArgumentError, DataError, DataNotFoundError
 from .arrays import load_npz
-from .augment import AUGMENTATIONS, augmented, mirrored
+from .augment import AUGMENTATIONS, augmented, mirrored, one_pixel_shifts, shifted
 from .cache import (
     CHECKSUMS,
     MIRRORS,
@@ -57,6 +57,8 @@ __all__ = [
     "CLASS_NAMES",
     "augmented",
     "mirrored",
+    "one_pixel_shifts",
+    "shifted",
     "AnynetDataWarning",
     "CHECKSUMS",
     "DataNotFoundError",
