@@ -34,18 +34,21 @@ class LoopEngine:
 
     name = "loop"
 
-    def epoch(self, spec, backend, params, state, data, indices, *, m, eta, reducer=None, bar=None):
+    def epoch(self, spec, backend, params, state, data, indices, *, m, eta, reducer=None, bar=None, masks=None):
         """Run ``spec``'s step over the mini-batches of ``data`` (a DeviceData)
         taken ``m`` rows at a time in the order ``indices`` (an index array on
         the device; its length may be less than ``data.n``), at learning rate
-        ``eta`` (a Python float).  Returns the new ``(params, state)``; the
-        arguments are left as they were."""
+        ``eta`` (a Python float); ``masks`` (a DropoutMasks) draws each step's
+        dropout masks.  Returns the new ``(params, state)``; the arguments are
+        left as they were."""
         step = spec.step(backend.xp, fuse=backend.fuse, reducer=reducer)
         n = indices.shape[0]
         for k in range(0, n, m):
-            idx = indices[k : min(k + m, n)]  # the standard leaves out-of-range stops undefined
+            stop = min(k + m, n)
+            idx = indices[k:stop]  # the standard leaves out-of-range stops undefined
             x = backend.take_rows(data.x, idx)
-            params, state = step(params, state, x, backend.take_rows(data.targets, idx), eta)
+            step_masks = None if masks is None else masks.draw(stop - k)
+            params, state = step(params, state, x, backend.take_rows(data.targets, idx), eta, step_masks)
             if bar is not None:
                 bar.update(x.shape[0])
         return params, state
@@ -54,13 +57,15 @@ class LoopEngine:
 LOOP = LoopEngine()
 
 
-def run_epoch(model, data, order, *, engine, mini_batch_size, eta, reg, optimizer, opt_state, reducer, bar=None):
+def run_epoch(model, data, order, *, engine, mini_batch_size, eta, reg, optimizer, opt_state, reducer, bar=None,
+              masks=None):
     """Train ``model`` for one epoch over ``data`` (a DeviceData) in the host
     permutation ``order`` (``(K, n)``: one per network of a stack) with
     ``engine`` (see :func:`anynet.train.engines.engine_for`); return the new
     optimizer state.  The model's
     parameters are replaced once, at the end (a failed epoch leaves them as
-    they were)."""
+    they were).  ``masks`` (a DropoutMasks, for the loop engine only) draws
+    each step's dropout masks."""
     backend = model.backend
     indices = backend.asarray(order, dtype=backend.index_dtype)  # one transfer per epoch
     spec = StepSpec(model.layers, model.cost, optimizer, reg)
@@ -68,7 +73,7 @@ def run_epoch(model, data, order, *, engine, mini_batch_size, eta, reg, optimize
     with backend.errstate():
         (weights, biases), opt_state = engine.epoch(
             spec, backend, (list(weights), list(biases)), opt_state, data, indices,
-            m=mini_batch_size, eta=eta, reducer=reducer, bar=bar,
+            m=mini_batch_size, eta=eta, reducer=reducer, bar=bar, **({} if masks is None else {"masks": masks}),
         )
     model.set_parameters(weights, biases)
     return opt_state

@@ -19,78 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import arguments
-from .engine import run_epoch
+from .config import MONITORS, EpochReport, TrainConfig  # noqa: F401  (re-exported: the loop's public types)
+from .dropout import DropoutMasks
+from .engine import LOOP, run_epoch
 from .engines import engine_of
 from .step import LocalReducer
-from ..errors import ArgumentError, ArgumentTypeError, TrainingDiverged
-from ..model.optimizers import REGULARIZATIONS, Regularizer, get_optimizer
-from .schedules import SCHEDULES, DivideAt, DivideOnPlateau
-
-MONITORS = ("evaluation_cost", "evaluation_accuracy", "training_cost", "training_accuracy")
-
-
-@dataclass
-class EpochReport:
-    """What one epoch measured; given to every callback.  Numbers are plain
-    Python ints and floats."""
-
-    epoch: int
-    eta: float
-    seconds: float
-    evaluation_cost: float | None = None
-    evaluation_accuracy: int | None = None
-    n_evaluation: int | None = None
-    training_cost: float | None = None
-    training_accuracy: int | None = None
-    n_training: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A run's settings, checked.  ``monitors`` names what is measured after
-    each epoch (see MONITORS); the eta schedule and early stopping need the
-    evaluation accuracy, which they add themselves."""
-
-    epochs: int
-    mini_batch_size: int
-    eta: float
-    lmbda: float = 0.0
-    regularization: str = "l2"
-    optimizer: object = "sgd"
-    eta_schedule: DivideOnPlateau | DivideAt | None = None
-    early_stopping: int | None = None
-    monitors: frozenset = frozenset()
-
-    def __post_init__(self):
-        set_ = object.__setattr__  # frozen: normalise once, here
-        set_(self, "epochs", arguments.integer("epochs", self.epochs, low=0))
-        set_(self, "mini_batch_size", arguments.integer("mini_batch_size", self.mini_batch_size, low=1))
-        set_(self, "eta", arguments.real("eta", self.eta, low=0.0, low_open=True))
-        set_(self, "lmbda", arguments.real("lmbda", 0.0 if self.lmbda is None else self.lmbda, low=0.0))
-        arguments.choice("regularization", self.regularization, REGULARIZATIONS)
-        set_(self, "optimizer", get_optimizer(self.optimizer))
-        schedule = DivideOnPlateau() if self.eta_schedule is True else self.eta_schedule
-        if schedule is not None and not isinstance(schedule, SCHEDULES):
-            raise ArgumentTypeError(f"eta_schedule must be a DivideOnPlateau, a DivideAt or True, not {self.eta_schedule!r}")
-        set_(self, "eta_schedule", schedule)
-        if self.early_stopping is not None:
-            set_(self, "early_stopping", arguments.integer("early_stopping", self.early_stopping, low=1))
-        unknown = set(self.monitors) - set(MONITORS)
-        if unknown:
-            raise ArgumentError(f"unknown monitors {sorted(unknown)}; choose from {', '.join(MONITORS)}")
-        monitors = set(self.monitors)
-        if self.selects_epochs:
-            monitors.add("evaluation_accuracy")
-        set_(self, "monitors", frozenset(monitors))
-
-    @property
-    def selects_epochs(self) -> bool:
-        """The schedule or early stopping watch the evaluation accuracy."""
-        watching = self.eta_schedule is not None and self.eta_schedule.needs_evaluation
-        return watching or self.early_stopping is not None
-
+from ..errors import ArgumentError, TrainingDiverged
 
 class Shuffler:
     """The order of the training samples, shuffled at the start of each epoch
@@ -133,12 +67,16 @@ class TrainState:
     # the last epoch's parameters when early stopping restored the best ones at
     # the end: a longer resumed run goes on from these, as an uninterrupted one would
     resume_parameters: tuple | None = None
+    # the host NumPy Generator the dropout masks are drawn from, one draw per
+    # Dropout layer per step (None: the network has no dropout)
+    mask_rng: object = None
 
     @classmethod
-    def start(cls, model, config: TrainConfig, shuffler: Shuffler) -> "TrainState":
+    def start(cls, model, config: TrainConfig, shuffler: Shuffler, mask_rng=None) -> "TrainState":
         weights, biases = model.parameters()
         return cls(
             shuffler=shuffler,
+            mask_rng=mask_rng,
             eta=config.eta,
             optimizer_state=config.optimizer.init(weights, biases, xp=model.xp),
             schedule=config.eta_schedule.start(config.eta) if config.eta_schedule is not None else None,
@@ -162,10 +100,14 @@ class Callback:
 
 
 def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluation=None,
-        callbacks=(), progress=False, reducer=None) -> TrainState:
+        callbacks=(), progress=False, reducer=None, mask_rng=None) -> TrainState:
     """Train ``model`` on ``train`` (a DeviceData) as ``config`` says, from
     ``state`` (a resumed run) or from the start with ``shuffler``'s order;
-    measure ``evaluation`` (a DeviceData) after each epoch.  Returns the final
+    measure ``evaluation`` (a DeviceData) after each epoch.  A model with
+    Dropout layers draws its masks from ``mask_rng`` (a NumPy Generator,
+    continued across calls) on the host, one array per layer and step, sent
+    to the device (:class:`anynet.train.dropout.DropoutMasks`); such a run
+    goes to the loop engine (a compiled epoch takes no host draws).  Returns the final
     TrainState, whose ``history`` holds one EpochReport per epoch.  With a
     reducer of several ranks, each rank's BLAS and OpenMP threads are limited
     to its share of the machine's cores while it trains, then restored.
@@ -175,7 +117,8 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
     """
     reducer = LocalReducer() if reducer is None else reducer
     if state is None:
-        state = TrainState.start(model, config, shuffler or Shuffler(train.n))
+        state = TrainState.start(model, config, shuffler or Shuffler(train.n), mask_rng)
+    masks = DropoutMasks.for_run(model, state.mask_rng, reducer)
     if config.selects_epochs and evaluation is None:
         raise ArgumentError("eta_schedule and early_stopping need evaluation_data to measure accuracy on")
     for data in (train, evaluation):
@@ -183,13 +126,13 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
             data.pending.verify(model.xp)  # device-side checks: one transfer per run
     for callback in callbacks:
         callback.on_train_begin(train)
-    reg = Regularizer(config.regularization, config.lmbda, train.n) if config.lmbda else None
+    reg = config.regularizer(train.n)
     if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
         model.set_parameters(*state.resume_parameters)  # a finished run, resumed for more epochs
         state.resume_parameters = None
     with _rank_threads(reducer):
         while state.epoch < config.epochs and not state.stopped:
-            report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer)
+            report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer, masks)
             select_epoch(model, config, state, report)
             # Ranks of a multi-process run take rank 0's decisions, so none can
             # leave the loop while the others wait in a collective.
@@ -229,18 +172,20 @@ def _notify(callbacks, method, *args) -> None:
         raise error
 
 
-def _epoch(model, train, config, state, reg, evaluation, progress, reducer) -> EpochReport:
+def _epoch(model, train, config, state, reg, evaluation, progress, reducer, masks=None) -> EpochReport:
     start = time.perf_counter()
-    order = state.shuffler.next_epoch()
+    order = state.shuffler.next_epoch() if config.shuffle else np.arange(train.n)
     if reducer.size > 1:
         order = reducer.agree(order)  # the global `random` of an unseeded run differs between processes
+    if config.drop_last:
+        order = order[: config.steps_per_epoch(train.n) * config.mini_batch_size]
     last_good = model.parameters()
     bar = _progress_bar(train.n, state.epoch) if progress else None
     try:
         state.optimizer_state = run_epoch(
-            model, train, order, engine=engine_of(model, reducer), mini_batch_size=config.mini_batch_size,
-            eta=state.eta, reg=reg,
-            optimizer=config.optimizer, opt_state=state.optimizer_state, reducer=reducer, bar=bar,
+            model, train, order, engine=engine_of(model, reducer) if masks is None else LOOP,
+            mini_batch_size=config.mini_batch_size, eta=state.eta, reg=reg,
+            optimizer=config.optimizer, opt_state=state.optimizer_state, reducer=reducer, bar=bar, masks=masks,
         )
     finally:
         if bar is not None:
@@ -280,7 +225,7 @@ def _penalty(model, config):
     total_cost divides lmbda by the size of the data it measures)."""
     if not config.lmbda:
         return None
-    return lambda n: Regularizer(config.regularization, config.lmbda, n).penalty(model.weights, xp=model.xp)
+    return lambda n: config.regularizer(n).penalty(model.weights, xp=model.xp)
 
 
 def total_cost(model, data, penalty=None) -> float:

@@ -69,17 +69,7 @@ def encode(config: TrainConfig, state: TrainState, *, data_sha256: str, extra: d
     shuffler = _encode_shuffler(state.shuffler, arrays)
     run = {
         "version": RUN_VERSION,
-        "config": {
-            "epochs": config.epochs,
-            "mini_batch_size": config.mini_batch_size,
-            "eta": config.eta,
-            "lmbda": config.lmbda,
-            "regularization": config.regularization,
-            "optimizer": {"name": config.optimizer.name, **config.optimizer.config()},
-            "eta_schedule": None if config.eta_schedule is None else config.eta_schedule.config(),
-            "early_stopping": config.early_stopping,
-            "monitors": sorted(config.monitors),
-        },
+        "config": _encode_config(config),
         "epoch": state.epoch,
         "eta": state.eta,
         "optimizer_state": optimizer_state,
@@ -91,12 +81,31 @@ def encode(config: TrainConfig, state: TrainState, *, data_sha256: str, extra: d
         "since_best": state.since_best,
         "stopped": state.stopped,
         "shuffler": shuffler,
+        "mask_rng": None if state.mask_rng is None else _encode_generator(state.mask_rng),
         "history": [_report_dict(r) for r in state.history],
         "data_sha256": data_sha256,
         "extra": extra or {},
         "arrays": {name: [list(a.shape), a.dtype.name] for name, a in arrays.items()},
     }
     return run, arrays
+
+
+def _encode_config(config: TrainConfig) -> dict:
+    return {
+        "epochs": config.epochs,
+        "mini_batch_size": config.mini_batch_size,
+        "eta": config.eta,
+        "lmbda": config.lmbda,
+        "regularization": config.regularization,
+        "optimizer": {"name": config.optimizer.name, **config.optimizer.config()},
+        "eta_schedule": None if config.eta_schedule is None else config.eta_schedule.config(),
+        "early_stopping": config.early_stopping,
+        "monitors": sorted(config.monitors),
+        # network3.py's order and penalty; absent (the defaults) in files of earlier versions
+        "shuffle": config.shuffle,
+        "drop_last": config.drop_last,
+        "lmbda_divisor": config.lmbda_divisor,
+    }
 
 
 def _report_dict(report: EpochReport) -> dict:
@@ -109,8 +118,13 @@ def _encode_shuffler(shuffler: Shuffler, arrays: dict) -> dict:
         version, internal, gauss = (random if shuffler.rng is None else shuffler.rng).getstate()
         arrays["r_random_state"] = np.asarray(internal, dtype=np.uint32)
         return {"kind": "random", "version": version, "gauss_next": gauss}
-    state = shuffler.rng.bit_generator.state
-    # 128-bit integers as hex strings: checkpoint headers refuse integers over 20 digits
+    return _encode_generator(shuffler.rng)
+
+
+def _encode_generator(rng) -> dict:
+    """A NumPy Generator's state; 128-bit integers as hex strings (checkpoint
+    headers refuse integers over 20 digits)."""
+    state = rng.bit_generator.state
     return {
         "kind": "numpy",
         "bit_generator": state["bit_generator"],
@@ -161,6 +175,7 @@ def _decode(run, arrays, backend):
     config = TrainConfig(
         c["epochs"], c["mini_batch_size"], c["eta"], c["lmbda"], c["regularization"],
         OPTIMIZERS[name](**optimizer_spec), schedule_rule, c["early_stopping"], frozenset(c["monitors"]),
+        c.get("shuffle", True), c.get("drop_last", False), c.get("lmbda_divisor", "samples"),
     )
 
     def take(prefix, count):
@@ -186,6 +201,7 @@ def _decode(run, arrays, backend):
         stopped=bool(run["stopped"]),
         history=[EpochReport(**r) for r in run["history"]],
         resume_parameters=None if resume is None else (take("last_w", resume["weights"]), take("last_b", resume["biases"])),
+        mask_rng=None if run.get("mask_rng") is None else _decode_generator(run["mask_rng"]),
     )
     return config, state
 
@@ -201,6 +217,12 @@ def _decode_shuffler(spec, arrays) -> Shuffler:
         shuffler = Shuffler(len(order), own)
         shuffler.order = [int(i) for i in order]
         return shuffler
+    shuffler = Shuffler(len(order), _decode_generator(spec))
+    shuffler.order = order.astype(np.int64)
+    return shuffler
+
+
+def _decode_generator(spec):
     rng = np.random.default_rng()
     rng.bit_generator.state = {
         "bit_generator": spec["bit_generator"],
@@ -208,9 +230,7 @@ def _decode_shuffler(spec, arrays) -> Shuffler:
         "has_uint32": spec["has_uint32"],
         "uinteger": spec["uinteger"],
     }
-    shuffler = Shuffler(len(order), rng)
-    shuffler.order = order.astype(np.int64)
-    return shuffler
+    return rng
 
 
 class RunCheckpoint(Callback):

@@ -42,19 +42,20 @@ class LocalReducer:
 
 
 def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
-    """``step(params, state, x, targets, eta) -> (params, state)``: one
+    """``step(params, state, x, targets, eta, masks=None) -> (params, state)``: one
     mini-batch update of ``params = (weights list, biases list)`` and the
-    optimizer's ``state``, with learning rate ``eta``.  ``fuse`` runs the
+    optimizer's ``state``, with learning rate ``eta`` (and ``masks``, one per
+    layer, None where none, for the Dropout layers).  ``fuse`` runs the
     elementwise chains as fused kernels (CuPy); ``reducer`` (None: this
     process alone) combines the batch gradient across processes.  The step
     returns new arrays and never writes into its arguments."""
     fusing = {} if fuse is None else {"fuse": fuse}  # optimizers written before fusion take no fuse
 
-    def step(params, state, x, targets, eta):
+    def step(params, state, x, targets, eta, masks=None):
         weights, biases = params
 
         def grad_fn(x, targets):
-            return chain.gradients(layers, weights, biases, x, targets, cost=cost, xp=xp, fuse=fuse)
+            return chain.gradients(layers, weights, biases, x, targets, cost=cost, xp=xp, masks=masks, fuse=fuse)
 
         nabla_b, nabla_w = grad_fn(x, targets) if reducer is None else reducer.batch_gradients(grad_fn, x, targets)
         weights, biases, state = optimizer.step(
