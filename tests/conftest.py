@@ -91,8 +91,8 @@ ORDER_RTOL = {"float64": 5e-14, "float32": 4e-5}
 #   against NumPy's, against per-sample sums, against torch autograd; a
 #   forward pass): worst 8.5e-16 float64 (jax's gradient against torch
 #   autograd, linear output), 3.4e-07 float32 (torch's batch against its
-#   per-sample sums).  A class bound: a site whose own worst is smaller (down
-#   to 2e-16) sits up to ~250x above it; sites measured exact compare exactly.
+#   per-sample sums).  Sites whose own worst is far smaller have their own
+#   bound beside them; sites measured exact compare exactly.
 RUN_RTOL = {"float64": 1e-13, "float32": 7e-5}
 # ^ tens to hundreds of SGD steps whose rounding differences feed back: worst
 #   9.8e-16 float64 (anynet against the seed's code, 2 epochs), 7.4e-07

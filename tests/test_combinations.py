@@ -185,7 +185,7 @@ def test_regression_gradients_match_pytorch_autograd(backend64, hidden):
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((6, 5)), 10 * rng.standard_normal((6, 2))
     nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, backend64.asarray(x), backend64.asarray(y),
-                                          activations=net.activations, cost=net.cost, xp=backend64.xp)
+                                           activations=net.activations, cost=net.cost, xp=backend64.xp)
     ws = [torch.tensor(backend64.to_numpy(w), requires_grad=True) for w in net.weights]
     bs = [torch.tensor(backend64.to_numpy(b), requires_grad=True) for b in net.biases]
     hidden_fn = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[hidden]
@@ -203,7 +203,8 @@ def test_total_cost_from_z_equals_the_books_fn(backend, model):
     x, y = batch()
     z, a = chain.mlp_output(net.weights, net.biases, backend.asarray(x), activations=net.activations, xp=backend.xp)
     Y = backend.asarray(y)
-    bound = (10 * RTOL if on_gpu(backend) else ORDER_RTOL)[backend.dtype_name]  # measured worst 2.0e-16 / 1.1e-7
+    bound = 10 * RTOL[backend.dtype_name] if on_gpu(backend) else {"float64": 2e-14, "float32": 1e-5}[backend.dtype_name]
+    # ^ measured worst 2.0e-16 / 1.1e-7
     assert rel_diff(net.cost.total(z, a, Y, xp=backend.xp), net.cost._fn(a, Y, xp=backend.xp)) <= bound
 
 
@@ -235,4 +236,5 @@ def test_monitored_cost_uses_the_runs_regularizer(kind):
     xp = net.backend.xp
     out = net.feedforward(x.T).T
     expected = float(net.cost.fn(out, y)) / 20 + float(Regularizer(kind, 2.0, 20).penalty(net.weights, xp=xp))
-    assert rel_diff(history[2][-1], expected) <= ORDER_RTOL["float64"]  # measured worst 0 (another orientation: not exact by construction)
+    # measured 0; a few ulps allowed: the two sides are different BLAS calls (x and x.T), not the same operations
+    assert rel_diff(history[2][-1], expected) <= 1e-15
