@@ -128,6 +128,9 @@ def test_a_conv_net_round_trips(tmp_path, dtype):
     assert bits(loaded) == bits(model)
     x = get_backend("numpy", None, dtype).asarray(np.random.default_rng(1).random((7, 64)))
     assert np.array_equal(loaded.feedforward(x), model.feedforward(x))
+    net = anynet.load(path)  # a Network around it predicts, as the model computes
+    assert net.classes == ["a", "b", "c", "d"] and net.seed == 5
+    assert np.array_equal(net.predict_proba(np.asarray(x)), np.asarray(model.feedforward(x)))
 
 
 def test_an_mlp_still_loads_as_the_books_network(tmp_path):

@@ -6,6 +6,8 @@ of these sizes, still a few ulps)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,35 @@ def test_bad_arguments_are_refused():
         onnxexport.build_chain(layers, params[:1], (1, 2, 2), "float64")
     with pytest.raises(ArgumentError, match="float16"):
         onnxexport.build_chain(layers, params, (1, 2, 2), "float16")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_conv_network_exports_what_its_predict_proba_gives(tmp_path, dtype):
+    """A Network of a conv Model (as a checkpoint loads one): Network.to_onnx
+    exports the model's own layers, and ONNX Runtime gives its predict_proba."""
+    import anynet
+    from anynet.model.costs import LogLikelihoodCost
+    from anynet.model.model import Model
+    from anynet.xp.backend import get_backend
+
+    layers = network3_like(True, Dropout(0.5, inverted=False))
+    rng = np.random.default_rng(3)
+    params = [p for p in chain.init_params(layers, rng, (98,)) if p is not None]
+    backend = get_backend("numpy", None, dtype)
+    model = Model(layers, cost=LogLikelihoodCost, backend=backend, weights=[backend.asarray(p.weight) for p in params],
+                  biases=[backend.asarray(p.bias) for p in params])
+    net = anynet.Network.from_model(model, seed=1)
+    assert repr(net).startswith("Network(layers=[Reshape, Conv2D, MaxPool2D, Activate, Flatten, Dropout, Dense, Dense]")
+    proto = onnx.load(str(net.to_onnx(tmp_path / "conv.onnx")))
+    names = [i.name for i in proto.graph.initializer]
+    assert [n for n in names if n.endswith(("weight", "bias"))] == [
+        "layers.1.weight", "layers.1.bias", "layers.6.weight", "layers.6.bias", "layers.7.weight", "layers.7.bias"]
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert "sizes" not in props and props["cost"] == "log-likelihood" and props["dtype"] == dtype
+    assert json.loads(props["layers"]) == [json.loads(json.dumps(layer.config())) for layer in layers]
+    x = rng.random((11, 98)).astype(dtype)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got, want = session.run(["output"], {"input": x})[0], net.predict_proba(x)
+    assert got.dtype == want.dtype and got.shape == want.shape == (11, 4)
+    assert float(np.max(np.abs(got - want))) <= TOLERANCE[dtype]
+    assert np.array_equal(net.predict(x), np.argmax(want, axis=1))

@@ -43,11 +43,11 @@ class Predicting:
         backend = self.backend
         on_device = backend.name != "numpy" and backend.owns(X)
         if on_device:
-            rows = features(X, backend=backend, n_in=self.sizes[0], what=what)
+            rows = features(X, backend=backend, n_in=self._model.n_in, what=what)
             return self._chunked(rows, compute)
         parts = []
         for (chunk,) in _row_chunks((X,)):
-            rows = features(chunk, backend=backend, n_in=self.sizes[0], what=what)
+            rows = features(chunk, backend=backend, n_in=self._model.n_in, what=what)
             with backend.errstate():
                 parts.append(backend.to_numpy(compute(rows)))
         return np.concatenate(parts, axis=0)

@@ -270,9 +270,12 @@ class Network(BookColumns, Predicting, Saving):
         return total_cost(model, self._prepare(data, "data"), penalty)
 
     def _prepare(self, data, what, defer=False):
-        return prepare(data, backend=self.backend, n_in=self.sizes[0], n_out=self.sizes[-1], what=what, defer=defer)
+        return prepare(data, backend=self.backend, n_in=self._model.n_in, n_out=self._model.n_out, what=what, defer=defer)
 
     def __repr__(self) -> str:
+        if not self._model.is_dense:
+            layers = ", ".join(type(layer).__name__ for layer in self._model.layers)
+            return f"{type(self).__name__}(layers=[{layers}], cost={self.cost.__name__}, backend={self.backend})"
         acts = ",".join(a.name for a in self.activations)
         return f"{type(self).__name__}({self.sizes}, cost={self.cost.__name__}, activations=[{acts}], backend={self.backend})"
 

@@ -1,19 +1,21 @@
 """A trained network as an ONNX model, for ONNX Runtime and every other
 runtime that reads ONNX (optional extra: ``pip install 'anynet-nndl[onnx]'``).
 
-The graph takes one input ``input`` of shape ``(N, sizes[0])`` (N, the
-batch, is dynamic) in the network's dtype (float32 or float64) and gives one
-output ``output`` of shape ``(N, sizes[-1])``: what ``predict_proba`` gives.
+The graph takes one input ``input`` of shape ``(N, *input_shape)`` (``(N,
+sizes[0])`` for the book's network; N, the batch, is dynamic) in the
+network's dtype (float32 or float64) and gives one output ``output`` of
+shape ``(N, n_out)``: what ``predict_proba`` gives.
 It is written with opset :data:`OPSET` of the default ONNX domain (ONNX 1.12
 onwards) and IR version :data:`IR_VERSION`; the tests run it on ONNX Runtime.
 The model's ``metadata_props`` record the opset (``onnx_opset``), the
-layers (``layers``, JSON) and, for a Network, its ``sizes``,
-``activations``, ``cost``, ``dtype``, ``classes`` (JSON) and
-``anynet_version``; its initializers are named as the safetensors tensors are
-(``layers.{i}.weight``, ``layers.{i}.bias``).
+layers (``layers``, JSON: each layer's ``config()``) and, for a Network,
+its ``cost``, ``dtype``, ``classes`` (JSON), ``anynet_version`` and, for a
+chain of Dense layers, ``sizes`` and ``activations``; its initializers are
+named as the safetensors tensors are (``layers.{i}.weight``,
+``layers.{i}.bias``, ``i`` the layer's index).
 
-A network is exported as a chain of :mod:`anynet.model.layers` layers
-(:func:`build_chain`; a Network of fully connected layers is a chain of
+A network is exported as its chain of :mod:`anynet.model.layers` layers
+(:func:`build_chain`; the book's network is a chain of
 :class:`~anynet.model.layers.Dense`), each written by the function
 :mod:`anynet.io.onnxlayers` registers for its kind: Dense, Conv2D,
 MaxPool2D, Activate, Dropout (at inference: nothing, or the book's ``1 - p``
@@ -30,7 +32,8 @@ import numpy as np
 
 from ..errors import ArgumentError, ExtraUnavailable, TrainingDiverged
 from ..model.activations import ACTIVATIONS
-from ..model.layers import Dense, Params, output_shapes
+from ..model.layers import output_shapes
+from ..model.layers.chain import per_layer
 from ..xp.backend import to_numpy
 from .files import write_new
 from .onnxlayers import EMITTERS, INPUT, OUTPUT, Graph
@@ -61,12 +64,19 @@ def activation_name(act) -> str:
                         f"anynet exports its own: {', '.join(ACTIVATIONS)}")
 
 
-def dense_chain(net):
-    """``(layers, params)``: a Network (or Model) of fully connected layers as
-    :class:`~anynet.model.layers.Dense` layers and their host parameters."""
-    layers = [Dense(x, y, activation=activation_name(act))
-              for x, y, act in zip(net.sizes[:-1], net.sizes[1:], net.activations)]
-    return layers, [Params(to_numpy(w), to_numpy(b)) for w, b in zip(net.weights, net.biases)]
+def model_chain(net):
+    """``(layers, params)``: the layers of a Network (or Model) and each
+    one's parameters as host arrays (None for a layer without any); every
+    activation must be anynet's own."""
+    model = getattr(net, "model", net)
+    for layer in model.layers:
+        if getattr(layer, "act", None) is not None:
+            activation_name(layer.act)
+    params = per_layer(model.layers, [to_numpy(w) for w in model.weights], [to_numpy(b) for b in model.biases])
+    return list(model.layers), params
+
+
+dense_chain = model_chain  # the name of anynet 0.2, when a Network was a chain of Dense layers
 
 
 def _version() -> str:
@@ -76,22 +86,27 @@ def _version() -> str:
 
 
 def metadata(net) -> dict[str, str]:
-    """A Network's ``metadata_props``: strings, JSON where a value is not one."""
+    """A Network's ``metadata_props``: strings, JSON where a value is not
+    one; ``sizes`` and ``activations`` for a chain of Dense layers only."""
+    model = getattr(net, "model", net)
     classes = getattr(net, "classes", None)
+    dense = {"sizes": json.dumps(list(model.sizes)),
+             "activations": json.dumps([activation_name(a) for a in model.activations])} if model.is_dense else {}
     return {
         "anynet_version": _version(),
-        "sizes": json.dumps(list(net.sizes)),
-        "activations": json.dumps([activation_name(a) for a in net.activations]),
-        "cost": net.cost.name,
-        "dtype": net.backend.dtype_name,
+        **dense,
+        "cost": model.cost.name,
+        "dtype": model.backend.dtype_name,
         "classes": json.dumps(None if classes is None else list(classes)),
     }
 
 
 def build(net):
-    """The ``onnx.ModelProto`` of a Network (see the module's docstring)."""
-    layers, params = dense_chain(net)
-    return build_chain(layers, params, (net.sizes[0],), net.backend.dtype_name, metadata(net))
+    """The ``onnx.ModelProto`` of a Network or Model of any of anynet's
+    layers, for samples of its ``input_shape`` (see the module's docstring)."""
+    layers, params = model_chain(net)
+    model = getattr(net, "model", net)
+    return build_chain(layers, params, model.input_shape, model.backend.dtype_name, metadata(net))
 
 
 def build_chain(layers, params, input_shape, dtype, props=None):

@@ -16,8 +16,9 @@ from .layers import chain
 from .activations import HIDDEN_ACTIVATIONS, get_activation
 from ..xp.backend import Backend, get_backend
 from .costs import QuadraticCost, get_cost
-from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
+from ..errors import ArgumentError, ArgumentTypeError
 from .initializers import get_initializer
+from .memory import check_memory  # noqa: F401  (where build and the sweep have always found it)
 
 # Datasets are evaluated in chunks of rows: whole-batch matrix work with
 # memory bounded by the chunk, not by the dataset.  EVAL_CHUNK rows on a GPU
@@ -72,6 +73,18 @@ class Model:
     def is_dense(self) -> bool:
         """True for the book's network: a chain of Dense layers only."""
         return all(isinstance(layer, chain.Dense) for layer in self.layers)
+
+    @property
+    def n_in(self) -> int:
+        """The number of features of each input row (a model whose input is one vector per sample)."""
+        if len(self.input_shape) != 1:
+            raise ArgumentError(f"this model takes samples of shape {self.input_shape}, not rows of features")
+        return self.input_shape[0]
+
+    @property
+    def n_out(self) -> int:
+        """The number of outputs (the output layer's units)."""
+        return self.layers[-1].n_out
 
     def parameter_shapes(self) -> list:
         """One :class:`~anynet.model.layers.Params` of shape tuples per entry
@@ -197,36 +210,6 @@ def build_activations(sizes, cost, activation="sigmoid", output_activation=None)
     output = get_activation(output_activation)
     cost.check_output(output)
     return hidden + [output]
-
-
-def check_memory(layers, input_shape, backend: Backend, *, copies: int = 6) -> None:
-    """Refuse, with the figure, a chain of ``layers`` (for samples of
-    ``input_shape``) whose parameters cannot fit: the float64 draw on the host
-    plus ``copies`` device-sized arrays (parameters, gradients, the updated
-    parameters, optimizer moments)."""
-    count = chain.parameter_count(layers, input_shape)
-    itemsize = 8 if backend.dtype_name == "float64" else 4
-    host_need = count * 8
-    device_need = count * itemsize * copies
-    host_free, device_free = backend.available_memory()
-    need, free, where = host_need + (device_need if device_free is None else 0), host_free, "memory"
-    if device_free is not None and device_need > device_free:
-        need, free, where = device_need, device_free, f"memory on {backend.device_name}"
-    if free is not None and need > free:
-        raise TooLargeError(
-            f"{_describe(layers)} has {count:,} parameters and needs about {_gib(need)} to train "
-            f"({backend.dtype_name}); this machine has {_gib(free)} of {where} available"
-        )
-
-
-def _describe(layers) -> str:
-    if all(isinstance(layer, chain.Dense) for layer in layers):
-        return f"a network of sizes {[layers[0].n_in, *(layer.n_out for layer in layers)]}"
-    return f"a network of {len(layers)} layers ({', '.join(type(layer).__name__ for layer in layers)})"
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
 
 
 def build(
