@@ -210,18 +210,22 @@ def _check_epochs(path, state, epochs) -> None:
                             f"N > {done} to train more")
 
 
+def _dataset(args, net, recorded, typed, progress):
+    """The run's data: ``typed`` (--data as typed, which the lines show; the
+    run records it absolute), else the path or name the run recorded."""
+    return common.load_data(
+        typed or recorded["data"], dtype=net.backend.dtype_name, progress=progress,
+        fallback_to_sample=args.argv == ["train"], validation_split=recorded["validation_split"],
+        label_column=recorded["label_column"], augment=recorded.get("augment"),  # runs saved before --augment: none
+    )
+
+
 def _fit(args, net, config, run, recorded, reducer, say) -> int:
     root = reducer is None or reducer.is_root
     _settle_blocks(reducer, config, recorded, say)
     data_given = recorded.pop("data_given", False)  # --resume with --data: not recorded
     progress = common.progress_wanted(args) and root
-    first_run = args.argv == ["train"]
-    typed = run is None or data_given  # --data as typed (the run records it absolute): the lines show it so
-    dataset = common.load_data(
-        args.data if typed else recorded["data"], dtype=net.backend.dtype_name, progress=progress, fallback_to_sample=first_run,
-        validation_split=recorded["validation_split"], label_column=recorded["label_column"],
-        augment=recorded.get("augment"),  # runs saved before --augment have none
-    )
+    dataset = _dataset(args, net, recorded, args.data if run is None or data_given else None, progress)
     common.check_fit(net.sizes, dataset, "--sizes")
     net.classes, net.class_names = dataset.classes, dataset.class_names
     common.describe(dataset, say)
