@@ -239,3 +239,46 @@ def test_check_memory_counts_a_conv_nets_parameters():
     check_memory(layers, (1, 28, 28), _SmallMachine(need))
     with pytest.raises(TooLargeError, match=rf"3 layers \(Conv2D, Flatten, Dense\) has {count:,} parameters"):
         check_memory(layers, (1, 28, 28), _SmallMachine(need - 1))
+
+
+# -- safetensors: the layer list in the metadata ----------------------------------------
+
+
+def test_a_conv_net_round_trips_through_safetensors(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    model = conv_model("float32")
+    net = anynet.Network.from_model(model, seed=3)
+    path = tmp_path / "conv.safetensors"
+    net.save(path)
+    tensors = st.load_file(str(path))  # the safetensors package's reader, not anynet's
+    assert {name: t.shape for name, t in tensors.items()} == {
+        "layers.1.weight": (3, 1, 3, 3), "layers.1.bias": (3,), "layers.6.weight": (10, 27), "layers.6.bias": (10,),
+        "layers.7.weight": (4, 10), "layers.7.bias": (4,)}
+    assert np.array_equal(tensors["layers.6.bias"], np.asarray(model.biases[1])[:, 0])
+    back = anynet.load(path)
+    assert back.model.layers == model.layers and back.model.input_shape == (64,) and back.seed == 3
+    assert bits(back) == bits(model)
+    x = np.random.default_rng(2).random((5, 64)).astype(np.float32)
+    assert np.array_equal(back.predict_proba(x), net.predict_proba(x))
+
+
+def test_a_bad_layer_list_in_safetensors_is_refused(tmp_path):
+    from anynet.io import safetensorsfile
+
+    path = tmp_path / "conv.safetensors"
+    safetensorsfile.save(conv_model(), path)
+    raw = path.read_bytes()
+    (length,) = np.frombuffer(raw[:8], "<u8")
+    header = json.loads(raw[8:8 + int(length)])
+    layers = json.loads(header["__metadata__"]["layers"])
+    layers[1]["in_channels"] = 2
+    for edit, message in ((dict(layers=json.dumps(layers)), "do not chain .* takes 2 channels"),
+                          (dict(sizes="[64, 4]"), r"unknown fields \['sizes'\]"),
+                          (dict(format_version="3"), "versions 1 and 2")):
+        changed = dict(header, __metadata__={**header["__metadata__"], **edit})
+        text = json.dumps(changed).encode()
+        text += b" " * (-(8 + len(text)) % 8)
+        path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + int(length):])
+        with pytest.raises(CheckpointError, match=message) as info:
+            anynet.load(path)
+        assert str(path) in str(info.value)

@@ -15,6 +15,15 @@ kinds, ``["dense", ...]``), ``sizes``, ``activations`` (JSON lists), ``cost``,
 ``dtype``, ``anynet_version``, ``seed`` and ``classes`` (JSON, null when
 unset).  Layer ``i`` computes ``activations[i](x @ weight.T + bias)``.
 
+A model of other layers (convolution, pooling, ...: :mod:`anynet.model.layers`)
+is written as ``format_version`` "2": ``layers`` is the JSON list of each
+layer's ``config()`` (its type and configuration, as a checkpoint records it)
+and ``input_shape`` each sample's shape (JSON), in place of ``sizes`` and
+``activations``; ``i`` in ``layers.{i}.weight`` and ``layers.{i}.bias`` is
+the index of the layer in that list, the weight in the layer's shape (a
+Conv2D's ``(filters, channels, kh, kw)``) and the bias flattened.  Its layer
+list is read as strictly as a checkpoint's (:mod:`anynet.io.layerlist`).
+
 anynet writes and reads the format itself (:func:`encode`, :func:`read_spec`),
 so saving and loading need no extra package; the ``safetensors`` extra
 (``pip install 'anynet-nndl[safetensors]'``) installs the safetensors package
@@ -29,6 +38,7 @@ else.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -37,17 +47,20 @@ import numpy as np
 
 from ..errors import CheckpointError, TooLargeError, TrainingDiverged
 from ..model.costs import COSTS
+from ..model.layers import chain
 from ..xp.backend import to_numpy
-from . import fields, files, npzfile
+from . import fields, files, layerlist, npzfile
 from .fields import check_network
 
 FORMAT = "anynet-weights"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"  # the book's network: sizes and activations
+LAYERS_VERSION = "2"  # any other chain of layers: the layer list
 SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 16 << 20
 _DTYPES = {"float32": "F32", "float64": "F64"}
 _METADATA = ("format", "format_version", "layers", "sizes", "activations", "cost", "dtype", "anynet_version",
              "seed", "classes")
+_METADATA_2 = ("format", "format_version", "layers", "input_shape", "cost", "dtype", "anynet_version", "seed", "classes")
 
 
 def weight_name(i: int) -> str:
@@ -95,10 +108,10 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
     from .. import __version__
 
     path = Path(path)
-    cost, activations = fields.names_of(net)
     dtype = net.backend.dtype_name
-    tensors = {}
-    for i, (w, b) in enumerate(zip(net.weights, net.biases)):
+    tensors, pairs = {}, iter(zip(net.weights, net.biases))
+    for i in _indices(net.layers):  # the index of the layer: for the book's network, of the weight list too
+        w, b = next(pairs)
         tensors[weight_name(i)] = np.ascontiguousarray(to_numpy(w), dtype=dtype)
         tensors[bias_name(i)] = np.ascontiguousarray(to_numpy(b), dtype=dtype).reshape(-1)
     if not allow_nonfinite:
@@ -106,13 +119,23 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
             if not np.isfinite(array).all():
                 raise TrainingDiverged(f"refusing to save {path}: {name} holds NaN or inf (training diverged?); "
                                        "pass allow_nonfinite=True to save it anyway")
+    if net.is_dense:
+        cost, activations = fields.names_of(net)
+        network = {"format_version": FORMAT_VERSION, "layers": json.dumps(["dense"] * len(net.weights)),
+                   "sizes": json.dumps(list(net.sizes)), "activations": json.dumps(activations)}
+    else:
+        cost = fields.name_of(COSTS, net.cost, "cost")
+        layers, input_shape = layerlist.configs(net)
+        network = {"format_version": LAYERS_VERSION, "layers": json.dumps(layers), "input_shape": json.dumps(input_shape)}
     metadata = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "layers": json.dumps(["dense"] * len(net.weights)),
-        "sizes": json.dumps(list(net.sizes)), "activations": json.dumps(activations), "cost": cost, "dtype": dtype,
-        "anynet_version": __version__, "seed": json.dumps(seed),
-        "classes": json.dumps(None if classes is None else list(classes)),
+        "format": FORMAT, **network, "cost": cost, "dtype": dtype, "anynet_version": __version__,
+        "seed": json.dumps(seed), "classes": json.dumps(None if classes is None else list(classes)),
     }
     files.write_new(path, encode(tensors, metadata), overwrite=overwrite, what="weights file")
+
+
+def _indices(layers) -> list[int]:
+    return [i for i, layer in enumerate(layers) if layer.has_params]
 
 
 def read_spec(path):
@@ -128,20 +151,34 @@ def read_spec(path):
         if not isinstance(header, dict):
             raise CheckpointError(f"{path}: the safetensors header is a JSON {type(header).__name__}, not an object")
         info = _metadata(path, header.pop("__metadata__", None))
+        sizes, layers, indices, shapes = _network(path, info)
+        dtype = np.dtype(info["dtype"]).newbyteorder("<")
+        expected = {}
+        for i, p in zip(indices, shapes):
+            expected[weight_name(i)], expected[bias_name(i)] = p.weight, (math.prod(p.bias),)
+        offsets = _check_entries(path, header, expected, _DTYPES[info["dtype"]], dtype.itemsize, size - 8 - length)
+        arrays = {}
+        for k, (i, p) in enumerate(zip(indices, shapes)):
+            arrays[f"w{k}"] = _read_tensor(path, f, weight_name(i), expected, offsets, dtype, 8 + length)
+            arrays[f"b{k}"] = _read_tensor(path, f, bias_name(i), expected, offsets, dtype, 8 + length).reshape(p.bias)
+    extra = ({} if info.get("classes") is None else {"classes": info["classes"]}) | ({} if layers is None else {"layers": layers})
+    return sizes, COSTS[info["cost"]], info.get("activations"), info["dtype"], info.get("seed"), arrays, extra
+
+
+def _network(path: Path, info: dict):
+    """``(sizes, layers, indices, shapes)``: the book's sizes (version 1) or
+    ``(layers, input_shape)`` (version 2, else None), the indices of the
+    layers with parameters and their :class:`Params` of shapes."""
+    if info["format_version"] == FORMAT_VERSION:
         sizes = check_network(path, info)
         if len(info.get("layers", sizes[1:])) != len(sizes) - 1:
             raise CheckpointError(f"{path}: {len(info['layers'])} layers for sizes {sizes}")
-        dtype = np.dtype(info["dtype"]).newbyteorder("<")
-        expected = {}
-        for i, (x, y) in enumerate(zip(sizes[:-1], sizes[1:])):
-            expected[weight_name(i)], expected[bias_name(i)] = (y, x), (y,)
-        offsets = _check_entries(path, header, expected, _DTYPES[info["dtype"]], dtype.itemsize, size - 8 - length)
-        arrays = {}
-        for i in range(len(sizes) - 1):
-            arrays[f"w{i}"] = _read_tensor(path, f, weight_name(i), expected, offsets, dtype, 8 + length)
-            arrays[f"b{i}"] = _read_tensor(path, f, bias_name(i), expected, offsets, dtype, 8 + length).reshape(-1, 1)
-    extra = {} if info.get("classes") is None else {"classes": info["classes"]}
-    return sizes, COSTS[info["cost"]], info["activations"], info["dtype"], info.get("seed"), arrays, extra
+        layers = chain.dense_layers(sizes, info["activations"])
+        return sizes, None, list(range(len(layers))), chain.param_shapes(layers, sizes[:1])
+    cost = fields.check_cost(path, info)
+    layers, input_shape = layerlist.parse(path, info.get("layers"), info.get("input_shape"), cost)
+    fields.check_common(path, info, layers[-1].n_out)
+    return None, (layers, input_shape), _indices(layers), chain.param_shapes(layers, input_shape)
 
 
 def _header_length(path: Path, prefix: bytes, size: int) -> int:
@@ -162,20 +199,22 @@ def _metadata(path: Path, metadata) -> dict:
                               "anynet loads the safetensors files that Network.save writes")
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not anynet weights (its metadata's format is not {FORMAT!r})")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: unknown anynet-weights format version {metadata.get('format_version')!r}; "
-                              f"this anynet reads version {FORMAT_VERSION}")
-    unknown = sorted(set(metadata) - set(_METADATA))
-    missing = [key for key in ("sizes", "activations", "cost", "dtype") if key not in metadata]
+    version = metadata.get("format_version")
+    if version not in (FORMAT_VERSION, LAYERS_VERSION):
+        raise CheckpointError(f"{path}: unknown anynet-weights format version {version!r}; "
+                              f"this anynet reads versions {FORMAT_VERSION} and {LAYERS_VERSION}")
+    known, needed = (_METADATA, ("sizes", "activations")) if version == FORMAT_VERSION else (_METADATA_2, ("layers", "input_shape"))
+    unknown = sorted(set(metadata) - set(known))
+    missing = [key for key in (*needed, "cost", "dtype") if key not in metadata]
     if unknown or missing:
         raise CheckpointError(f"{path}: the metadata has unknown fields {unknown}" if unknown else
                               f"{path}: the metadata lacks {', '.join(missing)}")
-    info = {key: metadata[key] for key in ("cost", "dtype", "anynet_version") if key in metadata}
-    for key in ("layers", "sizes", "activations", "seed", "classes"):
+    info = {key: metadata[key] for key in ("format_version", "cost", "dtype", "anynet_version") if key in metadata}
+    for key in ("layers", "input_shape", "sizes", "activations", "seed", "classes"):
         if key in metadata:
             info[key] = npzfile.loads_json(metadata[key].encode(), path, f"the metadata's {key}", encoding="utf-8")
     layers = info.get("layers")
-    if layers is not None and (not isinstance(layers, list) or any(kind != "dense" for kind in layers)):
+    if version == FORMAT_VERSION and layers is not None and (not isinstance(layers, list) or any(kind != "dense" for kind in layers)):
         raise CheckpointError(f"{path}: layers {fields.short(layers)}: this anynet reads dense layers only")
     return info
 
