@@ -56,6 +56,15 @@ def test_share_cores_limits_blas_and_restores_it(four_cores):
         assert set(blas_threads()) == {3}
 
 
+def test_share_cores_never_raises_a_limit_the_user_set(four_cores):
+    if not blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    with threadpoolctl.threadpool_limits(limits=1):  # as OPENBLAS_NUM_THREADS=1 would
+        with threads.share_cores(2):  # a share of 2 cores
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+
+
 def test_without_threadpoolctl_the_threads_are_left_alone_with_a_warning(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import threadpoolctl raises ImportError
     with pytest.warns(RuntimeWarning, match="pip install threadpoolctl"):

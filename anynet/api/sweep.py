@@ -77,9 +77,9 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     if comm is None:
         train_all()
         return nets
-    from ..distributed import run_guarded
+    from ..distributed import run_guarded, share_cores
 
-    with run_guarded(comm):
+    with run_guarded(comm), share_cores(size):  # each rank's BLAS on its share of the cores
         train_all()
         _share(nets, mine, comm)
     return nets

@@ -5,9 +5,11 @@ NumPy's BLAS starts one thread per core in every process, so N ranks on C
 cores would run N*C threads that take the cores from each other: on 2 cores
 an epoch of ``mpiexec -n 2`` took 40-170x the single process's time.
 :func:`share_cores` limits the threads of the libraries loaded in this
-process to ``cores // ranks on this machine`` (at least 1) for the length of
+process to ``cores // ranks on this machine`` (at least 1; never more than
+they had) for the length of
 a run and restores them afterwards; ``anynet.train.fit.fit`` enters it
-whenever its reducer has more than one rank.
+whenever its reducer has more than one rank (through
+:func:`anynet.train.step.rank_threads`).
 """
 
 from __future__ import annotations
@@ -53,14 +55,15 @@ def threads_per_rank(size: int, *, cores: int | None = None, environ=os.environ)
 @contextlib.contextmanager
 def share_cores(size: int):
     """Within the block, the BLAS and OpenMP libraries loaded in this process
-    use :func:`threads_per_rank` threads; at its end, what they used before.
+    use at most :func:`threads_per_rank` threads (never more than they had:
+    a limit set by the user stays); at its end, what they used before.
 
     Needs threadpoolctl (in the ``mpi`` extra, and a dependency of
     scikit-learn); without it the threads are left alone, with a warning.
     Yields the number of threads (None when nothing was limited).
     """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_info, threadpool_limits
     except ImportError:
         warnings.warn(
             "threadpoolctl is not installed, so every rank's BLAS may start one thread per core and the ranks "
@@ -71,5 +74,9 @@ def share_cores(size: int):
         yield None
         return
     threads = threads_per_rank(size)
-    with threadpool_limits(limits=threads):
+    # never more threads than a library had (OPENBLAS_NUM_THREADS=1 stays 1)
+    limits = {}
+    for pool in threadpool_info():
+        limits[pool["prefix"]] = min(limits.get(pool["prefix"], threads), pool["num_threads"])
+    with threadpool_limits(limits=limits):
         yield threads

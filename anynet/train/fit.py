@@ -12,7 +12,6 @@ saved after any epoch resumes bit for bit (:mod:`anynet.train.runstate`).
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from .config import MONITORS, EpochReport, TrainConfig  # noqa: F401  (re-export
 from .dropout import DropoutMasks
 from .engine import LOOP, run_epoch
 from .engines import engine_of
-from .step import LocalReducer
+from .step import LocalReducer, rank_threads
 from ..errors import ArgumentError, TrainingDiverged
 
 class Shuffler:
@@ -130,7 +129,7 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
     if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
         model.set_parameters(*state.resume_parameters)  # a finished run, resumed for more epochs
         state.resume_parameters = None
-    with _rank_threads(reducer):
+    with rank_threads(reducer):
         while state.epoch < config.epochs and not state.stopped:
             report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer, masks)
             select_epoch(model, config, state, report)
@@ -145,16 +144,6 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
         model.set_parameters(*state.best_parameters)
     _notify(callbacks, "on_train_end", state)
     return state
-
-
-def _rank_threads(reducer):
-    """Several ranks: each rank's BLAS threads limited to its share of the
-    cores while it trains (:func:`anynet.distributed.threads.share_cores`)."""
-    if reducer.size == 1:
-        return contextlib.nullcontext()
-    from ..distributed.threads import share_cores
-
-    return share_cores(reducer.size)
 
 
 def _notify(callbacks, method, *args) -> None:

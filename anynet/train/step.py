@@ -14,6 +14,7 @@ eta is an argument of every call.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,17 @@ class LocalReducer:
 
     def abort(self, exc) -> None:
         """End every rank of the job after ``exc``; one process has nothing to end."""
+
+
+def rank_threads(reducer):
+    """A context for a run under ``reducer``: with several ranks, each rank's
+    BLAS and OpenMP threads limited to its share of the machine's cores and
+    restored at its end (:func:`anynet.distributed.threads.share_cores`)."""
+    if reducer.size == 1:
+        return contextlib.nullcontext()
+    from ..distributed.threads import share_cores
+
+    return share_cores(reducer.size)
 
 
 def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
