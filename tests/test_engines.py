@@ -33,7 +33,7 @@ from anynet.train import engine, engines
 from anynet.train.step import LocalReducer
 from anynet.xp.backend import get_backend
 from anynet.errors import ArgumentError, ArgumentTypeError
-from anynet.train.fit import Shuffler
+from anynet.train.fit import Shuffler, TrainConfig
 from anynet.model.optimizers import (
     OPTIMIZERS,
     Adam,
@@ -288,7 +288,7 @@ class OtherReducer(LocalReducer):
 
 
 def test_engine_choice():
-    from anynet.xp.backend import COMPILED
+    from anynet.train.engines import COMPILED
 
     assert engines.engine_for(get_backend("numpy")) is engine.LOOP
     assert engines.engine_for(get_backend("array_api_strict")) is engine.LOOP
@@ -297,32 +297,34 @@ def test_engine_choice():
         from anynet.train import engine_torch
 
         assert engines.engine_for(get_backend("torch")) is engine.LOOP  # opt-in
-        assert engines.engine_for(get_backend("torch", compile=True)) is engine_torch.ENGINE
-        assert engines.engine_for(get_backend("torch", compile=True), OtherReducer()) is engine.LOOP
+        assert engines.engine_for(get_backend("torch"), compile=True) is engine_torch.ENGINE
+        assert engines.engine_for(get_backend("torch"), OtherReducer(), compile=True) is engine.LOOP
     if "jax" in anynet.available_backends():
         from anynet.train import engine_jax
 
         jax = get_backend("jax", dtype="float32")
         assert engines.engine_for(jax) is engine_jax.ENGINE
         assert engines.engine_for(jax, LocalReducer()) is engine_jax.ENGINE
-        assert engines.engine_for(get_backend(jax, compile=True)) is engine_jax.ENGINE
-        assert engines.engine_for(get_backend(jax, compile=False)) is engine.LOOP
+        assert engines.engine_for(jax, compile=True) is engine_jax.ENGINE
+        assert engines.engine_for(jax, compile=False) is engine.LOOP
         assert engines.engine_for(jax, OtherReducer()) is engine.LOOP
 
 
-def test_compile_switch_is_checked_and_kept():
+def test_compile_is_a_training_option_checked_before_anything_is_drawn():
+    """Issue 17 item 2: compiling is a training option (TrainConfig.compile,
+    Network(compile=) its runs' default), not a property of the backend."""
     with pytest.raises(ArgumentError, match="compile=True needs backend jax or torch; numpy"):
-        get_backend("numpy", compile=True)
+        engines.engine_for(get_backend("numpy"), compile=True)
     with pytest.raises(ArgumentTypeError, match="compile must be None, True or False"):
-        get_backend("numpy", compile="yes")
+        TrainConfig(1, 10, 0.5, compile="yes")
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
     with pytest.raises(ArgumentError, match="compile=True"):
         anynet.Network(SIZES, backend="array_api_strict", compile=True)
-    plain = get_backend("numpy")
-    off = get_backend(plain, compile=False)
-    assert plain.compile is None and off.compile is False
-    assert get_backend(off) is off and get_backend(off, dtype="float32").compile is False
-    assert str(off) == "numpy (cpu, float64, compile=False)" and str(plain) == "numpy (cpu, float64)"
-    assert anynet.Network(SIZES, compile=False).backend.compile is False
+    assert (np.random.get_state()[1] == before).all()  # refused before the book's global draw
+    assert not hasattr(get_backend("numpy"), "compile") and str(get_backend("numpy")) == "numpy (cpu, float64)"
+    assert anynet.Network(SIZES, compile=False).compile is False
+    assert TrainConfig(1, 10, 0.5).compile is None
 
 
 def test_cli_compile_flag(capsys, tmp_path):

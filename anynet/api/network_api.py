@@ -13,6 +13,7 @@ files other programs read (``save`` to safetensors, ``to_onnx``;
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from ..io import checkpoint
 from .. import arguments
 from ..model import model as _model
 from ..train import runstate
+from ..train.engines import check_compile
+from ..xp.backend import get_backend
 from ..train.fit import Shuffler, TrainConfig, fit, total_cost
 from ..datasets.devicedata import Deferred, DeviceData
 from .columns import BookColumns
@@ -60,18 +63,22 @@ class Network(BookColumns, Predicting, Saving):
         how training runs an epoch: None compiles it into one program on JAX
         and runs it step by step elsewhere; True compiles torch's too
         (tens of seconds once, faster epochs after); False runs step by step
-        everywhere (see :mod:`anynet.train.engine`).
+        everywhere (see :func:`anynet.train.engines.engine_for`).  A training
+        option: the default of this network's runs (``TrainConfig.compile``
+        overrides it), not a property of the backend.
     """
 
     def __init__(self, sizes, cost=None, *, backend="numpy", device=None, dtype=None, seed=None,
                  activation="sigmoid", output_activation=None, initializer=None, compile=None):
         self._seed = None if seed is None else arguments.integer("seed", seed, low=0)
         self._rng = np.random.default_rng(self._seed) if self._seed is not None else None
-        self._model = _model.build(
-            sizes, cost, backend=backend, device=device, dtype=dtype, activation=activation,
-            output_activation=output_activation, initializer=initializer, rng=self._rng, compile=compile,
-        )
-        self._adopt(self._model)
+        resolved = get_backend(backend, device, dtype)
+        check_compile(compile, resolved.name)  # before anything is drawn
+        self._adopt(_model.build(
+            sizes, cost, backend=resolved, activation=activation, output_activation=output_activation,
+            initializer=initializer, rng=self._rng,
+        ))
+        self.compile = compile
 
     def _adopt(self, model):
         self._model = model
@@ -81,6 +88,7 @@ class Network(BookColumns, Predicting, Saving):
         self.classes = None  # the original labels of the output units, when they are not 0..n-1
         self.class_names = None  # their names, where the data has names its labels are not (Fashion-MNIST's)
         self.history = []  # the EpochReports of the last run
+        self.compile = None  # its runs' default TrainConfig.compile
 
     @classmethod
     def from_model(cls, model, *, seed=None):
@@ -229,6 +237,7 @@ class Network(BookColumns, Predicting, Saving):
         train = self._prepare(training_data, "training_data", defer=True)
         evaluation = self._prepare(evaluation_data, "evaluation_data", defer=True) if evaluation_data is not None else None
         self.regularization = config.regularization
+        config = replace(config, compile=self.compile) if config.compile is None else config
         shuffler = Shuffler(train.n, self._rng) if state is None else None
         try:
             state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,

@@ -10,7 +10,6 @@ import secrets
 from dataclasses import replace
 
 from ..train import runstate
-from ..xp.backend import get_backend
 from ..errors import ArgumentError, OutputPathError, TrainingDiverged
 from ..io.files import check_output_path
 from ..io.paths import check_distinct
@@ -180,13 +179,13 @@ def _resume(args, reducer) -> int:
     if compile is None and run.net.backend.name == recorded.get("backend"):
         compile = recorded.get("compile")  # the run's own kind of epoch: compiled ones differ by rounding
     if compile is not None:
-        run.net.model.backend = get_backend(run.net.backend, compile=compile)
         recorded = {**recorded, "compile": compile}
     if common.given(args, "--data"):  # the same data elsewhere: _fit compares its digest with the run's
         recorded = {**recorded, "data": common.data_reference(args.data), "data_given": True}
     if reducer is not None and not common.given(args, "--reduce") and recorded.get("reduce"):
         reducer.reduce = recorded["reduce"]  # the run's own reduction: another one differs by rounding
     config = replace(run.config, epochs=args.epochs) if args.epochs_given else run.config
+    config = config if compile is None else replace(config, compile=compile)
     _check_epochs(args.resume, run.state, config.epochs)
     say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
     continued = [f"--{flag} {getattr(args, flag)}" for flag in ("log", "plot") if getattr(args, flag)]

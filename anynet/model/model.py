@@ -223,21 +223,19 @@ def build(
     output_activation=None,
     initializer=None,
     rng=None,
-    compile=None,
 ) -> Model:
     """A Model with freshly drawn parameters.
 
     ``cost=None`` is network.py's network (quadratic cost, N(0, 1) weights);
     a cost class or name is network2.py's (N(0, 1/n_in) weights unless
     ``initializer`` says otherwise).  ``rng`` is a NumPy Generator, or None
-    for the global ``numpy.random`` state the book draws from.  ``compile``:
-    how training runs an epoch (see :func:`anynet.xp.backend.get_backend`).
+    for the global ``numpy.random`` state the book draws from.
     """
     sizes = arguments.sizes(sizes)
     cost_class = get_cost(QuadraticCost if cost is None else cost)
     activations = build_activations(sizes, cost_class, activation, output_activation)
     init = get_initializer(("large" if cost is None else "default") if initializer is None else initializer)
-    resolved = get_backend(backend, device, dtype, compile=compile)
+    resolved = get_backend(backend, device, dtype)
     model = Model.dense(sizes, cost=cost_class, activations=activations, backend=resolved, weights=[], biases=[])
     check_memory(model.layers, model.input_shape, resolved)
     biases, weights = draw(init, sizes, np.random if rng is None else rng)

@@ -52,7 +52,12 @@ class TrainConfig:
     * ``lmbda_divisor``: the regularisation is ``lmbda / d`` with ``d`` the
       number of training "samples" (network2.py) or of whole training
       "mini_batches", ``n // mini_batch_size`` (network3.py's
-      ``0.5 * lmbda * sum(w**2) / num_training_batches``)."""
+      ``0.5 * lmbda * sum(w**2) / num_training_batches``).
+
+    ``compile``: how an epoch runs (:func:`anynet.train.engines.engine_for`):
+    None compiles it into one program on JAX and runs the steps one by one
+    elsewhere; True compiles torch's too; False runs step by step everywhere.
+    Compiled and step-by-step epochs agree to rounding, not bit for bit."""
 
     epochs: int
     mini_batch_size: int
@@ -66,6 +71,7 @@ class TrainConfig:
     shuffle: bool = True
     drop_last: bool = False
     lmbda_divisor: str = "samples"
+    compile: bool | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -92,6 +98,8 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ArgumentTypeError(f"{name} must be True or False, not {getattr(self, name)!r}")
         arguments.choice("lmbda_divisor", self.lmbda_divisor, LMBDA_DIVISORS)
+        if not isinstance(self.compile, (bool, type(None))):
+            raise ArgumentTypeError(f"compile must be None, True or False, not {self.compile!r}")
 
     @property
     def selects_epochs(self) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import MONITORS, EpochReport, TrainConfig  # noqa: F401  (re-exported: the loop's public types)
 from .dropout import DropoutMasks
-from .engine import LOOP, run_epoch
+from .engine import run_epoch
 from .engines import engine_of
 from .step import LocalReducer, rank_threads
 from ..errors import ArgumentError, TrainingDiverged
@@ -172,7 +172,7 @@ def _epoch(model, train, config, state, reg, evaluation, progress, reducer, mask
     bar = _progress_bar(train.n, state.epoch) if progress else None
     try:
         state.optimizer_state = run_epoch(
-            model, train, order, engine=engine_of(model, reducer) if masks is None else LOOP,
+            model, train, order, engine=engine_of(model, reducer, compile=config.compile, host_draws=masks is not None),
             mini_batch_size=config.mini_batch_size, eta=state.eta, reg=reg,
             optimizer=config.optimizer, opt_state=state.optimizer_state, reducer=reducer, bar=bar, masks=masks,
         )

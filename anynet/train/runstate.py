@@ -105,6 +105,7 @@ def _encode_config(config: TrainConfig) -> dict:
         "shuffle": config.shuffle,
         "drop_last": config.drop_last,
         "lmbda_divisor": config.lmbda_divisor,
+        "compile": config.compile,
     }
 
 
@@ -175,7 +176,7 @@ def _decode(run, arrays, backend):
     config = TrainConfig(
         c["epochs"], c["mini_batch_size"], c["eta"], c["lmbda"], c["regularization"],
         OPTIMIZERS[name](**optimizer_spec), schedule_rule, c["early_stopping"], frozenset(c["monitors"]),
-        c.get("shuffle", True), c.get("drop_last", False), c.get("lmbda_divisor", "samples"),
+        c.get("shuffle", True), c.get("drop_last", False), c.get("lmbda_divisor", "samples"), c.get("compile"),
     )
 
     def take(prefix, count):

@@ -23,15 +23,14 @@ Array = Any
 Namespace = Any
 
 DTYPES = ("float32", "float64")
-COMPILED = ("jax", "torch")  # the backends with a compiled epoch (anynet.train.engine_jax, anynet.train.engine_torch)
 
 
 @dataclass(frozen=True)
 class Backend:
     """An array namespace, a device on it and the floating dtype of a network;
     ``allow_tf32`` lets float32 matrix products on an NVIDIA GPU use TF32
-    (off by default: see anynet.xp.precision); ``compile`` chooses how an epoch
-    runs (see :func:`get_backend` and anynet.train.engine)."""
+    (off by default: see anynet.xp.precision).  How training runs an epoch is
+    a training option, not the backend's (``TrainConfig.compile``)."""
 
     name: str
     xp: Namespace
@@ -39,7 +38,6 @@ class Backend:
     dtype: Any
     dtype_name: str
     allow_tf32: bool = False
-    compile: bool | None = None
 
     def asarray(self, data, dtype=None, *, copy=None) -> Array:
         """Return ``data`` (host NumPy, a Python sequence or an array of this
@@ -143,8 +141,7 @@ class Backend:
         return devices.device_name(self.name, self.device)
 
     def __str__(self) -> str:
-        compiled = "" if self.compile is None else f", compile={self.compile}"
-        return f"{self.name} ({self.device_name}, {self.dtype_name}{compiled})"
+        return f"{self.name} ({self.device_name}, {self.dtype_name})"
 
 
 def _namespace_name(array) -> str | None:
@@ -224,7 +221,7 @@ def _name_of(backend) -> tuple[str, Any]:
     )
 
 
-def get_backend(backend="numpy", device=None, dtype=None, *, allow_tf32=None, compile=None) -> Backend:
+def get_backend(backend="numpy", device=None, dtype=None, *, allow_tf32=None) -> Backend:
     """Resolve ``backend`` (a name, a namespace module, an array or a Backend),
     ``device`` (what that library calls a device; None for its default) and
     ``dtype`` ("float64" or "float32"; None keeps a given Backend's, else
@@ -233,31 +230,18 @@ def get_backend(backend="numpy", device=None, dtype=None, *, allow_tf32=None, co
     else False).  A CUDA backend also sets CUBLAS_WORKSPACE_CONFIG for
     reproducible cuBLAS results, unless it is set (anynet.xp.precision).
 
-    ``compile`` says how training runs an epoch (details: anynet.train.engine):
-    None (default; a given Backend's) compiles each epoch into one program
-    on JAX and runs the steps one by one in Python elsewhere; True also
-    compiles torch's epochs (tens of seconds to compile, faster epochs);
-    False runs the steps one by one everywhere (to debug a step).  Compiled
-    and step-by-step epochs agree to rounding, not bit for bit.
-
     Raises ImportError saying what to install when the library is missing,
     RuntimeError when the device is missing, ValueError for unknown names.
     """
     if isinstance(backend, Backend):
-        same = (device is None and dtype in (None, backend.dtype_name) and allow_tf32 in (None, backend.allow_tf32)
-                and compile in (None, backend.compile))
+        same = device is None and dtype in (None, backend.dtype_name) and allow_tf32 in (None, backend.allow_tf32)
         if same:
             return backend
         dtype = backend.dtype_name if dtype is None else dtype
         allow_tf32 = backend.allow_tf32 if allow_tf32 is None else allow_tf32
-        compile = backend.compile if compile is None else compile
         backend, device = backend.name, backend.device if device is None else device
     dtype_name = _dtype_name("float64" if dtype is None else dtype)
     name, implied_device = _name_of(backend)
-    if not isinstance(compile, (bool, type(None))):
-        raise ArgumentTypeError(f"compile must be None, True or False, not {compile!r}")
-    if compile and name not in COMPILED:
-        raise ArgumentError(f"compile=True needs backend {' or '.join(COMPILED)}; {name} has no compiled epoch")
     if device is None:
         device = implied_device
     xp = _namespace(name)
@@ -273,7 +257,7 @@ def get_backend(backend="numpy", device=None, dtype=None, *, allow_tf32=None, co
     resolved = devices.resolve_device(name, device)
     if not isinstance(allow_tf32, (bool, type(None))):
         raise ArgumentTypeError(f"allow_tf32 must be True or False, not {allow_tf32!r}")
-    result = Backend(name, xp, resolved, getattr(xp, dtype_name), dtype_name, bool(allow_tf32), compile)
+    result = Backend(name, xp, resolved, getattr(xp, dtype_name), dtype_name, bool(allow_tf32))
     if precision.uses_cuda(result):
         precision.cublas_workspace()
     return result
