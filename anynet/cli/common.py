@@ -86,7 +86,9 @@ def add_data_options(parser):
     """--data, --label-column, --validation-split."""
     parser.add_argument("--data", default="mnist",
                         help="mnist, fashion-mnist, kmnist, sample, a directory, a .csv or .npz file (default: mnist)")
-    parser.add_argument("--label-column", help="the label column of a CSV file: a header name or a 0-based index")
+    parser.add_argument("--label-column", "--target", dest="label_column", metavar="COLUMN",
+                        help="the column a CSV file's rows are to predict (its labels, or its regression targets): "
+                             "a header name or a 0-based index")
     parser.add_argument("--validation-split", type=float_in(0.0, 1.0), metavar="F",
                         help="the last fraction F of the training rows become the validation split; 0: no validation "
                              "split, every training row trains")
@@ -155,6 +157,18 @@ def network_text(net) -> str:
 
 def progress_wanted(args) -> bool:
     return sys.stderr.isatty() and not getattr(args, "quiet", False)
+
+
+def run_data(args, recorded, typed, progress, dtype=None):
+    """The data of an ``anynet train`` run: ``typed`` (--data as typed, which
+    the lines show; the run records it absolute), else the path or name the
+    run recorded; as a classification run unless it records another task."""
+    return load_data(
+        typed or recorded["data"], dtype=dtype or args.dtype, progress=progress,
+        fallback_to_sample=args.argv == ["train"], validation_split=recorded["validation_split"],
+        label_column=recorded["label_column"], augment=recorded.get("augment"),  # runs saved before --augment: none
+        task=recorded.get("task") or "classification",
+    )
 
 
 def load_data(name, *, dtype, progress, fallback_to_sample=False, augment=None, **options):

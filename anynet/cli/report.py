@@ -83,7 +83,8 @@ def log_entry(report) -> dict:
         value = getattr(report, key)
         if value is not None:
             entry[key] = value
-    entry.update({k: v for k, v in report.extra.items() if k in ("test_accuracy", "n_test")})
+    entry.update({k: v for k, v in report.extra.items()
+                  if k in ("test_accuracy", "n_test") or k.endswith(("_rmse", "_r2"))})  # regression: cli.regression
     return entry
 
 

@@ -18,12 +18,13 @@ from ..api.network_api import Network
 from ..api.presets import PRESETS
 from ..train.runstate import RunCheckpoint
 from ..api.saved import load_run
-from . import common
+from . import common, regression
 from .report import EpochLines, JsonLog, plot
 
 # What a run records about its data and how it was set up, so --resume can
 # load the same data and go on the same way.
-_RECORDED = ("data", "validation_split", "label_column", "augment", "backend", "device", "dtype", "batch_size", "compile")
+_RECORDED = ("data", "validation_split", "label_column", "augment", "backend", "device", "dtype", "batch_size", "compile",
+             "task")
 # Flags --resume may change; the rest comes from the file.
 _RESUMABLE = {"resume", "epochs", "data", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend", "device", "compile", "command",
               "run", "preset",
@@ -33,6 +34,7 @@ _RESUMABLE = {"resume", "epochs", "data", "quiet", "log", "plot", "distributed",
 def add_parser(commands):
     train = commands.add_parser("train", help="train a network (defaults: the book's first run)")
     common.add_data_options(train)
+    regression.add_option(train)
     train.add_argument("--preset", choices=PRESETS,
                        help="a named configuration whose values become the defaults of the other flags "
                             "(strong-mlp: >= 89%% on fashion-mnist; fashion-mlp: 90%% there, with mirrored images; "
@@ -142,6 +144,7 @@ def _train(args, reducer) -> int:
     if seed is None:
         seed = reducer.agree(secrets.randbelow(2**31)) if reducer else secrets.randbelow(2**31)
         args.seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
+    args.loaded = regression.prepare(args, {key: getattr(args, key) for key in _RECORDED})
     # The network first: a missing backend or device is reported before any download.
     net = Network(args.sizes, args.cost, seed=seed, compile=args.compile, **common.network_options(args))
     # --eta-schedule is True, or a preset's DivideOnPlateau
@@ -209,22 +212,13 @@ def _check_epochs(path, state, epochs) -> None:
                             f"N > {done} to train more")
 
 
-def _dataset(args, net, recorded, typed, progress):
-    """The run's data: ``typed`` (--data as typed, which the lines show; the
-    run records it absolute), else the path or name the run recorded."""
-    return common.load_data(
-        typed or recorded["data"], dtype=net.backend.dtype_name, progress=progress,
-        fallback_to_sample=args.argv == ["train"], validation_split=recorded["validation_split"],
-        label_column=recorded["label_column"], augment=recorded.get("augment"),  # runs saved before --augment: none
-    )
-
-
 def _fit(args, net, config, run, recorded, reducer, say) -> int:
     root = reducer is None or reducer.is_root
     _settle_blocks(reducer, config, recorded, say)
     data_given = recorded.pop("data_given", False)  # --resume with --data: not recorded
     progress = common.progress_wanted(args) and root
-    dataset = _dataset(args, net, recorded, args.data if run is None or data_given else None, progress)
+    typed = args.data if run is None or data_given else None
+    dataset = args.loaded or common.run_data(args, recorded, typed, progress, net.backend.dtype_name)
     common.check_fit(net.sizes, dataset, "--sizes")
     net.classes, net.class_names = dataset.classes, dataset.class_names
     common.describe(dataset, say)
@@ -250,12 +244,13 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
     monitors = {"evaluation_accuracy", "evaluation_cost"} if watched is not None else {"training_accuracy", "training_cost"}
     if args.plot or args.log:
         monitors |= {"training_accuracy", "training_cost"}
-    config = replace(config, monitors=frozenset(monitors) | config.monitors)
+    config = replace(config, monitors=frozenset(regression.adapt(dataset, config, monitors)) | config.monitors)
     say(f"network: {common.network_text(net)}; "
         f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}, mini-batch {config.mini_batch_size}, eta {config.eta}")
     callbacks = []
     if root:
-        callbacks.append(EpochLines(net, watched_name, test, show_eta=config.eta_schedule is not None))
+        lines = regression.lines(dataset, net, watched_name, watched, train, test)
+        callbacks.append(lines or EpochLines(net, watched_name, test, show_eta=config.eta_schedule is not None))
         if args.log:
             callbacks.append(JsonLog(args.log, continues=None if run is None else run.state.history))
         if args.save:
@@ -268,7 +263,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
             kept = "keeps the last finite epoch" if os.path.exists(args.save) else "was not written"
             exc.args = (f"{exc.args[0]}; {args.save} {kept}",)
         raise
-    _summary(state, watched_name, say, bool(config.early_stopping))
+    regression.summary(dataset, state, say) or _summary(state, watched_name, say, bool(config.early_stopping))
     if root and args.save:
         say(f"saved run {args.save} (resume with: anynet train --resume {args.save} --epochs N)")
     if root and args.plot:

@@ -11,14 +11,15 @@ from ..errors import ArgumentError
 from ..io.files import check_output_path, write_atomically
 from ..io.paths import check_distinct
 from ..api.network_api import Network
-from . import common
+from . import common, regression
 
 
 def add_parsers(commands):
     evaluate = commands.add_parser("evaluate", help="accuracy of a saved network on a dataset's test split")
     evaluate.add_argument("checkpoint", metavar="FILE", help="a checkpoint written by anynet train --save (or network2.py)")
     evaluate.add_argument("--data", help="a dataset name or path (default: the data the run was trained on)")
-    evaluate.add_argument("--label-column", help="the label column of a CSV file")
+    evaluate.add_argument("--label-column", "--target", dest="label_column", metavar="COLUMN",
+                          help="the label (or regression target) column of a CSV file")
     common.add_where(evaluate, None)
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(run=run_evaluate)
@@ -55,13 +56,24 @@ def run_evaluate(args) -> int:
     options = {"label_column": args.label_column or (recorded.get("label_column") if args.data is None else None)}
     if args.data is None:
         options["validation_split"] = recorded.get("validation_split")
+    fits = _regressor(net)  # a network with a linear output was trained on a CSV file's real-valued column
+    options["task"] = "regression" if fits else "classification"
     dataset = common.load_data(name, dtype=net.backend.dtype_name, progress=common.progress_wanted(args), **options)
     common.check_fit(net.sizes, dataset, f"the checkpoint {args.checkpoint}")
     split, data = next((s, d) for s, d in (("test", dataset.test), ("validation", dataset.validation),
                                            ("training", dataset.train)) if d is not None)
+    if fits:
+        scores = regression.scores(net, net.to_device(data))
+        print(f"{split} {regression.text(*scores)} on {dataset.name}, {net.backend}")
+        return 0
     correct = net.evaluate(data)
     print(f"{split} accuracy {common.accuracy_text(correct, len(data[1]))} on {dataset.name}, {net.backend}")
     return 0
+
+
+def _regressor(net) -> bool:
+    """A regression network: a linear output layer (anynet train gives one to regression runs)."""
+    return net.activations[-1].name == "linear"
 
 
 def run_predict(args) -> int:
@@ -97,6 +109,9 @@ def predict_lines(net, names, outputs, *, proba):
     """The header and the rows of ``anynet predict``: input, label, class (with
     the network's class names), then with ``proba`` one column per class,
     ``probability NAME`` for a softmax output layer, else ``output NAME``."""
+    if _regressor(net):  # the predicted value of each target, under the target's column name
+        targets = net.classes if net.classes is not None else [f"output {k}" for k in range(net.sizes[-1])]
+        return ["input", *map(str, targets)], [[name, *(f"{v:.6g}" for v in row)] for name, row in zip(names, outputs)]
     labels = net.classes if net.classes is not None else list(range(net.sizes[-1]))
     names_of = net.class_names
     header = ["input", "label", *(["class"] if names_of is not None else [])]

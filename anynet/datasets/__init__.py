@@ -95,13 +95,15 @@ def load_dataset(
     timeout: float | None = None,
     validation_split: float | None = None,
     label_column: str | int | None = None,
+    task: str = "classification",
 ) -> Dataset:
     """Load a dataset by name ("mnist", "fashion-mnist", "kmnist", "sample") or path.
 
     A path is used as it is: a directory holding the four IDX files (raw or
     .gz) or Nielsen's ``mnist.pkl.gz``; that pickle file itself; a ``.csv``
     file of a label column and feature columns (``label_column`` picks the
-    label column by header name or index; see :mod:`.tables`); an ``.npz``
+    label column by header name or index, ``task`` "classification",
+    "regression" or "auto" what it holds; see :mod:`.tables`); an ``.npz``
     file of arrays ``X``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``
     (see :mod:`.arrays`).  A CSV file, or an .npz file without a test split,
     gives ``Dataset.test = None``.
@@ -131,17 +133,23 @@ def load_dataset(
     if validation_split is not None:
         check_fraction(validation_split)
     name = os.fspath(name_or_path)
-    if label_column is not None and Path(name).suffix.lower() != ".csv":
-        raise ArgumentError(f"label_column applies to CSV files, not to {name}")
+    _check_csv_options(name, label_column, task)
     if name == "sample":
         dataset = load_sample(dtype)
     elif name in MIRRORS:
         dataset = _load_named(name, data_dir, download, dtype, progress, fallback_to_sample, timeout)
     else:
-        dataset = _load_path(Path(name), dtype, label_column)
+        dataset = _load_path(Path(name), dtype, label_column, task)
     if dataset.name in CLASS_NAMES and dataset.name == name:  # not the sample standing in for it
         dataset = dataclasses.replace(dataset, class_names=list(CLASS_NAMES[name]))
     return dataset if validation_split is None else split_validation(dataset, validation_split)
+
+
+def _check_csv_options(name: str, label_column, task) -> None:
+    """label_column and task="regression" choose a column of a CSV file: ArgumentError for other data."""
+    if (label_column is not None or task == "regression") and Path(name).suffix.lower() != ".csv":
+        what = "label_column applies to" if label_column is not None else "regression reads its targets from"
+        raise ArgumentError(f"{what} CSV files, not to {name}")
 
 
 def _load_named(name, data_dir, download, dtype, progress, fallback_to_sample, timeout) -> Dataset:
@@ -197,7 +205,7 @@ def _load_directory(directory: Path, *, name: str, how: str, dtype, pickle_ok: b
     return None
 
 
-def _load_path(path: Path, dtype, label_column) -> Dataset:
+def _load_path(path: Path, dtype, label_column, task) -> Dataset:
     if path.is_dir():
         dataset = _load_directory(path, name=str(path), how="given path", dtype=dtype, pickle_ok=True)
         if dataset is not None:
@@ -210,7 +218,7 @@ def _load_path(path: Path, dtype, label_column) -> Dataset:
     if path.exists():  # a file, or something posing as one (a FIFO, a device): the readers refuse those
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            return load_csv(path, label_column=label_column, dtype=dtype)
+            return load_csv(path, label_column=label_column, dtype=dtype, task=task)
         if suffix == ".npz":
             return load_npz(path, dtype=dtype)
         if suffix == ".npy":

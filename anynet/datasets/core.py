@@ -44,6 +44,11 @@ class Dataset:
     "T-shirt/top", ..., KMNIST's: :data:`CLASS_NAMES`), else it is None.
     ``source`` is one human-readable line saying
     where the data came from and what was done to it.
+
+    A regression dataset (``task="regression"``, from a CSV file with a
+    real-valued target column, see :mod:`.tables`) has float targets ``y``
+    of shape ``(n, n_classes)`` instead of labels (``n_classes`` is then the
+    number of targets) and ``classes`` holds the targets' column names.
     """
 
     name: str
@@ -54,6 +59,7 @@ class Dataset:
     n_classes: int
     classes: list | None = None  # None: the labels are the classes, 0..n_classes-1
     class_names: list | None = None  # None: the labels name the classes
+    task: str = "classification"  # or "regression": y is float targets (n, n_classes), classes their names
 
     def __post_init__(self):
         if self.classes is None:

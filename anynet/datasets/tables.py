@@ -14,6 +14,14 @@ comma), quoted with ``"`` where needed; blank lines are skipped.
   first.  Labels may be anything: integers, integral numbers (``3.0``),
   strings; they are encoded as ``0..k-1`` in sorted order and the original
   values kept in ``Dataset.classes``.
+- **Task**: ``task="auto"`` (the command line's default) makes the file a regression
+  dataset when the label column is *real-valued*: every value a finite
+  number and at least one of them not a whole number (``19.99``; ``20`` and
+  ``20.0`` are whole).  Its targets are then the values themselves, an
+  ``(n, 1)`` float array, and ``Dataset.task`` is "regression".  A column of
+  whole numbers or text is classified; ``task="regression"`` forces
+  regression (prices in whole dollars), ``task="classification"`` (the
+  default of :func:`load_csv`) forces classes.
 - **Features**: every other column, as floats; they must be finite numbers.
 
 Rows are parsed in chunks by NumPy's C reader, so memory stays near the size
@@ -35,6 +43,7 @@ from .core import Dataset, encode_labels
 from .opening import check_fits, open_regular
 
 LABEL_NAMES = ("label", "class", "target", "y")
+TASKS = ("auto", "classification", "regression")
 ROWS_PER_CHUNK = 8192
 MAX_LINE = 1 << 24  # characters: a row of millions of features
 
@@ -42,25 +51,32 @@ MAX_LINE = 1 << 24  # characters: a row of millions of features
 @dataclass(frozen=True)
 class Table:
     """A parsed CSV file: features ``X`` (n, d), and if it has a label
-    column, int64 ``labels`` (n,) coding ``classes``."""
+    column, int64 ``labels`` (n,) coding ``classes``, or for regression
+    float ``targets`` (n, 1)."""
 
     X: np.ndarray
     labels: np.ndarray | None
     classes: list | None
     columns: list[str] | None  # the header, if there is one
     label_name: str | None  # the label column's name, or "column N"
+    targets: np.ndarray | None = None  # regression: the label column's values
+    target_name: str | None = None  # regression: the header name of the label column, or "column N"
 
 
-def load_csv(path, *, label_column=None, dtype) -> Dataset:
+def load_csv(path, *, label_column=None, dtype, task="classification") -> Dataset:
     """A Dataset of the rows of the CSV file ``path`` (training split only:
-    ``validation`` and ``test`` are None; see ``validation_split``)."""
-    table = read_csv(path, label_column=label_column, labelled=True, dtype=dtype)
+    ``validation`` and ``test`` are None; see ``validation_split``);
+    ``task`` "auto", "classification" or "regression" (see the module)."""
+    table = read_csv(path, label_column=label_column, labelled=True, dtype=dtype, task=task)
     n, d = table.X.shape
     low, high = (table.X.min(), table.X.max()) if table.X.size else (0, 0)
-    source = (
-        f"{path} (CSV: {n:,} rows, {d:,} features with values {low:g}..{high:g}, "
-        f"labels from {table.label_name}: {len(table.classes)} classes)"
-    )
+    features = f"{path} (CSV: {n:,} rows, {d:,} features with values {low:g}..{high:g}, "
+    if table.targets is not None:
+        source = (f"{features}regression targets from {table.label_name}: real values "
+                  f"{table.targets.min():g}..{table.targets.max():g})")
+        return Dataset(name=str(path), source=source, train=(table.X, table.targets), validation=None, test=None,
+                       n_classes=1, classes=[table.target_name], task="regression")
+    source = f"{features}labels from {table.label_name}: {len(table.classes)} classes)"
     return Dataset(
         name=str(path),
         source=source,
@@ -72,7 +88,7 @@ def load_csv(path, *, label_column=None, dtype) -> Dataset:
     )
 
 
-def read_csv(path, *, label_column=None, labelled: bool, dtype) -> Table:
+def read_csv(path, *, label_column=None, labelled: bool, dtype, task="classification") -> Table:
     """Parse the CSV file ``path``: with ``labelled``, one column is the label
     (``label_column``, else the default rule); without, every column is a
     feature.  DataError names the file, line and column of any problem."""
@@ -103,8 +119,44 @@ def read_csv(path, *, label_column=None, labelled: bool, dtype) -> Table:
         raise DataError(f"{path} has a header but no data rows")
     if label is None:
         return Table(X, None, None, columns, None)
-    labels, classes = _encode(codes, texts, lines, path, _column_name(label, columns))
-    return Table(X, labels, classes, columns, _column_name(label, columns))
+    name = _column_name(label, columns)
+    if _task(task, texts, path, name) == "regression":
+        targets = _targets(codes, texts, lines, path, name, dtype)
+        return Table(X, None, None, columns, name, targets, columns[label] if columns else f"column {label + 1}")
+    labels, classes = _encode(codes, texts, lines, path, name)
+    return Table(X, labels, classes, columns, name)
+
+
+def _numbers(texts: list[str]) -> np.ndarray | None:
+    """The distinct label texts as floats, or None if one of them is not a number."""
+    try:
+        return np.array([float(t) for t in texts], dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _task(task, texts: list[str], path: Path, name: str) -> str:
+    """The task the label texts ask for: see the module's **Task**."""
+    if task not in TASKS:
+        raise ArgumentError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    values = _numbers(texts) if task != "classification" else None
+    if task == "regression" and values is None:
+        bad = next(t for t in texts if _numbers([t]) is None)
+        raise DataError(f"{path}: {name} holds {bad[:40]!r}, not a number; regression needs numeric targets")
+    if task == "auto":
+        finite = values is not None and bool(np.isfinite(values).all())
+        return "regression" if finite and bool(np.any(values != np.round(values))) else "classification"
+    return task
+
+
+def _targets(codes, texts, lines, path: Path, name: str, dtype) -> np.ndarray:
+    """The label column's values as finite float targets, shape (n, 1)."""
+    values = _numbers(texts)[codes]
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{path}, line {lines[row]}, {name}: {values[row]} is not a finite number")
+    return values.astype(dtype).reshape(-1, 1)
 
 
 def _numbered_lines(text, path: Path):

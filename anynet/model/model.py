@@ -20,13 +20,9 @@ from ..errors import ArgumentError, ArgumentTypeError
 from .initializers import get_initializer
 from .memory import check_memory  # noqa: F401  (where build and the sweep have always found it)
 
-# Datasets are evaluated in chunks of rows: whole-batch matrix work with
-# memory bounded by the chunk, not by the dataset.  EVAL_CHUNK rows on a GPU
-# (and per host-to-device move of predict's inputs); on the CPU, HOST_EVAL_CHUNK:
-# there a layer's activations for 10,000 rows are fresh pages from the system
-# each time (glibc gives large freed blocks back), which made evaluating
-# scikit-learn's 1,797 digits at 100 hidden units take 1.6x as long as in
-# chunks of 1,024 rows, and 60,000 x 784 rows 1.2x as long.
+# Datasets are evaluated in chunks of rows (memory bounded by the chunk): EVAL_CHUNK
+# on a GPU, HOST_EVAL_CHUNK on the CPU, where 10,000 rows' activations were fresh pages
+# every time (1.6x the time on 1,797 digits at 100 hidden units, 1.2x on 60,000 x 784).
 EVAL_CHUNK = 10_000
 HOST_EVAL_CHUNK = 1_024
 
@@ -147,7 +143,8 @@ class Model:
                                    fuse=self.backend.fuse)
 
     def _chunks(self, x, *others):
-        n, rows = x.shape[0], eval_rows(self.backend)
+        cpu = self.backend.name in ("numpy", "array_api_strict") or self.backend.device_name.lower().startswith("cpu")
+        n, rows = x.shape[0], HOST_EVAL_CHUNK if cpu else EVAL_CHUNK
         for k in range(0, n, rows):
             stop = min(k + rows, n)
             yield (x[k:stop, ...], *(o[k:stop, ...] for o in others))
@@ -180,12 +177,6 @@ class Model:
         for a in arrays[1:]:
             ok = xp.logical_and(ok, xp.all(xp.isfinite(a)))
         return ok
-
-
-def eval_rows(backend: Backend) -> int:
-    """Rows per chunk of an evaluation on ``backend``: HOST_EVAL_CHUNK on the CPU, else EVAL_CHUNK."""
-    on_cpu = backend.name in ("numpy", "array_api_strict") or backend.device_name.lower().startswith("cpu")
-    return HOST_EVAL_CHUNK if on_cpu else EVAL_CHUNK
 
 
 # -- building a model -----------------------------------------------------------
