@@ -12,14 +12,17 @@ contiguous blocks and every rank returns all the trained networks.
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import arguments
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
 from ..train.fit import Shuffler, TrainConfig
 from ..train.stack import fit_stack
-from ..model.model import check_memory
+from ..model.memory import check_memory
+from ..xp.backend import get_backend
 from .network_api import Network
 
 
@@ -46,14 +49,14 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     configurations across its ranks.  ``verbose`` prints a line per epoch
     (rank 0 only), naming evaluation_data ``evaluation_name``.
     """
+    stack = None if stack is None else arguments.integer("stack", stack, low=1)
+    check_grid(sizes, (seeds, eta, lmbda), stack, network_options)  # before any list or network is built
     seeds = _values("seeds", seeds, lambda v: arguments.integer("seed", v, low=0))
     etas = _values("eta", eta, lambda v: arguments.real("eta", v, low=0.0, low_open=True))
     lmbdas = _values("lmbda", lmbda, lambda v: arguments.real("lmbda", v, low=0.0))
     settings = list(itertools.product(seeds, etas, lmbdas))
     configs = [TrainConfig(epochs, mini_batch_size, e, l, regularization, optimizer,
                            True if eta_schedule is True else eta_schedule, early_stopping) for _, e, l in settings]
-    if stack is not None:
-        stack = arguments.integer("stack", stack, low=1)
     nets = [Network(sizes, cost, seed=s, **network_options) for s, _, _ in settings]
     for net, (s, e, l) in zip(nets, settings):
         net.sweep = {"seed": s, "eta": e, "lmbda": l, "diverged_in": None}
@@ -95,11 +98,54 @@ def _share(nets, mine, comm) -> None:
                 nets[i].history, nets[i].sweep["diverged_in"] = history, diverged_in
 
 
+# Bytes of Python objects per network of a sweep beyond its arrays (its
+# Network, Model, lists, array headers, TrainConfig, settings): measured
+# ~3.7 KB for sizes [2, 2].
+NETWORK_OVERHEAD = 4096
+
+
+def _count(value) -> int:
+    """How many values ``value`` holds (a list, a range, any sequence), without listing them."""
+    return len(value) if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)) else 1
+
+
+def check_grid(sizes, grid, stack=None, network_options=None) -> None:
+    """Refuse, with the figure, a sweep that cannot fit in memory, before
+    anything is built: ``grid`` is ``(seeds, eta, lmbda)`` (values or
+    sequences, counted by their length: ``range(10**10)`` is never listed).
+    Every network holds its parameters and ~4 KiB of objects; each of the
+    ``stack`` (default: all) trained at once holds 6 more copies (gradients,
+    updates, optimizer moments).  Raises TooLargeError (a MemoryError)."""
+    options = network_options or {}
+    n = math.prod(_count(value) for value in grid)
+    sizes = arguments.sizes(sizes)
+    backend = get_backend(options.get("backend", "numpy"), options.get("device"), options.get("dtype"))
+    count = sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))  # weights and biases
+    per_network = count * (8 if backend.dtype_name == "float64" else 4)
+    at_once = min(n, stack or n)
+    arrays, objects = (n + 6 * at_once) * per_network, n * NETWORK_OVERHEAD
+    host_free, device_free = backend.available_memory()
+    need, free, where = arrays + objects, host_free, "memory"
+    if device_free is not None and arrays > device_free:
+        need, free, where = arrays, device_free, f"memory on {backend.device_name}"
+    if free is not None and need > free:
+        raise TooLargeError(
+            f"a sweep of {n:,} networks of sizes {sizes} ({count:,} parameters each, "
+            f"{backend.dtype_name}) needs about {_size(need)}: every network's parameters, and 6 copies for each of the "
+            f"{at_once:,} trained at once; this machine has {_size(free)} of {where} available: sweep fewer seeds, "
+            "etas or lmbdas, or train fewer at once (stack)"
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**40:,.1f} TiB" if n >= 2**40 else f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+
+
 def _values(name, value, check) -> list:
     """A value or a list of values, each checked; a list must not be empty."""
     if isinstance(value, (str, bytes, dict, set)):
         raise ArgumentTypeError(f"{name} must be a number or a list of numbers, not {value!r}")
-    values = list(value) if isinstance(value, (list, tuple, range, np.ndarray)) else [value]
+    values = list(value) if isinstance(value, (Sequence, np.ndarray)) else [value]
     if not values:
         raise ArgumentError(f"{name} is an empty list; give at least one value")
     return [check(v) for v in values]

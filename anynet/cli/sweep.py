@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ArgumentError, OutputPathError, TrainingDiverged
@@ -15,7 +15,7 @@ from ..io.files import check_output_path, write_atomically
 from ..io.paths import check_distinct
 from ..api.network_api import Network
 from ..api.presets import PRESETS
-from ..api.sweep import sweep
+from ..api.sweep import check_grid, sweep
 from . import common
 
 SUMMARY = "sweep.json"
@@ -48,15 +48,47 @@ def add_parser(commands):
     return parser
 
 
+class Values(Sequence):
+    """A flag's values in order, a range ``A-B`` kept as a range: ``--seeds
+    0-10000000000`` is counted (and refused by the sweep's memory check),
+    never listed."""
+
+    def __init__(self, parts):
+        self.parts = parts  # ranges, and one-item lists
+
+    def __len__(self):
+        return sum(len(part) for part in self.parts)
+
+    def __iter__(self):
+        return itertools.chain.from_iterable(self.parts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list(itertools.islice(self, *index.indices(len(self))))
+        index = index + len(self) if index < 0 else index
+        for part in self.parts:
+            if 0 <= index < len(part):
+                return part[index]
+            index -= len(part)
+        raise IndexError("value index out of range")
+
+    def __eq__(self, other):
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self):
+        return f"Values({self.parts!r})"
+
+
 def value_list(parse_one, *, ranges=False):
     """A flag type: comma-separated values, each read by ``parse_one`` (a
-    flag type); with ``ranges``, ``A-B`` stands for A, A+1, ..., B.  An empty
-    list, an empty item and a repeated value are refused."""
+    flag type); with ``ranges``, ``A-B`` stands for A, A+1, ..., B (kept as a
+    range: see :class:`Values`).  An empty list, an empty item and a
+    repeated value are refused."""
 
     def parse(text):
         if not text.strip():
             raise argparse.ArgumentTypeError("is empty; give at least one value")
-        values = []
+        parts = []
         for item in (part.strip() for part in text.split(",")):
             if not item:
                 raise argparse.ArgumentTypeError(f"{text!r} has an empty item")
@@ -65,15 +97,28 @@ def value_list(parse_one, *, ranges=False):
                 first, last = parse_one(item[0] + low), parse_one(high)
                 if last < first:
                     raise argparse.ArgumentTypeError(f"{item!r} is an empty range")
-                values.extend(range(first, last + 1))
+                parts.append(range(first, last + 1))
             else:
-                values.append(parse_one(item))
-        repeated = sorted(value for value, count in Counter(values).items() if count > 1)
+                parts.append([parse_one(item)])
+        repeated = _repeated(parts)
         if repeated:
             raise argparse.ArgumentTypeError(f"{text!r} repeats {', '.join(map(str, repeated))}")
-        return values
+        return Values(parts)
 
     return parse
+
+
+def _repeated(parts, shown=10) -> list:
+    """The values that occur in more than one part (at most ``shown`` of
+    them, then "..."), found from the parts' bounds, not by listing them."""
+    repeated, reach = set(), None
+    for low, high in sorted((part[0], part[-1]) for part in parts):
+        if reach is not None and low <= reach:
+            top = min(high, reach)
+            repeated.update([low] if low == top else itertools.islice(range(low, top + 1), shown + 1))
+        reach = high if reach is None else max(reach, high)
+    found = sorted(repeated)
+    return found[:shown] + (["..."] if len(found) > shown else [])
 
 
 def file_name(seed, eta, lmbda) -> str:
@@ -101,13 +146,14 @@ def _sweep(args, comm) -> int:
     root = comm is None or comm.Get_rank() == 0
     say = print if root else (lambda *a, **k: None)
     optimizer = common.optimizer_from(args)
+    if args.backend == "jax" and args.dtype == "float64":
+        common.enable_jax_x64()
+    options = common.network_options(args)
+    check_grid(args.sizes, (args.seeds, args.eta, args.lmbda), args.stack, options)  # before anything is listed
     settings = list(itertools.product(args.seeds, args.eta, args.lmbda))  # anynet.sweep's order
     names = [file_name(*setting) for setting in settings]
     if args.save_dir is not None and root:
         _check_save_dir(Path(args.save_dir), names, args.data)  # before training, not after it
-    if args.backend == "jax" and args.dtype == "float64":
-        common.enable_jax_x64()
-    options = common.network_options(args)
     # One network first: a missing backend or device, or a cost that cannot
     # follow the output activation, is reported before any download.
     probe = Network(args.sizes, args.cost, seed=args.seeds[0], **options)
