@@ -141,6 +141,26 @@ def test_an_mlp_still_loads_as_the_books_network(tmp_path):
     assert bits(loaded) == bits(net)
 
 
+def test_a_conv_net_run_resumes_bit_for_bit(tmp_path):
+    """A run file records the layer list too: Adam on a conv net, stopped after
+    one epoch and resumed to three, equals the uninterrupted run."""
+    def network():
+        model = conv_model()
+        layers = [layer for layer in model.layers if not isinstance(layer, Dropout)]  # the loop draws no masks yet
+        return anynet.Network.from_model(Model(layers, cost=model.cost, backend=model.backend, weights=model.weights,
+                                               biases=model.biases), seed=4)
+
+    rng = np.random.default_rng(1)
+    data = (rng.random((30, 64)), rng.integers(0, 4, 30))
+    full = network()
+    full.SGD(data, 3, 10, 0.1, optimizer="adam", verbose=False)
+    part = network()
+    part.SGD(data, 1, 10, 0.1, optimizer="adam", verbose=False, checkpoint=tmp_path / "run.npz")
+    assert file_contents(tmp_path / "run.npz")[0]["layers"][1]["type"] == "Conv2D"
+    resumed = anynet.resume(tmp_path / "run.npz", data, epochs=3, verbose=False)
+    assert bits(resumed) == bits(full) != bits(part) and len(resumed.history) == 3
+
+
 def rewrite(path, edit):
     """Apply ``edit`` to the header's layer list (or the header), with a consistent digest."""
     header, arrays = file_contents(path)

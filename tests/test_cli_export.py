@@ -69,3 +69,29 @@ def test_user_errors_are_one_line(tiny_checkpoint, capsys, tmp_path):
     status, out, err = run(capsys, ["export", str(damaged), str(tmp_path / "model.onnx")])
     assert_user_error(status, out, err, 1, str(damaged))
     assert not (tmp_path / "model.onnx").exists()
+
+
+def test_predict_and_export_a_conv_checkpoint(capsys, tmp_path):
+    """A checkpoint of a conv net (its layer list recorded) works from the
+    command line: predict gives predict_proba's classes, export writes both formats."""
+    import csv
+
+    from anynet.io import checkpoint
+    from test_checkpoint_layers import conv_model
+
+    model = conv_model()
+    path = tmp_path / "conv.npz"
+    checkpoint.save(model, path, seed=1)
+    x = np.random.default_rng(0).random((5, 64))
+    np.savetxt(tmp_path / "rows.csv", x, delimiter=",")
+    status, out, err = run(capsys, ["predict", str(path), str(tmp_path / "rows.csv")])
+    assert status == 0, err
+    rows = list(csv.reader(out.splitlines()))
+    assert [int(r[1]) for r in rows[1:]] == list(np.argmax(np.asarray(model.feedforward(x)), axis=1))
+    status, out, err = run(capsys, ["export", str(path), str(tmp_path / "conv.onnx")])
+    assert status == 0 and out == (f"wrote {tmp_path / 'conv.onnx'}: ONNX, float64, 8 layers, "
+                                   f"opset {onnxexport.OPSET}, input (N, 64) -> output (N, 4)\n")
+    assert np.max(np.abs(onnx_outputs(tmp_path / "conv.onnx", x) - np.asarray(model.feedforward(x)))) <= 1e-9
+    status, out, err = run(capsys, ["export", str(path), str(tmp_path / "conv.safetensors")])
+    assert status == 0 and out.endswith("8 layers, 6 tensors layers.1.weight ... layers.7.bias\n")
+    assert np.array_equal(anynet.load(tmp_path / "conv.safetensors").predict_proba(x), anynet.load(path).predict_proba(x))

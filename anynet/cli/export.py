@@ -34,13 +34,17 @@ def run_export(args) -> int:
     if kind is None:
         raise ArgumentError(f"{output}: the output's name must end in .onnx or .safetensors, to say which format to write")
     found = checkpoint.read(args.checkpoint, dtype=args.dtype)
-    net = Network.from_model(found.model, seed=found.seed)
+    model = found.model
+    net = Network.from_model(model, seed=found.seed)
     net.classes = found.classes
     if kind == "ONNX":
         net.to_onnx(output, overwrite=args.overwrite)
-        detail = f"opset {onnxexport.OPSET}, input (N, {net.sizes[0]}) -> output (N, {net.sizes[-1]})"
+        shape = ", ".join(map(str, model.input_shape))
+        detail = f"opset {onnxexport.OPSET}, input (N, {shape}) -> output (N, {model.n_out})"
     else:
-        safetensorsfile.save(found.model, output, seed=found.seed, classes=found.classes, overwrite=args.overwrite)
-        detail = f"{2 * (len(net.sizes) - 1)} tensors layers.0.weight ... layers.{len(net.sizes) - 2}.bias"
-    print(f"wrote {output}: {kind}, {net.backend.dtype_name}, sizes {net.sizes}, {detail}")
+        safetensorsfile.save(model, output, seed=found.seed, classes=found.classes, overwrite=args.overwrite)
+        index = [i for i, layer in enumerate(model.layers) if layer.has_params]
+        detail = f"{2 * len(index)} tensors layers.{index[0]}.weight ... layers.{index[-1]}.bias"
+    what = f"sizes {model.sizes}" if model.is_dense else f"{len(model.layers)} layers"
+    print(f"wrote {output}: {kind}, {model.backend.dtype_name}, {what}, {detail}")
     return 0

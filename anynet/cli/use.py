@@ -59,7 +59,7 @@ def run_evaluate(args) -> int:
     fits = _regressor(net)  # a network with a linear output was trained on a CSV file's real-valued column
     options["task"] = "regression" if fits else "classification"
     dataset = common.load_data(name, dtype=net.backend.dtype_name, progress=common.progress_wanted(args), **options)
-    common.check_fit(net.sizes, dataset, f"the checkpoint {args.checkpoint}")
+    common.check_fit([net.model.n_in, net.model.n_out], dataset, f"the checkpoint {args.checkpoint}")
     split, data = next((s, d) for s, d in (("test", dataset.test), ("validation", dataset.validation),
                                            ("training", dataset.train)) if d is not None)
     if fits:
@@ -87,8 +87,8 @@ def run_predict(args) -> int:
     net, _ = _load(args)
     inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
     rows = load_inputs(inputs, dtype=net.backend.dtype_name)
-    if rows.shape[1] != net.sizes[0]:
-        raise ArgumentError(f"{', '.join(args.inputs)}: rows of {rows.shape[1]} features, but the network takes {net.sizes[0]}")
+    if rows.shape[1] != net.model.n_in:
+        raise ArgumentError(f"{', '.join(args.inputs)}: rows of {rows.shape[1]} features, but the network takes {net.model.n_in}")
     outputs = net.predict_proba(rows)
     header, lines = predict_lines(net, input_names(inputs, len(rows)), outputs, proba=args.proba)
     text = io.StringIO()
@@ -110,9 +110,9 @@ def predict_lines(net, names, outputs, *, proba):
     the network's class names), then with ``proba`` one column per class,
     ``probability NAME`` for a softmax output layer, else ``output NAME``."""
     if _regressor(net):  # the predicted value of each target, under the target's column name
-        targets = net.classes if net.classes is not None else [f"output {k}" for k in range(net.sizes[-1])]
+        targets = net.classes if net.classes is not None else [f"output {k}" for k in range(net.model.n_out)]
         return ["input", *map(str, targets)], [[name, *(f"{v:.6g}" for v in row)] for name, row in zip(names, outputs)]
-    labels = net.classes if net.classes is not None else list(range(net.sizes[-1]))
+    labels = net.classes if net.classes is not None else list(range(net.model.n_out))
     names_of = net.class_names
     header = ["input", "label", *(["class"] if names_of is not None else [])]
     if proba:
@@ -128,4 +128,4 @@ def predict_lines(net, names, outputs, *, proba):
 
 def _probabilities(net) -> bool:
     """Only a softmax output layer's activations are probabilities (rows sum to 1)."""
-    return net.activations[-1].name == "softmax"
+    return net.model.layers[-1].act.name == "softmax"

@@ -97,8 +97,8 @@ class Model:
 
     @property
     def activations(self) -> tuple:
-        """Each Dense layer's Activation."""
-        return tuple(layer.act for layer in self.layers)
+        """Each Dense layer's Activation (the last: the output layer's)."""
+        return tuple(layer.act for layer in self.layers if isinstance(layer, chain.Dense))
 
     @property
     def xp(self):
