@@ -19,6 +19,7 @@ from ..model import model as _model
 from ..model.initializers import get_initializer
 from ..datasets.boundary import column
 from ..model.optimizers import SGD as PlainSGD, Regularizer
+from ..train.fit import total_cost
 
 
 class BookColumns:
@@ -78,6 +79,17 @@ class BookColumns:
         Labels may be ints or one-hot vectors; ``convert`` is accepted for
         network2.py's callers and not needed."""
         return self.evaluate(data)
+
+    def total_cost(self, data, lmbda, convert=False, *, regularization=None):
+        """network2.py: the mean cost over ``data`` plus the regularisation term
+        once: L2 0.5 * (lmbda / len(data)) * sum of squared weights, or L1
+        (lmbda / len(data)) * sum |w| when the last run used L1 (or
+        ``regularization="l1"``)."""
+        lmbda = arguments.real("lmbda", lmbda, low=0.0)
+        kind = arguments.choice("regularization", regularization or self.regularization, ("l2", "l1"))
+        model = self._params()
+        penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.weights, xp=model.xp)) if lmbda else None
+        return total_cost(model, self._prepare(data, "data"), penalty)
 
     def cost_derivative(self, output_activations, y):
         """The vector of partial derivatives dC_x/da of the quadratic cost."""

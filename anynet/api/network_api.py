@@ -23,23 +23,26 @@ from ..model import model as _model
 from ..train import runstate
 from ..train.engines import check_compile
 from ..xp.backend import get_backend
-from ..train.fit import Shuffler, TrainConfig, fit, total_cost
+from ..train.fit import Shuffler, TrainConfig, fit
 from ..datasets.devicedata import Deferred, DeviceData
+from . import construction
 from .columns import BookColumns
 from .inference import Predicting
 from .saving import Saving
 from ..datasets.boundary import prepare
-from ..model.optimizers import Regularizer
 from .printing import BookLines, book_run, history_lists
 
 
 class Network(BookColumns, Predicting, Saving):
-    """A feedforward network of fully connected layers trained by backpropagation
-    and mini-batch stochastic gradient descent, as in the book.
+    """A feedforward network trained by backpropagation and mini-batch
+    stochastic gradient descent, as in the book.
 
     ``Network(sizes)`` is network.py's: sigmoid layers, quadratic cost, weights
     and biases N(0, 1).  ``Network(sizes, cost=CrossEntropyCost)`` is
-    network2.py's, with its N(0, 1/n_in) weights.  Keyword-only extras:
+    network2.py's, with its N(0, 1/n_in) weights.  ``Network([Reshape((1,
+    28, 28)), Conv2D(1, 20, 5), ...], "log-likelihood")`` is any list of
+    :mod:`anynet.model.layers` (its activations and initializers its own;
+    ``input_shape`` where the first layer does not say).  Keyword-only extras:
 
     backend, device, dtype
         where the arrays live: "numpy" (default), "cupy", "torch", "jax",
@@ -54,30 +57,26 @@ class Network(BookColumns, Predicting, Saving):
     activation, output_activation
         hidden-layer activation ("sigmoid", "tanh", "relu"; or a list with one
         per hidden layer) and the output layer's ("sigmoid", "tanh", "relu",
-        "linear" for regression with the quadratic cost, "softmax"); the output default is softmax for the log-likelihood cost,
-        else sigmoid.
+        "linear" for regression, "softmax"); the output's default is softmax
+        for the log-likelihood cost, else sigmoid.
     initializer
         "large" (network.py's), "default" (network2.py's), "he", "glorot";
         None picks the book's: "large" without a ``cost``, "default" with one.
     compile
-        how training runs an epoch: None compiles it into one program on JAX
-        and runs it step by step elsewhere; True compiles torch's too
-        (tens of seconds once, faster epochs after); False runs step by step
-        everywhere (see :func:`anynet.train.engines.engine_for`).  A training
-        option: the default of this network's runs (``TrainConfig.compile``
-        overrides it), not a property of the backend.
+        the default of its runs' training option ``TrainConfig.compile``
+        (:func:`anynet.train.engines.engine_for`): None compiles an epoch on
+        JAX, True on torch too, False nowhere.
     """
 
     def __init__(self, sizes, cost=None, *, backend="numpy", device=None, dtype=None, seed=None,
-                 activation="sigmoid", output_activation=None, initializer=None, compile=None):
+                 activation="sigmoid", output_activation=None, initializer=None, compile=None, input_shape=None):
         self._seed = None if seed is None else arguments.integer("seed", seed, low=0)
         self._rng = np.random.default_rng(self._seed) if self._seed is not None else None
         resolved = get_backend(backend, device, dtype)
         check_compile(compile, resolved.name)  # before anything is drawn
-        self._adopt(_model.build(
-            sizes, cost, backend=resolved, activation=activation, output_activation=output_activation,
-            initializer=initializer, rng=self._rng,
-        ))
+        self._adopt(construction.build(sizes, cost, backend=resolved, rng=self._rng, activation=activation,
+                                       output_activation=output_activation, initializer=initializer,
+                                       input_shape=input_shape))
         self.compile = compile
 
     def _adopt(self, model):
@@ -89,6 +88,7 @@ class Network(BookColumns, Predicting, Saving):
         self.class_names = None  # their names, where the data has names its labels are not (Fashion-MNIST's)
         self.history = []  # the EpochReports of the last run
         self.compile = None  # its runs' default TrainConfig.compile
+        self._mask_rng = construction.mask_generator(model, self._seed)  # None without dropout
 
     @classmethod
     def from_model(cls, model, *, seed=None):
@@ -241,7 +241,8 @@ class Network(BookColumns, Predicting, Saving):
         shuffler = Shuffler(train.n, self._rng) if state is None else None
         try:
             state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
-                        callbacks=callbacks, progress=progress, reducer=reducer)
+                        callbacks=callbacks, progress=progress, reducer=reducer,
+                        mask_rng=self._mask_rng)
         finally:
             self._checked = self._current()
         self.history = state.history
@@ -266,17 +267,6 @@ class Network(BookColumns, Predicting, Saving):
         most active output neuron is the correct label."""
         model = self._params()
         return int(model.correct(self._prepare(test_data, "test_data")))
-
-    def total_cost(self, data, lmbda, convert=False, *, regularization=None):
-        """network2.py: the mean cost over ``data`` plus the regularisation term
-        once: L2 0.5 * (lmbda / len(data)) * sum of squared weights, or L1
-        (lmbda / len(data)) * sum |w| when the last run used L1 (or
-        ``regularization="l1"``)."""
-        lmbda = arguments.real("lmbda", lmbda, low=0.0)
-        kind = arguments.choice("regularization", regularization or self.regularization, ("l2", "l1"))
-        model = self._params()
-        penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.weights, xp=model.xp)) if lmbda else None
-        return total_cost(model, self._prepare(data, "data"), penalty)
 
     def _prepare(self, data, what, defer=False):
         return prepare(data, backend=self.backend, n_in=self._model.n_in, n_out=self._model.n_out, what=what, defer=defer)

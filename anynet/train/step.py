@@ -98,7 +98,7 @@ class StepSpec:
         keys make steps that compute the same, so a compiled epoch is reused
         by later runs (a new one costs a compilation)."""
         reg = None if self.reg is None else (self.reg.kind, self.reg.coef)
-        return tuple((layer, _settings(layer.act)) for layer in self.layers), _settings(self.cost), _settings(self.optimizer), reg
+        return tuple((layer, None if layer.act is None else _settings(layer.act)) for layer in self.layers), _settings(self.cost), _settings(self.optimizer), reg
 
 
 def _settings(obj) -> tuple:

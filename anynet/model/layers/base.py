@@ -54,6 +54,7 @@ class Layer:
 
     stackable = True  # every layer here keeps a leading stack axis K
     has_params = False
+    act = None  # the Activation a layer applies (Dense, Conv2D, Activate), else None
 
     def param_shapes(self, input_shape):
         """The :class:`Params` of shapes (tuples) of this layer's parameters for
