@@ -59,6 +59,11 @@ def run_evaluate(args) -> int:
     fits = _regressor(net)  # a network with a linear output was trained on a CSV file's real-valued column
     options["task"] = "regression" if fits else "classification"
     dataset = common.load_data(name, dtype=net.backend.dtype_name, progress=common.progress_wanted(args), **options)
+    if not fits and dataset.n_inputs == net.model.n_in:  # labels through the network's classes, not the file's own
+        from ..datasets.core import relabel  # here: importing datasets costs every command's start
+
+        classes = net.classes if net.classes is not None else list(range(net.model.n_out))
+        dataset = relabel(dataset, classes, str(name))
     common.check_fit([net.model.n_in, net.model.n_out], dataset, f"the checkpoint {args.checkpoint}")
     split, data = next((s, d) for s, d in (("test", dataset.test), ("validation", dataset.validation),
                                            ("training", dataset.train)) if d is not None)

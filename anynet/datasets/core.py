@@ -176,6 +176,33 @@ def split_validation(dataset: Dataset, fraction) -> Dataset:
     return dataclasses.replace(dataset, source=source, train=(X[:cut], y[:cut]), validation=(X[cut:], y[cut:]))
 
 
+def relabel(dataset: Dataset, classes, what: str) -> Dataset:
+    """``dataset`` with its labels coded by ``classes`` (the original labels
+    a network was trained on, in its output order) instead of by its own:
+    a file with a subset of the classes, or with them in another order, is
+    scored against the right outputs.  Labels are matched by their text (3
+    and "3" are one label).  A label that is not in ``classes`` is a
+    DataError naming it and ``what`` (the file)."""
+    own = dataset.classes if dataset.classes is not None else list(range(dataset.n_classes))
+    lookup = {str(value): index for index, value in enumerate(classes)}
+    codes = np.array([lookup.get(str(value), -1) for value in own], dtype=np.int64)
+
+    def mapped(split):
+        if split is None:
+            return None
+        X, y = split
+        new = codes[y]
+        if len(new) and new.min() < 0:
+            unknown = own[int(y[int(np.argmin(new))])]
+            shown = ", ".join(map(str, classes[:20])) + (", ..." if len(classes) > 20 else "")
+            raise DataError(f"{what}: label {unknown!r} is not one of the {len(classes)} classes the network was "
+                            f"trained on ({shown})")
+        return X, new
+
+    return dataclasses.replace(dataset, train=mapped(dataset.train), validation=mapped(dataset.validation),
+                               test=mapped(dataset.test), n_classes=len(classes), classes=list(classes), class_names=None)
+
+
 def to_tuples(X, y, *, one_hot: bool, n_classes: int = N_CLASSES) -> list:
     """Convert arrays to the book's format: a list of ``(x, y)`` tuples.
 
