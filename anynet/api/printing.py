@@ -79,3 +79,35 @@ def history_lists(history, flags, seed_style):
         pick(train_cost_on, "training_cost"),
         pick(train_acc_on, "training_accuracy"),
     )
+
+
+class Network3Lines(Callback):
+    """network3.py's lines: every 1,000th mini-batch's number (printed as its
+    epoch ends), each epoch's validation accuracy, the test accuracy at each
+    best validation accuracy (``>=``, as the book), and three closing lines.
+    ``validate()`` and ``test()`` (None: no test data) return accuracies."""
+
+    def __init__(self, num_batches, validate, test):
+        self.num_batches, self.validate, self.test = num_batches, validate, test
+        self.best, self.best_iteration, self.test_accuracy = 0.0, None, None
+
+    def on_epoch_end(self, report, state):
+        first = report.epoch * self.num_batches
+        last = first + self.num_batches - 1
+        for iteration in range(-(-first // 1000) * 1000, last + 1, 1000):
+            print("Training mini-batch number {0}".format(iteration))
+        accuracy = self.validate()
+        print("Epoch {0}: validation accuracy {1:.2%}".format(report.epoch, accuracy))
+        if accuracy >= self.best:
+            print("This is the best validation accuracy to date.")
+            self.best, self.best_iteration = accuracy, last
+            if self.test is not None:
+                self.test_accuracy = self.test()
+                print("The corresponding test accuracy is {0:.2%}".format(self.test_accuracy))
+
+    def on_train_end(self, state):
+        print("Finished training network.")
+        if self.best_iteration is not None:
+            print("Best validation accuracy of {0:.2%} obtained at iteration {1}".format(self.best, self.best_iteration))
+        if self.test_accuracy is not None:
+            print("Corresponding test accuracy of {0:.2%}".format(self.test_accuracy))
