@@ -41,11 +41,13 @@ class MPIReducer(BlockReducer):
 
     ``reduce="exact"`` (the default) gives bit-identical training for any
     number of ranks: each block of ``block_size`` rows has its gradient
-    computed alone, all block vectors are gathered (``Allgatherv``) and added
-    in block order on every rank.  ``reduce="fast"`` computes each rank's
-    share in one call and sums with one ``Allreduce``: less work and traffic,
-    equal only to rounding.  Any fixed ``block_size`` is exact; bigger blocks
-    mean fewer, larger matrix products and fewer vectors to gather.  The
+    computed alone, all block vectors are gathered (``Iallgatherv``) and
+    added in block order on every rank.  ``reduce="fast"`` computes each
+    rank's share in one call and sums with one ``Iallreduce``: less work and
+    traffic, equal only to rounding.  Both wait by polling with naps
+    (:func:`wait`), which leaves the core to ranks that still compute.  Any
+    fixed ``block_size`` is exact; bigger blocks mean fewer, larger matrix
+    products and fewer vectors to gather.  The
     default (None) cuts every mini-batch into 4 blocks (``ceil(m / 4)``
     rows, :func:`anynet.distributed.default_block_size`): a block for each
     of up to 4 ranks.  Blocks of 1 row are the book's per-sample loop: for a
