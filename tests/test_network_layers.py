@@ -113,3 +113,32 @@ def test_bad_layer_networks_are_refused_before_anything_is_drawn():
         anynet.Network(layers()[:-1])
     with pytest.raises(ValueError, match="each input must have 64 values"):
         anynet.Network(layers(), seed=0).SGD((np.zeros((4, 63)), np.zeros(4, dtype=int)), 1, 2, 0.1)
+
+
+def test_a_sweep_of_conv_nets_equals_their_separate_runs_bit_for_bit():
+    """Every layer keeps the leading stack axis: K conv nets train as one
+    stack, each ending where its own Network(seed=s).SGD ends (NumPy: the same
+    BLAS call per network, so the same bits)."""
+    x, y = data()
+    nets = anynet.sweep(layers(), (x, y), EPOCHS, M, eta=[0.1, 0.3], seeds=[0, 1])
+    for net in nets:
+        alone = anynet.Network(layers(), seed=net.sweep["seed"])
+        alone.SGD((x, y), EPOCHS, M, net.sweep["eta"], verbose=False)
+        assert bits(net) == bits(alone)
+
+
+def test_a_sweep_of_dropout_nets_is_refused_before_training():
+    x, y = data()
+    with pytest.raises(ArgumentError, match="[Dd]ropout"):
+        anynet.sweep(layers(0.5), (x, y), EPOCHS, M, eta=[0.1, 0.3])
+
+
+def test_a_sweep_of_conv_nets_with_momentum_equals_separate_runs_and_adam_is_refused():
+    x, y = data()
+    nets = anynet.sweep(layers(), (x, y), EPOCHS, M, eta=[0.1, 0.3], seeds=[4], optimizer="momentum")
+    for net in nets:
+        alone = anynet.Network(layers(), seed=4)
+        alone.SGD((x, y), EPOCHS, M, net.sweep["eta"], verbose=False, optimizer="momentum")
+        assert bits(net) == bits(alone)
+    with pytest.raises(ArgumentError, match="adam cannot train a stack of networks of Reshape, Conv2D"):
+        anynet.sweep(layers(), (x, y), EPOCHS, M, eta=[0.1, 0.3], optimizer="adam")

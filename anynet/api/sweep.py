@@ -21,6 +21,7 @@ from .. import arguments
 from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
 from ..train.fit import Shuffler, TrainConfig
 from ..train.stack import fit_stack
+from ..model.layers import Dense, Layer, chain
 from ..model.memory import check_memory
 from ..xp.backend import get_backend
 from .network_api import Network
@@ -118,9 +119,11 @@ def check_grid(sizes, grid, stack=None, network_options=None) -> None:
     updates, optimizer moments).  Raises TooLargeError (a MemoryError)."""
     options = network_options or {}
     n = math.prod(_count(value) for value in grid)
-    sizes = arguments.sizes(sizes)
+    layers, input_shape, what = _shape_of(sizes, options.get("input_shape"))
+    if input_shape is None:
+        return  # the Networks refuse it, saying what is missing
     backend = get_backend(options.get("backend", "numpy"), options.get("device"), options.get("dtype"))
-    count = sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))  # weights and biases
+    count = chain.parameter_count(layers, input_shape)  # weights and biases
     per_network = count * (8 if backend.dtype_name == "float64" else 4)
     at_once = min(n, stack or n)
     arrays, objects = (n + 6 * at_once) * per_network, n * NETWORK_OVERHEAD
@@ -130,11 +133,20 @@ def check_grid(sizes, grid, stack=None, network_options=None) -> None:
         need, free, where = arrays, device_free, f"memory on {backend.device_name}"
     if free is not None and need > free:
         raise TooLargeError(
-            f"a sweep of {n:,} networks of sizes {sizes} ({count:,} parameters each, "
+            f"a sweep of {n:,} networks of {what} ({count:,} parameters each, "
             f"{backend.dtype_name}) needs about {_size(need)}: every network's parameters, and 6 copies for each of the "
             f"{at_once:,} trained at once; this machine has {_size(free)} of {where} available: sweep fewer seeds, "
             "etas or lmbdas, or train fewer at once (stack)"
         )
+
+
+def _shape_of(sizes, input_shape):
+    """``(layers, input_shape, words)`` of a sweep's networks: the book's
+    layer widths or a list of layers (as :class:`anynet.Network` takes them)."""
+    if isinstance(sizes, (list, tuple)) and sizes and isinstance(sizes[0], Layer):
+        return list(sizes), input_shape or chain.input_shape_of(sizes), f"{len(sizes)} layers"
+    sizes = arguments.sizes(sizes)
+    return [Dense(x, y) for x, y in zip(sizes[:-1], sizes[1:])], (sizes[0],), f"sizes {sizes}"
 
 
 def _size(n: int) -> str:

@@ -47,6 +47,7 @@ class Regularizer:
 
 class Optimizer:
     name = ""
+    counts_steps = False  # a step count in the state (0-d), which a per-network eta meets (anynet.model.stacked.PerModel)
 
     def init(self, weights, biases, *, xp) -> dict:
         """The optimiser's initial state for these parameters."""
@@ -203,6 +204,7 @@ class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) with bias correction; eta is the step size."""
 
     name = "adam"
+    counts_steps = True
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
         self.beta1 = arguments.real("Adam beta1", beta1, low=0.0, high=1.0, high_open=True)

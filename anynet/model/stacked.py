@@ -29,7 +29,13 @@ from .model import Model
 class PerModel:
     """K real numbers, one per stacked network, with Python-float semantics:
     arithmetic with numbers stays on the host in float64; with an array,
-    the values become a ``(K, 1, 1)`` array of its dtype and device (cached)."""
+    the values become a ``(K, 1, ..., 1)`` array of its dtype, device and
+    rank (cached): network k's value meets network k's parameters, whatever
+    their rank (a dense weight ``(K, y, x)``, a convolution's ``(K, F, C, kh,
+    kw)``, its bias ``(K, F)``).  With a 0-d array (Adam's step count) they
+    become ``(K, 1, 1)``, the rank of a dense network's parameters: a stack
+    whose parameters have other ranks takes no such optimizer (the sweep
+    refuses it before training)."""
 
     __array_priority__ = 1000  # a NumPy array on the left defers to our __r*__
 
@@ -42,11 +48,13 @@ class PerModel:
         """These values as an array of ``array``'s namespace, dtype and device."""
         if isinstance(array, np.generic):
             array = np.asarray(array)
-        key = (array.dtype, array_api_compat.device(array))  # hashable on every backend; str() would cost ~7 us a step
+        rank = max(array.ndim, 1) if array.ndim else 3
+        key = (array.dtype, array_api_compat.device(array), rank)  # hashable on every backend; str() would cost ~7 us a step
         cast = self._cast.get(key)
         if cast is None:
             xp = array_api_compat.array_namespace(array)
-            cast = xp.asarray(self.values, dtype=array.dtype, device=array_api_compat.device(array))
+            values = self.values.reshape((-1,) + (1,) * (rank - 1))
+            cast = xp.asarray(values, dtype=array.dtype, device=array_api_compat.device(array))
             self._cast[key] = cast
         return cast
 

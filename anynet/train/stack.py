@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..model.optimizers import Regularizer
 from ..model.stacked import PerModel, StackedModel
 from .engine import run_epoch
@@ -48,6 +49,11 @@ def fit_stack(models, train, configs, shufflers, *, evaluation=None, on_epoch=No
     separate ``fit`` would (the best epoch's under early stopping)."""
     config = configs[0]
     model = StackedModel(list(models))
+    if config.optimizer.counts_steps and not model.is_dense:
+        raise ArgumentError(f"{config.optimizer.name} cannot train a stack of networks of "
+                            f"{', '.join(type(layer).__name__ for layer in model.layers)} layers yet (its step count "
+                            "meets each network's eta as a dense network's parameters); use sgd or momentum, "
+                            "or train the networks one by one")
     runs = [StackRun(TrainState(shuffler=s, eta=c.eta, optimizer_state={},
                                 schedule=c.eta_schedule.start(c.eta) if c.eta_schedule else None))
             for s, c in zip(shufflers, configs)]
