@@ -55,7 +55,7 @@ def book_dir(tmp_path_factory):
 # -- a small conv net, float64, with its parameters drawn at random --------------------------------
 
 
-def small_net(m, p=(0.3, 0.2), lmbda_seed=0, dtype="float64", backend="numpy", seed=4):
+def small_net(m, p=(0.3, 0.2), lmbda_seed=0, dtype="float64", backend="numpy", seed=4, device=None):
     np.random.seed(lmbda_seed)
     layers = [ConvPoolLayer(filter_shape=(3, 1, 3, 3), image_shape=(m, 1, 10, 10), poolsize=(2, 2)),
               FullyConnectedLayer(n_in=48, n_out=7, activation_fn=network3.tanh, p_dropout=p[0]),
@@ -64,7 +64,7 @@ def small_net(m, p=(0.3, 0.2), lmbda_seed=0, dtype="float64", backend="numpy", s
     for layer in layers:  # the softmax layer starts at zero: give every layer a gradient to check
         layer.w.value = rng.normal(size=layer.w.shape) * 0.5
         layer.b.value = rng.normal(size=layer.b.shape) * 0.5
-    return layers, Network(layers, m, dtype=dtype, backend=backend, seed=seed)
+    return layers, Network(layers, m, dtype=dtype, backend=backend, seed=seed, device=device)
 
 
 def images(n, seed=1):
@@ -353,3 +353,34 @@ def test_the_books_weight_draws():
     assert not soft.w.get_value().any() and not soft.b.get_value().any()
     with pytest.raises(TypeError, match="activation_fn must be one of network3's sigmoid, tanh, ReLU, linear"):
         FullyConnectedLayer(10, 5, activation_fn=np.tanh)
+
+
+def test_a_step_makes_no_host_sync():
+    """Counted on array-api-strict's device1 (tests/test_syncs.py's counter):
+    an epoch of 4 steps and one of 16, dropout masks drawn for each step, make
+    the same syncs (the finiteness check, the accuracies, the publishing of
+    the trained weights), so a step makes none; a mask goes host to device only."""
+    pytest.importorskip("array_api_strict")
+    from test_syncs import count_syncs
+
+    counts = []
+    for n in (20, 80):
+        x, labels = images(n)
+        _, net = small_net(5, backend="array_api_strict", device="device1")
+        with count_syncs() as counter:
+            net.SGD((x, labels), 1, 5, 0.3, (x[:10], labels[:10]), (x[:10], labels[:10]), lmbda=0.1)
+        counts.append(counter.where())
+    assert counts[0] == counts[1] and sum(counts[0].values()) > 0, counts
+
+
+def test_load_data_shared_puts_the_data_on_the_device_once(book_dir):
+    path = book_dir / "data" / "mnist.pkl.gz"
+    training_data, validation_data, test_data = network3.load_data_shared(path, dtype="float64")
+    assert network3.size(training_data) == 3000 and network3.size(test_data) == 1000
+    assert training_data[0].get_value().dtype == np.float64 and training_data[1].get_value().dtype.kind == "i"
+    np.random.seed(0)
+    same = Network([FullyConnectedLayer(784, 30), SoftmaxLayer(30, 10)], 10, dtype="float64")
+    assert same._on_device(training_data, "training_data") is training_data.device_data  # no second move
+    other = Network([FullyConnectedLayer(784, 30), SoftmaxLayer(30, 10)], 10)  # float32: moved again, once
+    moved = other._on_device(training_data, "training_data")
+    assert moved.x.dtype == np.float32 and np.array_equal(moved.labels, training_data.device_data.labels)
