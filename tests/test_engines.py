@@ -88,18 +88,24 @@ def differ(ours, theirs) -> float:
 
 
 class CallCounter:
-    """Counts the Python calls of chain.gradients: a compiled epoch calls it
+    """Counts the Python calls of the batch gradient a step runs (the function
+    chain.gradient_fn binds when the step is made): a compiled epoch calls it
     only while tracing, the loop once per step."""
 
     def __init__(self, monkeypatch):
         self.calls = 0
-        original = chain.gradients
+        original = chain.gradient_fn
 
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return original(*args, **kwargs)
+        def counted_fn(*args, **kwargs):
+            grads = original(*args, **kwargs)
 
-        monkeypatch.setattr(chain, "gradients", counted)
+            def counted(*a, **k):
+                self.calls += 1
+                return grads(*a, **k)
+
+            return counted
+
+        monkeypatch.setattr(chain, "gradient_fn", counted_fn)
 
 
 # -- JAX ---------------------------------------------------------------------------------------------

@@ -93,8 +93,11 @@ def test_backprop_asks_the_fuser_for_layer_and_backward(model):
     assert sorted(fuse.ran) == sorted(["anynet_layer"] * (layers - softmax) + ["anynet_backward"] * (layers - 1))
     assert _same(plain[0] + plain[1], through[0] + through[1])
     fuse.functions.clear()
+    fuse.ran.clear()
     chain.mlp_output(net.weights, net.biases, x, activations=net.model.activations, xp=np, fuse=fuse)
-    assert fuse.functions == {backprop.layer}
+    # binding a Dense layer asks for both of its kernels (asking compiles nothing); an evaluation runs only the layer's
+    assert backprop.layer in fuse.functions
+    assert sorted(fuse.ran) == ["anynet_layer"] * (layers - softmax)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=str)

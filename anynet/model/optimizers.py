@@ -58,6 +58,18 @@ class Optimizer:
         CuPy only) runs each array's update as one kernel."""
         raise NotImplementedError
 
+    def bind(self, *, reg, xp, fuse=None):
+        """``update(weights, biases, nabla_w, nabla_b, state, eta, m) ->
+        (weights, biases, state)``: :meth:`step` with the settings fixed once
+        (a training step calls it once per mini-batch).  An optimizer
+        written before fusion takes no ``fuse``: it is passed only when given."""
+        step, settings = self.step, ({} if fuse is None else {"fuse": fuse})
+
+        def update(weights, biases, nabla_w, nabla_b, state, eta, m):
+            return step(weights, biases, nabla_w, nabla_b, state, eta=eta, m=m, reg=reg, xp=xp, **settings)
+
+        return update
+
     def config(self) -> dict:
         """The constructor's arguments, to record in a checkpoint."""
         return {}
@@ -73,11 +85,21 @@ class SGD(Optimizer):
     name = "sgd"
 
     def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+        return self.bind(reg=reg, xp=xp, fuse=fuse)(weights, biases, nabla_w, nabla_b, state, eta, m)
+
+    def bind(self, *, reg, xp, fuse=None):
+        if type(self).step is not SGD.step:  # a subclass's own step
+            return super().bind(reg=reg, xp=xp, fuse=fuse)
         (update,) = fused(fuse, sgd_update)
-        rate, kind, coef = eta / m, _kind(reg), _coef(reg)
-        new_w = [update(w, nw, rate, eta, coef, kind=kind, xp=xp) for w, nw in zip(weights, nabla_w)]
-        new_b = [update(b, nb, rate, eta, 0.0, kind=None, xp=xp) for b, nb in zip(biases, nabla_b)]
-        return new_w, new_b, state
+        kind, coef = _kind(reg), _coef(reg)
+
+        def step(weights, biases, nabla_w, nabla_b, state, eta, m):
+            rate = eta / m
+            new_w = [update(w, nw, rate, eta, coef, kind=kind, xp=xp) for w, nw in zip(weights, nabla_w)]
+            new_b = [update(b, nb, rate, eta, 0.0, kind=None, xp=xp) for b, nb in zip(biases, nabla_b)]
+            return new_w, new_b, state
+
+        return step
 
 
 def decay(w, coef, *, kind, xp):

@@ -15,6 +15,7 @@ eta is an argument of every call.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,18 +62,17 @@ def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
     elementwise chains as fused kernels (CuPy); ``reducer`` (None: this
     process alone) combines the batch gradient across processes.  The step
     returns new arrays and never writes into its arguments."""
-    fusing = {} if fuse is None else {"fuse": fuse}  # optimizers written before fusion take no fuse
+    grads = chain.gradient_fn(layers, cost=cost, xp=xp, fuse=fuse)  # bound once, called per step
+    update = optimizer.bind(reg=reg, xp=xp, fuse=fuse)
 
     def step(params, state, x, targets, eta, masks=None):
         weights, biases = params
-
-        def grad_fn(x, targets):
-            return chain.gradients(layers, weights, biases, x, targets, cost=cost, xp=xp, masks=masks, fuse=fuse)
-
-        nabla_b, nabla_w = grad_fn(x, targets) if reducer is None else reducer.batch_gradients(grad_fn, x, targets)
-        weights, biases, state = optimizer.step(
-            weights, biases, nabla_w, nabla_b, state, eta=eta, m=x.shape[-2], reg=reg, xp=xp, **fusing
-        )
+        if reducer is None:
+            nabla_b, nabla_w = grads(weights, biases, x, targets, masks)
+        else:
+            grad_fn = functools.partial(grads, weights, biases, masks=masks)
+            nabla_b, nabla_w = reducer.batch_gradients(grad_fn, x, targets)
+        weights, biases, state = update(weights, biases, nabla_w, nabla_b, state, eta, x.shape[-2])
         return (weights, biases), state
 
     return step

@@ -11,12 +11,13 @@ import numpy as np
 
 @functools.cache
 def namespace():
-    """array-api-compat's NumPy namespace with ``take``, ``sum`` and
-    ``matrix_transpose`` bound to what ``np.take``, ``np.sum`` and
-    ``np.matrix_transpose`` wrap in Python (1-2.5 us a call against 0.2 us;
-    about ten calls per mini-batch: 7 % of an epoch at mini-batch 10 for
-    take and sum, benchmarks/results/profile-cpu.txt).  Same results and
-    dtypes.  (The math cannot use ``.mT`` itself: CuPy arrays lack it.)"""
+    """array-api-compat's NumPy namespace with ``take``, ``sum``,
+    ``matrix_transpose`` and ``reshape`` bound to what ``np.take``,
+    ``np.sum``, ``np.matrix_transpose`` and ``np.reshape`` wrap in Python
+    (1-2.5 us a call against 0.1-0.2 us; about a dozen calls per mini-batch:
+    7 % of an epoch at mini-batch 10 for take and sum,
+    benchmarks/results/profile-cpu.txt).  Same results and dtypes.  (The
+    math cannot use ``.mT`` itself: CuPy arrays lack it.)"""
     import array_api_compat.numpy as compat
 
     fast = types.ModuleType(compat.__name__, compat.__doc__)
@@ -24,6 +25,7 @@ def namespace():
     fast.take = _take
     fast.sum = _sum
     fast.matrix_transpose = _matrix_transpose
+    fast.reshape = _reshape
     return fast
 
 
@@ -37,3 +39,12 @@ def _sum(x, /, *, axis=None, dtype=None, keepdims=False):
 
 def _matrix_transpose(x, /):
     return x.mT
+
+
+def _reshape(x, /, shape, *, copy=None):
+    """array-api-compat's ``reshape``; without ``copy``, the method it ends in."""
+    if copy is None:
+        return x.reshape(shape)
+    import array_api_compat.numpy as compat
+
+    return compat.reshape(x, shape, copy=copy)

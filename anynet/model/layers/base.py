@@ -17,7 +17,10 @@ array API (``xp`` passed keyword-only):
   ``g`` is dC/dy, ``g_in`` dC/dx (None when ``input_grad`` is false: the
   first layer's input needs none), ``grads`` a :class:`Params` like
   ``params`` (or None), summed over the samples as :mod:`anynet.model.backprop`
-  sums them.
+  sums them;
+* ``bind(*, xp, fuse=None) -> Bound``: the forward and backward with ``xp``
+  and the kernels fixed, called positionally (what a training step calls
+  once per mini-batch: :func:`~anynet.model.layers.chain.gradient_fn`).
 
 Rows are samples: a batch has shape ``(n, *per_sample_shape)``, images
 ``(n, channels, height, width)``.  Every layer also takes a leading stack
@@ -29,7 +32,7 @@ trained as one, :mod:`anynet.model.stacked`); a layer that could not would set
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ... import arguments
 from ...errors import ArgumentError
@@ -45,6 +48,19 @@ class Params(NamedTuple):
 
     weight: Array
     bias: Array
+
+
+class Bound(NamedTuple):
+    """A layer's computations with the namespace and kernels fixed
+    (:meth:`Layer.bind`), all arguments positional: ``forward(params, x,
+    train, mask) -> (y, saved)``, ``backward(params, saved, g, input_grad)
+    -> (g_in, grads)``; ``params`` is a ``(weight, bias)`` pair or None.  An
+    output layer also has ``backward_delta(params, saved, delta,
+    input_grad)``, from the error of its weighted input (None elsewhere)."""
+
+    forward: Callable
+    backward: Callable
+    backward_delta: Callable | None = None
 
 
 class Layer:
@@ -67,9 +83,26 @@ class Layer:
         self.output_shape(input_shape)
         return None
 
+    def bind(self, *, xp, fuse=None) -> Bound:
+        """This layer's ``forward`` and ``backward`` on ``xp`` with ``fuse``,
+        as positional functions (a layer with a faster binding overrides it)."""
+        forward, backward = self.forward, self.backward
+
+        def bound_forward(params, x, train=False, mask=None):
+            return forward(_params(params), x, xp=xp, train=train, mask=mask, fuse=fuse)
+
+        def bound_backward(params, saved, g, input_grad=True):
+            return backward(_params(params), saved, g, xp=xp, fuse=fuse, input_grad=input_grad)
+
+        return Bound(bound_forward, bound_backward)
+
     def config(self) -> dict:
         """The layer's type and configuration, plain values only (what a checkpoint stores)."""
         return {"type": type(self).__name__, **dataclasses.asdict(self)}
+
+
+def _params(pair):
+    return None if pair is None else Params(*pair)
 
 
 def check_rank(layer, input_shape, rank: int, what: str) -> tuple:

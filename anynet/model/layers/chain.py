@@ -111,9 +111,26 @@ def gradients(layers, weights, biases, x, y, *, cost, xp, masks=None, fuse=None)
     """``(nabla_b, nabla_w)``: :func:`backprop` on the weight and bias lists
     of the layers that have parameters, in the lists' shapes (the loop's and
     the optimizers' form; the book's order, biases first)."""
-    grads = backprop(layers, per_layer(layers, weights, biases), x, y, cost=cost, xp=xp, masks=masks, fuse=fuse)
-    grads = [g for g, layer in zip(grads, layers) if layer.has_params]
-    return [g.bias for g in grads], [g.weight for g in grads]
+    return gradient_fn(layers, cost=cost, xp=xp, fuse=fuse)(weights, biases, x, y, masks)
+
+
+def gradient_fn(layers, *, cost, xp, fuse=None):
+    """``grads(weights, biases, x, y, masks=None) -> (nabla_b, nabla_w)``:
+    :func:`gradients` with each layer's computations bound once
+    (:meth:`~anynet.model.layers.base.Layer.bind`), for a training step that
+    calls it once per mini-batch: the same operations, in the same order."""
+    layers = tuple(layers)
+    run = _backprop_fn(layers, cost=cost, xp=xp, fuse=fuse)
+    slots = tuple(i for i, layer in enumerate(layers) if layer.has_params)
+    if len(slots) == len(layers):
+        def grads(weights, biases, x, y, masks=None):
+            per_layer = run(list(zip(weights, biases)), x, y, masks)
+            return [g[1] for g in per_layer], [g[0] for g in per_layer]
+    else:
+        def grads(weights, biases, x, y, masks=None):
+            per_layer = run(_pairs(layers, weights, biases), x, y, masks)
+            return [per_layer[i][1] for i in slots], [per_layer[i][0] for i in slots]
+    return grads
 
 
 def mlp_gradients(weights, biases, x, y, *, activations, cost, xp, fuse=None):
@@ -142,17 +159,44 @@ def dense_layers(sizes, activations) -> list:
 def backprop(layers, params, x, y, *, cost, xp, masks=None, fuse=None) -> list:
     """The gradient of ``cost`` summed over the batch ``(x, y)``: one
     :class:`Params` (or None) per layer, in the shapes of ``params``."""
+    grads = _backprop_fn(tuple(layers), cost=cost, xp=xp, fuse=fuse)(params, x, y, masks)
+    return [None if g is None else Params(*g) for g in grads]
+
+
+def _backprop_fn(layers, *, cost, xp, fuse):
+    """``run(params, x, y, masks) -> grads``: backpropagation with every
+    layer bound (``params`` and ``grads``: a ``(weight, bias)`` pair or None
+    per layer).  The output error comes from the cost, then flows back
+    through each layer's ``backward``."""
     output = layers[-1]
     if not isinstance(output, Dense):
         raise ArgumentError(f"the output layer must be a Dense layer, not {output!r}")
-    _, saved = forward(layers, params, x, xp=xp, train=True, masks=masks, fuse=fuse)
-    grads = [None] * len(layers)
-    last = saved[-1]
-    delta = cost.output_delta(last.z, last.a, y, output.act, xp=xp)
-    g, grads[-1] = output.backward_delta(params[-1], last, delta, xp=xp, input_grad=len(layers) > 1)
-    for i in range(len(layers) - 2, -1, -1):
-        g, grads[i] = layers[i].backward(params[i], saved[i], g, xp=xp, fuse=fuse, input_grad=i > 0)
-    return grads
+    bound = [layer.bind(xp=xp, fuse=fuse) for layer in layers]
+    forwards = tuple(b.forward for b in bound)
+    hidden = tuple((i, bound[i].backward, i > 0) for i in range(len(layers) - 2, -1, -1))
+    output_backward, output_delta, act = bound[-1].backward_delta, cost.output_delta, output.act
+    input_grad, no_masks = len(layers) > 1, (None,) * len(layers)
+
+    def run(params, x, y, masks):
+        saved = []
+        a = x
+        for forward, p, mask in zip(forwards, params, no_masks if masks is None else _masks(layers, masks)):
+            a, kept = forward(p, a, True, mask)
+            saved.append(kept)
+        last = saved[-1]
+        grads = [None] * len(saved)
+        g, grads[-1] = output_backward(params[-1], last, output_delta(last.z, last.a, y, act, xp=xp), input_grad)
+        for i, backward, below in hidden:
+            g, grads[i] = backward(params[i], saved[i], g, below)
+        return grads
+
+    return run
+
+
+def _pairs(layers, weights, biases) -> list:
+    """Each layer's ``(weight, bias)`` (None for a layer without parameters)."""
+    pairs = iter(zip(weights, biases))
+    return [next(pairs) if layer.has_params else None for layer in layers]
 
 
 def _masks(layers, masks):

@@ -16,7 +16,9 @@ from ...xp.kernels import fused
 from .. import backprop
 from ..activations import get_activation
 from ..initializers import get_initializer
-from .base import Array, Layer, Params, check_rank, positive_int
+from .base import Array, Bound, Layer, Params, check_rank, positive_int
+
+_new = tuple.__new__
 
 
 class DenseSaved(NamedTuple):
@@ -49,6 +51,7 @@ class Dense(Layer):
         get_initializer(self.initializer)
         object.__setattr__(self, "activation", act.name)
         object.__setattr__(self, "act", act)  # one instance: fused kernels are cached by it
+        object.__setattr__(self, "_bound", {})  # (xp, fuse) -> Bound, see bind
 
     def output_shape(self, input_shape) -> tuple:
         (n_in,) = check_rank(self, input_shape, 1, "a vector")
@@ -68,11 +71,19 @@ class Dense(Layer):
         (bias,), (weight,) = get_initializer(self.initializer)([self.n_in, self.n_out], rng)
         return Params(weight, bias)
 
+    def bind(self, *, xp, fuse=None) -> Bound:
+        """The forward, backward and backward_delta on ``xp`` with ``fuse``
+        (see :class:`~anynet.model.layers.base.Bound`), made once per
+        namespace and fuser and kept: the methods below run through them."""
+        key = (xp, fuse)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = _bind(self.act, xp, fuse)
+        return bound
+
     def forward(self, params, x, *, xp, train=False, mask=None, fuse=None):
         """``(a, saved)`` for the rows ``x`` of shape ``(..., n, n_in)``."""
-        (layer,) = fused(fuse, backprop.layer)
-        z, a = layer(x @ xp.matrix_transpose(params.weight), xp.matrix_transpose(params.bias), act=self.act, xp=xp)
-        return a, DenseSaved(x, z, a)
+        return self.bind(xp=xp, fuse=fuse).forward(params, x, train, mask)
 
     def weighted_input(self, params, x, *, xp):
         """``z = x @ w.T + b.T`` alone, without the activation."""
@@ -80,17 +91,39 @@ class Dense(Layer):
 
     def backward(self, params, saved, g, *, xp, fuse=None, input_grad=True):
         """``(g_in, grads)`` from ``g = dC/da``: the delta is ``g * act'(z)``."""
-        (backward,) = fused(fuse, backprop.backward)
-        delta = backward(g, saved.z, saved.a, act=self.act, xp=xp)
-        return self.backward_delta(params, saved, delta, xp=xp, input_grad=input_grad)
+        g_in, (nabla_w, nabla_b) = self.bind(xp=xp, fuse=fuse).backward(params, saved, g, input_grad)
+        return g_in, Params(nabla_w, nabla_b)
 
     def backward_delta(self, params, saved, delta, *, xp, input_grad=True):
         """``(g_in, grads)`` from the error ``delta = dC/dz`` of this layer's
         weighted input (an output layer's, which the cost gives directly)."""
-        summed = xp.sum(delta, axis=-2)
+        g_in, (nabla_w, nabla_b) = self.bind(xp=xp).backward_delta(params, saved, delta, input_grad)
+        return g_in, Params(nabla_w, nabla_b)
+
+
+def _bind(act, xp, fuse) -> Bound:
+    """A Dense layer's computations with its activation, ``xp`` and kernels
+    fixed; ``params`` are ``(weight, bias)`` pairs and the gradients come as
+    ``(nabla_w, nabla_b)`` pairs (a training step calls these once per
+    mini-batch: no lookups or keyword arguments here that can be made once)."""
+    layer, backward_fn = fused(fuse, backprop.layer, backprop.backward)
+    transpose, total, reshape = xp.matrix_transpose, xp.sum, xp.reshape
+
+    def forward(params, x, train=False, mask=None):
+        weight, bias = params
+        z, a = layer(x @ transpose(weight), transpose(bias), act=act, xp=xp)
+        return a, _new(DenseSaved, (x, z, a))  # a NamedTuple without its Python-level __new__
+
+    def backward_delta(params, saved, delta, input_grad=True):
+        summed = total(delta, axis=-2)
         # a column by a new axis (contiguous, as the biases are), spelled as a reshape: 1.3 us a
         # call on NumPy against expand_dims' 4.8 us (its axis checks run in Python)
-        nabla_b = xp.reshape(summed, (*summed.shape, 1))
-        nabla_w = xp.matrix_transpose(delta) @ saved.x
-        g_in = delta @ params.weight if input_grad else None
-        return g_in, Params(nabla_w, nabla_b)
+        nabla_b = reshape(summed, (*summed.shape, 1))
+        nabla_w = transpose(delta) @ saved[0]
+        return (delta @ params[0] if input_grad else None), (nabla_w, nabla_b)
+
+    def backward(params, saved, g, input_grad=True):
+        _, z, a = saved
+        return backward_delta(params, saved, backward_fn(g, z, a, act=act, xp=xp), input_grad)
+
+    return Bound(forward, backward, backward_delta)
