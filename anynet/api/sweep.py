@@ -22,7 +22,7 @@ from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
 from ..train.fit import Shuffler, TrainConfig
 from ..train.stack import fit_stack
 from ..model.layers import Dense, Layer, chain
-from ..model.memory import check_memory
+from ..model.memory import check_memory, shortfall
 from ..xp.backend import get_backend
 from .network_api import Network
 
@@ -126,12 +126,9 @@ def check_grid(sizes, grid, stack=None, network_options=None) -> None:
     count = chain.parameter_count(layers, input_shape)  # weights and biases
     per_network = count * (8 if backend.dtype_name == "float64" else 4)
     at_once = min(n, stack or n)
-    arrays, objects = (n + 6 * at_once) * per_network, n * NETWORK_OVERHEAD
-    host_free, device_free = backend.available_memory()
-    need, free, where = arrays + objects, host_free, "memory"
-    if device_free is not None and arrays > device_free:
-        need, free, where = arrays, device_free, f"memory on {backend.device_name}"
-    if free is not None and need > free:
+    short = shortfall(n * NETWORK_OVERHEAD, (n + 6 * at_once) * per_network, backend)
+    if short is not None:
+        need, free, where = short
         raise TooLargeError(
             f"a sweep of {n:,} networks of {what} ({count:,} parameters each, "
             f"{backend.dtype_name}) needs about {_size(need)}: every network's parameters, and 6 copies for each of the "

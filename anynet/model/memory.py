@@ -14,17 +14,24 @@ def check_memory(layers, input_shape, backend: Backend, *, copies: int = 6) -> N
     parameters, optimizer moments)."""
     count = chain.parameter_count(layers, input_shape)
     itemsize = 8 if backend.dtype_name == "float64" else 4
-    host_need = count * 8
-    device_need = count * itemsize * copies
-    host_free, device_free = backend.available_memory()
-    need, free, where = host_need + (device_need if device_free is None else 0), host_free, "memory"
-    if device_free is not None and device_need > device_free:
-        need, free, where = device_need, device_free, f"memory on {backend.device_name}"
-    if free is not None and need > free:
+    short = shortfall(count * 8, count * itemsize * copies, backend)
+    if short is not None:
+        need, free, where = short
         raise TooLargeError(
             f"{_describe(layers)} has {count:,} parameters and needs about {_gib(need)} to train "
             f"({backend.dtype_name}); this machine has {_gib(free)} of {where} available"
         )
+
+
+def shortfall(host_need: int, device_need: int, backend: Backend):
+    """``(need, free, where)`` when ``host_need`` bytes on the host and
+    ``device_need`` on ``backend``'s device (the host, for a CPU backend) do
+    not fit in what is available; None when they do (or nobody can say)."""
+    host_free, device_free = backend.available_memory()
+    need, free, where = host_need + (device_need if device_free is None else 0), host_free, "memory"
+    if device_free is not None and device_need > device_free:
+        need, free, where = device_need, device_free, f"memory on {backend.device_name}"
+    return (need, free, where) if free is not None and need > free else None
 
 
 def _describe(layers) -> str:
