@@ -400,8 +400,11 @@ def test_readme_is_short_and_its_test_command_is_ci():
 def test_mkdocs_build_strict(tmp_path):
     """The site builds with no warning (broken links, missing pages, bad
     references in the API pages)."""
-    if importlib.util.find_spec("mkdocs") is None:
-        pytest.skip("mkdocs is not installed (pip install \".[docs]\")")
+    absent = [name for name in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
+              if importlib.util.find_spec(name.split(".")[0]) is None
+              or (name == "mkdocstrings_handlers.python" and importlib.util.find_spec(name) is None)]
+    if absent:
+        pytest.skip(f"the docs extra is not installed (pip install \".[docs]\"): no {', '.join(absent)}")
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, PYTHONPATH=str(ROOT), NO_MKDOCS_2_WARNING="1"))
