@@ -508,3 +508,36 @@ def test_the_harness_refuses_a_block_it_cannot_check(tmp_path, page, problem):
     with pytest.raises(AssertionError, match=re.escape(problem)):
         parse_page(path)
 
+
+
+def test_every_anynet_name_the_pages_mention_exists():
+    """A page that names ``anynet.something.Else`` names something that
+    exists, so a rename cannot leave the docs pointing at nothing (names in
+    modules whose extra is not installed are not checked)."""
+    names = set()
+    for page in PAGES:
+        names |= set(re.findall(r"\banynet(?:\.[A-Za-z_]\w*)+", page.read_text(encoding="utf-8")))
+    missing_names = []
+    for name in sorted(n for n in names if not n.endswith((".md", ".py"))):
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ModuleNotFoundError as error:
+                if (error.name or "").startswith("anynet"):
+                    continue  # not a module: an attribute of a shorter prefix
+                obj = None  # an extra that is not installed
+            except ImportError:  # an extra that is not installed (BackendUnavailable)
+                obj = None
+            break
+        if obj is not None and not _has_path(obj, parts[i:]):
+            missing_names.append(name)
+    assert len(names) >= 20 and missing_names == []
+
+
+def _has_path(obj, attributes) -> bool:
+    for attribute in attributes:
+        if not hasattr(obj, attribute):
+            return False
+        obj = getattr(obj, attribute)
+    return True
