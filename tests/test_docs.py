@@ -541,3 +541,13 @@ def _has_path(obj, attributes) -> bool:
             return False
         obj = getattr(obj, attribute)
     return True
+
+
+def test_getting_started_lists_every_extra():
+    """The extras table of getting-started.md names every extra of
+    pyproject.toml, so a new extra cannot go unmentioned."""
+    table = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([\w-]+)`(?:, `([\w-]+)`)? \|", table, re.M))
+    names = {name for pair in listed for name in pair if name}
+    assert names == set(pyproject_extras())
+
