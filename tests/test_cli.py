@@ -303,8 +303,9 @@ def test_first_run_without_arguments_falls_back_to_the_sample_and_says_so(capsys
     monkeypatch.setattr(anynet.cli.train, "_RECORDED", anynet.cli.train._RECORDED)  # nothing patched: the real path
     real_fit = anynet.cli.train._fit
 
-    def short(args, net, config, run, recorded, reducer, say):  # the book's 30 epochs would take too long here
-        return real_fit(args, net, anynet.train.fit.TrainConfig(1, config.mini_batch_size, config.eta), run, recorded, reducer, say)
+    def short(args, net, config, run, recorded, reducer, say, **settled):  # the book's 30 epochs would take too long here
+        return real_fit(args, net, anynet.train.fit.TrainConfig(1, config.mini_batch_size, config.eta), run, recorded,
+                        reducer, say, **settled)
 
     monkeypatch.setattr(anynet.cli.train, "_fit", short)
     status, out, err = run(capsys, ["train"])
@@ -431,3 +432,23 @@ def test_python_dash_m_anynet_runs():
     result = subprocess.run([sys.executable, "-m", "anynet", "backends"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert any(line.startswith("numpy ") for line in result.stdout.splitlines())
+
+
+def test_the_command_line_builds_one_frozen_request():
+    """Issue 17 item 4: the commands get one typed request built from the
+    parsed flags (no attribute added to or changed on an argparse namespace);
+    which flags were given is known under any of their names."""
+    import dataclasses
+
+    from anynet.cli import build_parser
+    from anynet.cli.common import make_request
+
+    parser = build_parser()
+    argv = ["train", "--mini-batch-size", "7", "--data=sample", "--epochs", "3"]
+    request = make_request(parser.commands["train"], parser.parse_args(argv), argv)
+    assert request.batch_size == 7 and request.data == "sample" and request.argv == tuple(argv)
+    assert {"batch_size", "data", "epochs"} <= request.given and "eta" not in request.given
+    assert request.defaults["eta"] == 3.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.save = "elsewhere.npz"
+    assert dataclasses.replace(request, save="run.npz").save == "run.npz" and request.save is None

@@ -16,7 +16,7 @@ from ..errors import AnynetError
 from ..io.files import removing_temporaries_on_sigterm
 from ..api.presets import PRESETS
 from . import check, export, sweep, train, use
-from .common import Parser, UsageError
+from .common import Parser, UsageError, make_request
 
 
 def build_parser() -> Parser:
@@ -30,6 +30,7 @@ def build_parser() -> Parser:
     use.add_parsers(commands)
     export.add_parsers(commands)
     check.add_parsers(commands)
+    parser.commands = commands.choices  # name -> the command's parser
     return parser
 
 
@@ -49,14 +50,10 @@ def main(argv=None) -> int:
         return _fail(exc, status=2)
     except SystemExit as exc:  # --help, --version
         return exc.code or 0
-    args.argv = argv
-    if args.command == "train":
-        args.defaults = {action.dest: action.default for action in parser.train_parser._actions}
-        args.backend_given = "--backend" in argv or any(a.startswith("--backend=") for a in argv)
-        args.epochs_given = "--epochs" in argv or any(a.startswith("--epochs=") for a in argv)
+    request = make_request(parser.commands[args.command], args, argv)
     try:
         with removing_temporaries_on_sigterm():  # the one signal handler, restored on return
-            return args.run(args)
+            return request.run(request)
     except (AnynetError, OSError) as exc:  # OSError: a file the system cannot open or write
         return _fail(exc)
     except KeyboardInterrupt:

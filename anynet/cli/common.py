@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import math
 import os
 import sys
+import typing
 import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from ..model.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from ..xp.backend import BACKENDS, DTYPES
@@ -165,7 +170,7 @@ def run_data(args, recorded, typed, progress, dtype=None):
     run recorded; as a classification run unless it records another task."""
     return load_data(
         typed or recorded["data"], dtype=dtype or args.dtype, progress=progress,
-        fallback_to_sample=args.argv == ["train"], validation_split=recorded["validation_split"],
+        fallback_to_sample=list(args.argv) == ["train"], validation_split=recorded["validation_split"],
         label_column=recorded["label_column"], augment=recorded.get("augment"),  # runs saved before --augment: none
         task=recorded.get("task") or "classification",
     )
@@ -201,9 +206,34 @@ def data_reference(name) -> str:
     return name if data_path(name) is None else os.path.abspath(name)
 
 
-def given(args, flag) -> bool:
-    """Whether ``flag`` (``--data``) is on the command line, not a default."""
-    return any(a == flag or a.startswith(f"{flag}=") for a in args.argv)
+def make_request(parser, args, argv):
+    """The command's one typed request, built once from its parsed flags and
+    never changed after (a stage that settles a value makes a new one with
+    ``dataclasses.replace``): a frozen dataclass with a field per flag of the
+    command, ``argv`` as given, ``given`` (the dests of the flags on the
+    command line, under any of their names) and ``defaults`` (each flag's
+    default, presets applied)."""
+    actions = [action for action in parser._actions if action.dest != "help"]
+    given = frozenset(action.dest for action in actions
+                      if any(a == o or a.startswith(f"{o}=") for o in action.option_strings for a in argv))
+    values = vars(args)
+    request_type = _request_type(type(parser).__name__ + "_" + str(values.get("command")), tuple(sorted(values)))
+    return request_type(**values, argv=tuple(argv), given=given,
+                        defaults=MappingProxyType({action.dest: action.default for action in actions}))
+
+
+@functools.cache
+def _request_type(name, fields):
+    return dataclasses.make_dataclass(
+        f"{name.split('_')[-1].title()}Request",
+        [(field, typing.Any) for field in fields] + [("argv", tuple), ("given", frozenset), ("defaults", Mapping)],
+        frozen=True,
+    )
+
+
+def given(request, dest) -> bool:
+    """Whether the flag of ``dest`` (``"data"``) is on the command line, not a default."""
+    return dest in request.given
 
 
 def check_fit(sizes_, dataset, what):

@@ -11,6 +11,7 @@ the data measured), averaged over the targets: scikit-learn's ``r2_score``.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..errors import ArgumentError
 from ..train.fit import Callback
@@ -20,9 +21,7 @@ TASKS = ("auto", "classification", "regression")
 
 
 def add_option(parser):
-    """``--task`` (train only: a saved run records its task); ``args.loaded``
-    is the dataset :func:`prepare` loaded early, if any."""
-    parser.set_defaults(loaded=None)
+    """``--task`` (train only: a saved run records its task)."""
     parser.add_argument("--task", choices=TASKS, default="auto",
                         help="auto (default): regression when a CSV file's target column is real-valued (a "
                              "number that is not whole), else classification; regression forces a fit of the "
@@ -30,28 +29,25 @@ def add_option(parser):
 
 
 def prepare(args, recorded):
-    """For a new run: a CSV file's dataset, loaded now (no download) when it
-    may be a regression dataset, which decides the network (``args.task``
-    becomes the file's task, and a regression run's flags are settled);
-    None for other data, which loads when the network is made."""
+    """For a new run: ``(request, dataset)``.  A CSV file's dataset is loaded
+    now (no download) when it may be a regression dataset, which decides the
+    network: the request takes the file's task, and a regression run's flags
+    are settled.  Other data gives ``(args, None)`` and loads when the
+    network is made."""
     if not (args.task == "regression" or (args.task == "auto" and str(args.data).lower().endswith(".csv"))):
-        return None
+        return args, None
     dataset = common.run_data(args, recorded, args.data, False)
-    args.task = dataset.task
-    if args.task == "regression":
-        settle(args, dataset)
-    return dataset
+    args = replace(args, task=dataset.task)
+    return (settle(args, dataset) if args.task == "regression" else args), dataset
 
 
-def settle(args, dataset) -> None:
-    """The network flags of a regression run: the quadratic cost (the only
+def settle(args, dataset):
+    """The request of a regression run: the quadratic cost (the only
     least-squares one) and, unless given, a linear output layer."""
     if args.cost not in (None, "quadratic"):
         raise ArgumentError(f"{dataset.name} is a regression dataset; regression trains the quadratic cost, "
                             f"not --cost {args.cost}")
-    args.cost = "quadratic"
-    if args.output_activation is None:
-        args.output_activation = "linear"
+    return replace(args, cost="quadratic", output_activation=args.output_activation or "linear")
 
 
 def adapt(dataset, config, monitors) -> set:

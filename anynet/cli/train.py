@@ -26,9 +26,8 @@ from .report import EpochLines, JsonLog, plot
 _RECORDED = ("data", "validation_split", "label_column", "augment", "backend", "device", "dtype", "batch_size", "compile",
              "task")
 # Flags --resume may change; the rest comes from the file.
-_RESUMABLE = {"resume", "epochs", "data", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend", "device", "compile", "command",
-              "run", "preset",
-              "argv", "defaults", "backend_given", "epochs_given", "seed_note"}
+_RESUMABLE = {"resume", "epochs", "data", "quiet", "log", "plot", "distributed", "reduce", "block_size", "backend",
+              "device", "compile", "preset"}
 
 
 def add_parser(commands):
@@ -128,7 +127,7 @@ def _check_outputs(args, root, data):
     if root and args.log is not None:
         check_output_path(args.log, "--log", append=True)  # an existing log is appended to
     if args.plot is not None:
-        args.plot_format = common.require_plotting(args.plot)
+        common.require_plotting(args.plot)
         if root:
             check_output_path(args.plot, "--plot")
 
@@ -140,11 +139,11 @@ def _train(args, reducer) -> int:
     _check_outputs(args, root, args.data)
     if args.backend == "jax" and args.dtype == "float64":
         common.enable_jax_x64()
-    seed = args.seed
+    seed, seed_note = args.seed, None
     if seed is None:
         seed = reducer.agree(secrets.randbelow(2**31)) if reducer else secrets.randbelow(2**31)
-        args.seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
-    args.loaded = regression.prepare(args, {key: getattr(args, key) for key in _RECORDED})
+        seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
+    args, loaded = regression.prepare(args, {key: getattr(args, key) for key in _RECORDED})
     # The network first: a missing backend or device is reported before any download.
     net = Network(args.sizes, args.cost, seed=seed, compile=args.compile, **common.network_options(args))
     # --eta-schedule is True, or a preset's DivideOnPlateau
@@ -152,7 +151,7 @@ def _train(args, reducer) -> int:
                          args.eta_schedule or None, args.early_stopping)
     recorded = {key: getattr(args, key) for key in _RECORDED} | _outputs(args) | {"block_size": None}
     recorded["data"] = common.data_reference(args.data)
-    return _fit(args, net, config, None, recorded, reducer, say)
+    return _fit(args, net, config, None, recorded, reducer, say, loaded=loaded, seed_note=seed_note)
 
 
 def _outputs(args) -> dict:
@@ -164,30 +163,29 @@ def _outputs(args) -> dict:
 def _resume(args, reducer) -> int:
     root = reducer is None or reducer.is_root
     say = print if root else (lambda *a, **k: None)
-    given = [f"--{key.replace('_', '-')}" for key, value in vars(args).items()
-             if key not in _RESUMABLE and value != args.defaults.get(key)]
+    given = [f"--{key.replace('_', '-')}" for key in sorted(args.given - _RESUMABLE)
+             if getattr(args, key) != args.defaults.get(key)]
     if given:
         raise ArgumentError(f"--resume takes the run's configuration from {args.resume}; drop {', '.join(given)}")
-    run = load_run(args.resume, backend=args.backend if args.backend_given else None, device=args.device)
+    run = load_run(args.resume, backend=args.backend if common.given(args, "backend") else None, device=args.device)
     recorded = run.extra.get("cli")
     if recorded is None:
         raise ArgumentError(f"{args.resume} was not saved by anynet train; resume it from Python with anynet.resume")
-    for flag in ("log", "plot"):  # the run's own, unless given again (runs saved before they were recorded: none)
-        if getattr(args, flag) is None:
-            setattr(args, flag, recorded.get(flag))
-    args.save = args.resume  # the run file is written after every epoch: checked with the other outputs
-    _check_outputs(args, root, args.data if common.given(args, "--data") else recorded.get("data"))
+    # the run's own --log and --plot, unless given again (runs saved before they were recorded: none); the
+    # run file is written after every epoch: checked with the other outputs
+    args = replace(args, log=args.log or recorded.get("log"), plot=args.plot or recorded.get("plot"), save=args.resume)
+    _check_outputs(args, root, args.data if common.given(args, "data") else recorded.get("data"))
     recorded = {**recorded, **_outputs(args)}
     compile = args.compile
     if compile is None and run.net.backend.name == recorded.get("backend"):
         compile = recorded.get("compile")  # the run's own kind of epoch: compiled ones differ by rounding
     if compile is not None:
         recorded = {**recorded, "compile": compile}
-    if common.given(args, "--data"):  # the same data elsewhere: _fit compares its digest with the run's
+    if common.given(args, "data"):  # the same data elsewhere: _fit compares its digest with the run's
         recorded = {**recorded, "data": common.data_reference(args.data), "data_given": True}
-    if reducer is not None and not common.given(args, "--reduce") and recorded.get("reduce"):
+    if reducer is not None and not common.given(args, "reduce") and recorded.get("reduce"):
         reducer.reduce = recorded["reduce"]  # the run's own reduction: another one differs by rounding
-    config = replace(run.config, epochs=args.epochs) if args.epochs_given else run.config
+    config = replace(run.config, epochs=args.epochs) if common.given(args, "epochs") else run.config
     config = config if compile is None else replace(config, compile=compile)
     _check_epochs(args.resume, run.state, config.epochs)
     say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
@@ -212,19 +210,19 @@ def _check_epochs(path, state, epochs) -> None:
                             f"N > {done} to train more")
 
 
-def _fit(args, net, config, run, recorded, reducer, say) -> int:
+def _fit(args, net, config, run, recorded, reducer, say, *, loaded=None, seed_note=None) -> int:
     root = reducer is None or reducer.is_root
     _settle_blocks(reducer, config, recorded, say)
     data_given = recorded.pop("data_given", False)  # --resume with --data: not recorded
     progress = common.progress_wanted(args) and root
     typed = args.data if run is None or data_given else None
-    dataset = args.loaded or common.run_data(args, recorded, typed, progress, net.backend.dtype_name)
+    dataset = loaded or common.run_data(args, recorded, typed, progress, net.backend.dtype_name)
     common.check_fit(net.sizes, dataset, "--sizes")
     net.classes, net.class_names = dataset.classes, dataset.class_names
     common.describe(dataset, say)
     say(f"backend: {net.backend}")
-    if getattr(args, "seed_note", None):
-        say(args.seed_note)
+    if seed_note is not None:
+        say(seed_note)
     # The schedule and early stopping select epochs: they watch the validation
     # split, so that the test accuracy stays an honest estimate.
     watched_name = "validation" if dataset.validation is not None else "test" if dataset.test is not None else None
@@ -268,7 +266,7 @@ def _fit(args, net, config, run, recorded, reducer, say) -> int:
         say(f"saved run {args.save} (resume with: anynet train --resume {args.save} --epochs N)")
     if root and args.plot:
         title = f"{net.sizes} on {dataset.name}, {net.backend}"
-        plot(state.history, args.plot, fmt=args.plot_format, title=title, watched=watched_name or "training")
+        plot(state.history, args.plot, fmt=common.require_plotting(args.plot), title=title, watched=watched_name or "training")
         say(f"saved plot {args.plot}")
     return 0
 
