@@ -157,6 +157,8 @@ def describe(dataset, say):
 
 def network_text(net) -> str:
     """``[784, 30, 10], cross-entropy cost, sigmoid/sigmoid``."""
+    if not net.model.is_dense:
+        return f"{network_of(net)}, {net.cost.name} cost"
     return f"{net.sizes}, {net.cost.name} cost, {'/'.join(a.name for a in net.activations)}"
 
 
@@ -234,6 +236,15 @@ def _request_type(name, fields):
 def given(request, dest) -> bool:
     """Whether the flag of ``dest`` (``"data"``) is on the command line, not a default."""
     return dest in request.given
+
+
+def network_of(net) -> str:
+    """What the lines call a network: its widths, or its layers in a few words."""
+    if net.model.is_dense:
+        return str(net.sizes)
+    from .layerspec import describe
+
+    return describe(net)
 
 
 def check_fit(sizes_, dataset, what):

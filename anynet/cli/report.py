@@ -125,3 +125,22 @@ def plot(history, path, *, fmt, title, watched):
             ax.legend()
     fig.suptitle(title)
     write_atomically(path, lambda f: fig.savefig(f, format=fmt, dpi=100))  # an older plot stays until this one is whole
+
+
+def summary(state, watched_name, say, restored):
+    """The closing line: with a validation split, the best epoch by validation
+    accuracy (and its test accuracy); without one, only the last epoch's
+    accuracy, since choosing an epoch by the test set would bias it."""
+    history = [r for r in state.history if r.evaluation_accuracy is not None]
+    if not history:
+        return
+    if watched_name != "validation":
+        last = history[-1]
+        say(f"Last epoch {last.epoch}: {watched_name} accuracy "
+            f"{accuracy_text(last.evaluation_accuracy, last.n_evaluation)} (no validation split chose an epoch)")
+        return
+    best = max(history, key=lambda r: r.evaluation_accuracy)  # the first of equals
+    chosen = f"{watched_name} accuracy {accuracy_text(best.evaluation_accuracy, best.n_evaluation)}"
+    if "test_accuracy" in best.extra:
+        chosen += f", test accuracy {accuracy_text(best.extra['test_accuracy'], best.extra['n_test'])}"
+    say(f"Best: epoch {best.epoch}, {chosen}{' (weights restored from it)' if restored else ''}")

@@ -18,8 +18,8 @@ from ..api.network_api import Network
 from ..api.presets import PRESETS
 from ..train.runstate import RunCheckpoint
 from ..api.saved import load_run
-from . import common, regression
-from .report import EpochLines, JsonLog, plot
+from . import common, layerspec, regression
+from .report import EpochLines, JsonLog, plot, summary
 
 # What a run records about its data and how it was set up, so --resume can
 # load the same data and go on the same way.
@@ -44,6 +44,11 @@ def add_parser(commands):
                        help="compile each epoch into one program: jax does unless --no-compile; torch only with "
                             "--compile (20-30 s to compile, then faster epochs); a resumed run keeps the run's choice")
     common.add_network_options(train)
+    train.add_argument("--layers", metavar="SPEC",
+                       help="a network of any layers instead of --sizes: comma-separated items image:C:H:W, conv:F:K, "
+                            "pool:P, sigmoid, tanh, relu, dropout:P, dense:N[:ACTIVATION], e.g. "
+                            "conv:20:5,pool:2,relu,dense:100:relu,dense:10:softmax (the cost defaults to the "
+                            "log-likelihood after softmax)")
     train.add_argument("--eta", type=common.float_in(0.0, low_open=True), default=3.0, help="learning rate (default: 3.0)")
     train.add_argument("--lmbda", type=common.float_in(0.0), default=0.0, help="regularisation strength (default: 0)")
     train.add_argument("--seed", type=common.int_at_least(0),
@@ -145,13 +150,25 @@ def _train(args, reducer) -> int:
         seed_note = f"seed: {seed} (drawn; --seed {seed} repeats this run)"
     args, loaded = regression.prepare(args, {key: getattr(args, key) for key in _RECORDED})
     # The network first: a missing backend or device is reported before any download.
-    net = Network(args.sizes, args.cost, seed=seed, compile=args.compile, **common.network_options(args))
+    net = _network(args, seed)
     # --eta-schedule is True, or a preset's DivideOnPlateau
     config = TrainConfig(args.epochs, args.batch_size, args.eta, args.lmbda, args.regularization, optimizer,
                          args.eta_schedule or None, args.early_stopping)
     recorded = {key: getattr(args, key) for key in _RECORDED} | _outputs(args) | {"block_size": None}
     recorded["data"] = common.data_reference(args.data)
     return _fit(args, net, config, None, recorded, reducer, say, loaded=loaded, seed_note=seed_note)
+
+
+def _network(args, seed):
+    """The Network of --sizes (and its activation flags), or of --layers."""
+    if not args.layers:
+        return Network(args.sizes, args.cost, seed=seed, compile=args.compile, **common.network_options(args))
+    flags = [f"--{dest.replace('_', '-')}" for dest in ("sizes", "activation", "output_activation", "init")
+             if common.given(args, dest)]
+    if flags:
+        raise ArgumentError(f"--layers gives the whole network; drop {', '.join(flags)}")
+    return Network(layerspec.parse(args.layers), args.cost, seed=seed, compile=args.compile, backend=args.backend,
+                   device=args.device, dtype=args.dtype)
 
 
 def _outputs(args) -> dict:
@@ -217,7 +234,7 @@ def _fit(args, net, config, run, recorded, reducer, say, *, loaded=None, seed_no
     progress = common.progress_wanted(args) and root
     typed = args.data if run is None or data_given else None
     dataset = loaded or common.run_data(args, recorded, typed, progress, net.backend.dtype_name)
-    common.check_fit(net.sizes, dataset, "--sizes")
+    common.check_fit([net.model.n_in, net.model.n_out], dataset, "--layers" if args.layers else "--sizes")
     net.classes, net.class_names = dataset.classes, dataset.class_names
     common.describe(dataset, say)
     say(f"backend: {net.backend}")
@@ -261,30 +278,11 @@ def _fit(args, net, config, run, recorded, reducer, say, *, loaded=None, seed_no
             kept = "keeps the last finite epoch" if os.path.exists(args.save) else "was not written"
             exc.args = (f"{exc.args[0]}; {args.save} {kept}",)
         raise
-    regression.summary(dataset, state, say) or _summary(state, watched_name, say, bool(config.early_stopping))
+    regression.summary(dataset, state, say) or summary(state, watched_name, say, bool(config.early_stopping))
     if root and args.save:
         say(f"saved run {args.save} (resume with: anynet train --resume {args.save} --epochs N)")
     if root and args.plot:
-        title = f"{net.sizes} on {dataset.name}, {net.backend}"
+        title = f"{common.network_of(net)} on {dataset.name}, {net.backend}"
         plot(state.history, args.plot, fmt=common.require_plotting(args.plot), title=title, watched=watched_name or "training")
         say(f"saved plot {args.plot}")
     return 0
-
-
-def _summary(state, watched_name, say, restored):
-    """The closing line: with a validation split, the best epoch by validation
-    accuracy (and its test accuracy); without one, only the last epoch's
-    accuracy, since choosing an epoch by the test set would bias it."""
-    history = [r for r in state.history if r.evaluation_accuracy is not None]
-    if not history:
-        return
-    if watched_name != "validation":
-        last = history[-1]
-        say(f"Last epoch {last.epoch}: {watched_name} accuracy "
-            f"{common.accuracy_text(last.evaluation_accuracy, last.n_evaluation)} (no validation split chose an epoch)")
-        return
-    best = max(history, key=lambda r: r.evaluation_accuracy)  # the first of equals
-    chosen = f"{watched_name} accuracy {common.accuracy_text(best.evaluation_accuracy, best.n_evaluation)}"
-    if "test_accuracy" in best.extra:
-        chosen += f", test accuracy {common.accuracy_text(best.extra['test_accuracy'], best.extra['n_test'])}"
-    say(f"Best: epoch {best.epoch}, {chosen}{' (weights restored from it)' if restored else ''}")

@@ -1,0 +1,55 @@
+"""anynet train --layers (issue 18 item 2): a network of any layers from the
+command line trains as the same network trained from Python, resumes bit for
+bit, predicts, and bad specifications are refused naming the item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynet
+from anynet.cli import main
+from anynet.cli.layerspec import parse
+from anynet.datasets import load_dataset
+
+SPEC = "conv:3:5,pool:2,relu,dropout:0.2,dense:10:softmax"
+COMMON = ["train", "--data", "sample", "--validation-split", "0.25", "--layers", SPEC, "--eta", "0.1", "--seed", "4",
+          "--quiet"]
+
+
+def parameters(path):
+    net = anynet.load(path)
+    return [net.backend.to_numpy(p) for p in net.weights + net.biases]
+
+
+def test_the_command_line_trains_the_python_network_and_resumes_it_bit_for_bit(tmp_path, capsys):
+    assert main([*COMMON, "--epochs", "2", "--save", str(tmp_path / "full.npz")]) == 0
+    assert "network: conv 3x5x5 / pool 2 / relu / dropout 0.2 / dense 10 softmax, log-likelihood cost" in capsys.readouterr().out
+    sample = load_dataset("sample", validation_split=0.25)
+    net = anynet.Network(parse(SPEC), seed=4)
+    net.SGD(sample.train, 2, 10, 0.1, verbose=False)
+    for ours, theirs in zip(parameters(tmp_path / "full.npz"), net.weights + net.biases):
+        np.testing.assert_array_equal(ours, theirs)
+    assert main([*COMMON, "--epochs", "1", "--save", str(tmp_path / "part.npz")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part.npz"), "--epochs", "2", "--quiet"]) == 0
+    for ours, theirs in zip(parameters(tmp_path / "part.npz"), parameters(tmp_path / "full.npz")):
+        np.testing.assert_array_equal(ours, theirs)
+    assert main(["evaluate", str(tmp_path / "full.npz"), "--data", "sample"]) == 0
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("conv:3:30,dense:10:softmax", "the 30x30 filter is larger than the 28x28 image"),
+    ("conv:3:5,pool:30,dense:10:softmax", "--layers item 'pool:30': MaxPool2D(pool=(30, 30)): the 30x30 pool is larger than the 24x24 image"),
+    ("conv:3,dense:10:softmax", "'conv:3' needs 2 positive whole number"),
+    ("spline:3,dense:10:softmax", "unknown item 'spline:3'"),
+    ("conv:3:5,relu", "must end with the output layer"),
+    ("dense:10:softmax,dropout:x", "needs a probability"),
+])
+def test_bad_layer_specifications_are_refused_naming_the_item(spec, message, capsys):
+    assert main(["train", "--data", "sample", "--layers", spec, "--epochs", "1", "--quiet"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_layers_replace_the_dense_flags(capsys):
+    assert main([*COMMON, "--epochs", "1", "--sizes", "784,10"]) == 1
+    assert "--layers gives the whole network; drop --sizes" in capsys.readouterr().err
