@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # anynet's one GPU check: the CuPy and torch-CUDA legs of the test suite, the
-# cross-backend check and the GPU benchmark, in at most 8 minutes on one
+# cross-backend check, the GPU benchmark and the conv-net rows, in at most 9 minutes on one
 # H100/H200.  Every step runs under its own time limit; a failed or timed-out
 # step is recorded and the next one runs; a summary ends the run.
 #
@@ -82,7 +82,9 @@ if [ "${GPU:-0}" -gt 0 ] || [ "${TORCH_CUDA:-0}" -gt 0 ]; then
     # 3. every backend and device against NumPy, both dtypes
     step check 60 "$PY -m anynet check --backends cupy,torch --dtype both"
     # 4. the benchmark: anynet against a CuPy loop and PyTorch, and the CPU/GPU grid
-    step bench 160 "$PY benchmarks/bench_gpu.py --quick --out $RESULTS"
+    step bench 140 "$PY benchmarks/bench_gpu.py --quick --out $RESULTS"
+    # 5. the conv-net rows: the book's first conv net through anynet.Network on CuPy and torch-CUDA vs torch eager
+    step bench-conv 90 "$PY benchmarks/bench_conv_device.py --device cuda --quick --out $RESULTS"
 else
     REASON="no CUDA device (CuPy: $GPU, PyTorch CUDA: $TORCH_CUDA)"
     echo "== NO GPU: $REASON. The GPU steps are skipped; the CPU side runs."
@@ -90,6 +92,7 @@ else
     skip tests "$REASON"
     skip check "$REASON"
     step bench-cpu-half 200 "$PY benchmarks/bench_gpu.py --quick --images 10000 --out $RESULTS"
+    step bench-conv-cpu-side 90 "$PY benchmarks/bench_conv_device.py --device cpu --quick --out $RESULTS"
 fi
 
 # the summary, printed and saved
