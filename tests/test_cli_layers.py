@@ -53,3 +53,15 @@ def test_bad_layer_specifications_are_refused_naming_the_item(spec, message, cap
 def test_layers_replace_the_dense_flags(capsys):
     assert main([*COMMON, "--epochs", "1", "--sizes", "784,10"]) == 1
     assert "--layers gives the whole network; drop --sizes" in capsys.readouterr().err
+
+
+def test_a_sweep_of_layer_networks_from_the_command_line_equals_anynet_sweep(tmp_path, capsys):
+    spec = "conv:3:5,pool:2,relu,dense:10:softmax"
+    assert main(["sweep", "--data", "sample", "--validation-split", "0.25", "--layers", spec, "--eta", "0.05,0.1",
+                 "--seeds", "0", "--epochs", "1", "--quiet", "--save-dir", str(tmp_path / "out")]) == 0
+    assert "conv 3x5x5 / pool 2 / relu / dense 10 softmax, log-likelihood cost" in capsys.readouterr().out
+    sample = load_dataset("sample", validation_split=0.25)
+    nets = anynet.sweep(parse(spec), sample.train, 1, 10, [0.05, 0.1], evaluation_data=sample.validation)
+    for net, saved in zip(nets, sorted((tmp_path / "out").glob("seed*.npz"))):
+        for ours, theirs in zip(parameters(saved), net.weights + net.biases):
+            np.testing.assert_array_equal(ours, theirs)

@@ -111,6 +111,9 @@ def add_network_options(parser):
     parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid", help="hidden layers (default: sigmoid)")
     parser.add_argument("--output-activation", choices=ACTIVATIONS, help="default: softmax for log-likelihood, else sigmoid")
     parser.add_argument("--init", choices=INITIALIZERS, help="weight initialiser (default: large without --cost, default with it)")
+    parser.add_argument("--layers", metavar="SPEC", help="any layers instead of --sizes, e.g. conv:20:5,pool:2,relu,"
+                        "dense:100:relu,dense:10:softmax (items image:C:H:W conv:F:K pool:P sigmoid tanh relu dropout:P "
+                        "dense:N[:ACTIVATION]; the cost defaults to the log-likelihood after softmax)")
 
 
 def add_training_options(parser):
@@ -138,6 +141,19 @@ def optimizer_from(args):
     if args.nesterov and args.momentum is None:
         raise ArgumentError("--nesterov needs --momentum MU")
     return Momentum(args.momentum, nesterov=args.nesterov) if args.momentum is not None else args.optimizer or "sgd"
+
+
+def architecture(args):
+    """``(what Network takes first, its options)``: --sizes and the dense flags, or --layers alone."""
+    if not args.layers:
+        return args.sizes, network_options(args)
+    flags = [f"--{dest.replace('_', '-')}" for dest in ("sizes", "activation", "output_activation", "init")
+             if given(args, dest)]
+    if flags:
+        raise ArgumentError(f"--layers gives the whole network; drop {', '.join(flags)}")
+    from .layerspec import parse
+
+    return parse(args.layers), {"backend": args.backend, "device": args.device, "dtype": args.dtype}
 
 
 def network_options(args) -> dict:

@@ -148,19 +148,19 @@ def _sweep(args, comm) -> int:
     optimizer = common.optimizer_from(args)
     if args.backend == "jax" and args.dtype == "float64":
         common.enable_jax_x64()
-    options = common.network_options(args)
-    check_grid(args.sizes, (args.seeds, args.eta, args.lmbda), args.stack, options)  # before anything is listed
+    architecture, options = common.architecture(args)
+    check_grid(architecture, (args.seeds, args.eta, args.lmbda), args.stack, options)  # before anything is listed
     settings = list(itertools.product(args.seeds, args.eta, args.lmbda))  # anynet.sweep's order
     names = [file_name(*setting) for setting in settings]
     if args.save_dir is not None and root:
         _check_save_dir(Path(args.save_dir), names, args.data)  # before training, not after it
     # One network first: a missing backend or device, or a cost that cannot
     # follow the output activation, is reported before any download.
-    probe = Network(args.sizes, args.cost, seed=args.seeds[0], **options)
+    probe = Network(architecture, args.cost, seed=args.seeds[0], **options)
     dataset = common.load_data(args.data, dtype=probe.backend.dtype_name, progress=common.progress_wanted(args) and root,
                                validation_split=args.validation_split, label_column=args.label_column,
                                augment=args.augment)
-    common.check_fit(args.sizes, dataset, "--sizes")
+    common.check_fit([probe.model.n_in, probe.model.n_out], dataset, "--layers" if args.layers else "--sizes")
     # The sweep chooses a configuration: it must look at a validation split,
     # so that the test accuracy stays an honest estimate.
     if dataset.validation is None:
@@ -170,7 +170,7 @@ def _sweep(args, comm) -> int:
     say(f"backend: {probe.backend}")
     say(f"networks: {len(settings)} ({len(args.seeds)} seeds x {len(args.eta)} eta x {len(args.lmbda)} lmbda), "
         f"{common.network_text(probe)}; {args.epochs} epoch{'' if args.epochs == 1 else 's'}, mini-batch {args.batch_size}")
-    nets = sweep(args.sizes, dataset.train, args.epochs, args.batch_size, args.eta, args.lmbda, args.seeds, cost=args.cost,
+    nets = sweep(architecture, dataset.train, args.epochs, args.batch_size, args.eta, args.lmbda, args.seeds, cost=args.cost,
                  evaluation_data=dataset.validation, regularization=args.regularization, optimizer=optimizer,
                  eta_schedule=args.eta_schedule or None, early_stopping=args.early_stopping, stack=args.stack,
                  comm=comm, verbose=True, evaluation_name="validation", **options)

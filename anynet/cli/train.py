@@ -18,7 +18,7 @@ from ..api.network_api import Network
 from ..api.presets import PRESETS
 from ..train.runstate import RunCheckpoint
 from ..api.saved import load_run
-from . import common, layerspec, regression
+from . import common, regression
 from .report import EpochLines, JsonLog, plot, summary
 
 # What a run records about its data and how it was set up, so --resume can
@@ -44,11 +44,6 @@ def add_parser(commands):
                        help="compile each epoch into one program: jax does unless --no-compile; torch only with "
                             "--compile (20-30 s to compile, then faster epochs); a resumed run keeps the run's choice")
     common.add_network_options(train)
-    train.add_argument("--layers", metavar="SPEC",
-                       help="a network of any layers instead of --sizes: comma-separated items image:C:H:W, conv:F:K, "
-                            "pool:P, sigmoid, tanh, relu, dropout:P, dense:N[:ACTIVATION], e.g. "
-                            "conv:20:5,pool:2,relu,dense:100:relu,dense:10:softmax (the cost defaults to the "
-                            "log-likelihood after softmax)")
     train.add_argument("--eta", type=common.float_in(0.0, low_open=True), default=3.0, help="learning rate (default: 3.0)")
     train.add_argument("--lmbda", type=common.float_in(0.0), default=0.0, help="regularisation strength (default: 0)")
     train.add_argument("--seed", type=common.int_at_least(0),
@@ -161,14 +156,8 @@ def _train(args, reducer) -> int:
 
 def _network(args, seed):
     """The Network of --sizes (and its activation flags), or of --layers."""
-    if not args.layers:
-        return Network(args.sizes, args.cost, seed=seed, compile=args.compile, **common.network_options(args))
-    flags = [f"--{dest.replace('_', '-')}" for dest in ("sizes", "activation", "output_activation", "init")
-             if common.given(args, dest)]
-    if flags:
-        raise ArgumentError(f"--layers gives the whole network; drop {', '.join(flags)}")
-    return Network(layerspec.parse(args.layers), args.cost, seed=seed, compile=args.compile, backend=args.backend,
-                   device=args.device, dtype=args.dtype)
+    architecture, options = common.architecture(args)
+    return Network(architecture, args.cost, seed=seed, compile=args.compile, **options)
 
 
 def _outputs(args) -> dict:
