@@ -96,19 +96,23 @@ def numpy_contestant(net, start, X, Y):
     return reset, run, result
 
 
-def torch_contestant(start, X, labels):
-    """``(reset, run, result)`` for torch eager; ``start`` in the layers' shapes (Dense biases (out, 1))."""
+def torch_contestant(start, X, labels, *, device="cpu", synchronize=lambda: None):
+    """``(reset, run, result)`` for torch eager on ``device`` (``synchronize``
+    waits for it), in file order; ``start`` in the layers' shapes (Dense
+    biases (out, 1)), ``X`` images (n, 1, 28, 28)."""
     import torch
     import torch.nn.functional as F
 
     host = [a for p in start if p is not None for a in p]
-    tX, tlabels = torch.from_numpy(X), torch.from_numpy(labels)
+    tX, tlabels = torch.from_numpy(X).to(device), torch.from_numpy(labels).to(device)
     state = {}
 
     def reset():
-        tensors = [torch.tensor(a.reshape(-1) if i in (3, 5) else a, requires_grad=True) for i, a in enumerate(host)]
+        tensors = [torch.tensor(a.reshape(-1) if i in (3, 5) else a, device=device, requires_grad=True)
+                   for i, a in enumerate(host)]
         state["tensors"] = tensors
         state["optimizer"] = torch.optim.SGD(tensors, lr=ETA)
+        synchronize()
 
     def run():
         w1, b1, w2, b2, w3, b3 = state["tensors"]
@@ -121,9 +125,10 @@ def torch_contestant(start, X, labels):
             loss = F.cross_entropy(F.linear(a, w3, b3), y)
             loss.backward()
             optimizer.step()
+        synchronize()
 
     def result():
-        return [t.detach().numpy().reshape(a.shape) for t, a in zip(state["tensors"], host)]
+        return [t.detach().cpu().numpy().reshape(a.shape) for t, a in zip(state["tensors"], host)]
 
     return reset, run, result
 
@@ -162,7 +167,7 @@ def main(argv=None):
                                 repeats)
     ratios = harness.paired_ratios(times["numpy"], times["torch"])
     cpu_ratios = harness.paired_ratios(cpu["numpy"], cpu["torch"])
-    agreement = max(_rel_diff(a, b) for a, b in zip(contestants["numpy"][2](), contestants["torch"][2]()))
+    agreement = max(rel_diff(a, b) for a, b in zip(contestants["numpy"][2](), contestants["torch"][2]()))
     summary = {
         "numpy_seconds": harness.median(times["numpy"]),
         "torch_seconds": harness.median(times["torch"]),
@@ -200,7 +205,7 @@ def _cpu_timed(run, record):
     return timed
 
 
-def _rel_diff(a, b):
+def rel_diff(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(np.float64).tiny))
 

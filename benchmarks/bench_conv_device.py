@@ -17,7 +17,8 @@ same float32 weights:
 * ``--device cpu`` (where there is no GPU: the CPU side of the same code):
   anynet on NumPy, anynet on torch (cpu), torch eager on cpu.
 
-Rounds are interleaved and each epoch starts from the same weights (an
+One BLAS and torch thread on the CPU (bench_conv's settings, set as it is
+imported).  Rounds are interleaved and each epoch starts from the same weights (an
 untimed reset); reported: median seconds per epoch and each anynet
 contestant's median per-round ratio to torch eager, and the final weights'
 largest relative difference from torch eager's.  Writes
@@ -29,19 +30,15 @@ from __future__ import annotations
 import numpy as np
 
 import harness
-
-M = 10
-ETA = 0.1
-SEED = 0
-ROWS = 5_000
-QUICK_ROWS = 1_000
+from bench_conv import ETA, M, QUICK_ROWS, ROWS, SEED, initial_params, rel_diff, torch_contestant
+from bench_conv import layers as conv_layers
 
 
 def layers():
-    from anynet.model.layers import Activate, Conv2D, Dense, Flatten, MaxPool2D, Reshape
+    """bench_conv's network for rows of 784 values: a Reshape to (1, 28, 28) first."""
+    from anynet.model.layers import Reshape
 
-    return [Reshape((1, 28, 28)), Conv2D(1, 20, (5, 5)), MaxPool2D((2, 2)), Activate("sigmoid"), Flatten(),
-            Dense(2880, 100, "sigmoid"), Dense(100, 10, "softmax")]
+    return [Reshape((1, 28, 28)), *conv_layers()]
 
 
 def anynet_contestant(backend, device, X, labels, start, synchronize):
@@ -61,41 +58,7 @@ def anynet_contestant(backend, device, X, labels, start, synchronize):
         synchronize()
 
     def result():
-        return [net.backend.to_numpy(a) for w, b in zip(net.weights, net.biases) for a in (w, b)]
-
-    return reset, run, result
-
-
-def torch_contestant(device, X, labels, start, synchronize):
-    """``(reset, run, result)`` for torch eager on ``device``, in file order."""
-    import torch
-    import torch.nn.functional as F
-
-    tX = torch.from_numpy(X.reshape(-1, 1, 28, 28)).to(device)
-    tlabels = torch.from_numpy(labels).to(device)
-    state = {}
-
-    def reset():
-        tensors = []
-        for w, b in start:
-            tensors += [torch.tensor(w, device=device, requires_grad=True),
-                        torch.tensor(b.reshape(-1), device=device, requires_grad=True)]
-        state["tensors"], state["optimizer"] = tensors, torch.optim.SGD(tensors, lr=ETA)
-        synchronize()
-
-    def run():
-        w1, b1, w2, b2, w3, b3 = state["tensors"]
-        for first in range(0, len(tX), M):
-            x, y = tX[first:first + M], tlabels[first:first + M]
-            state["optimizer"].zero_grad()
-            a = torch.sigmoid(F.max_pool2d(F.conv2d(x, w1, b1), 2)).reshape(len(x), -1)
-            a = torch.sigmoid(F.linear(a, w2, b2))
-            F.cross_entropy(F.linear(a, w3, b3), y).backward()
-            state["optimizer"].step()
-        synchronize()
-
-    def result():
-        return [t.detach().cpu().numpy() for t in state["tensors"]]
+        return [net.backend.to_numpy(a) for w, b in zip(net.weights, net.biases) for a in (w, b)]  # torch's order
 
     return reset, run, result
 
@@ -117,10 +80,8 @@ def main(argv=None):
     info = harness.machine_info(args)
     X, labels, data = harness.load_training_data(rows)
     X = np.ascontiguousarray(X, dtype=np.float32)
-    from anynet.model.layers import chain
-
-    drawn = chain.init_params(layers(), np.random.default_rng(SEED), (784,))
-    start = [(np.asarray(p.weight, np.float32), np.asarray(p.bias, np.float32)) for p in drawn if p is not None]
+    drawn = initial_params(conv_layers())  # float32, the draws of bench_conv's (and of the Reshape-first) network
+    start = [(p.weight, p.bias) for p in drawn if p is not None]
     torch_sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     contestants = {}
     if args.device == "cuda":
@@ -131,7 +92,8 @@ def main(argv=None):
     else:
         contestants["anynet numpy"] = anynet_contestant("numpy", None, X, labels, start, lambda: None)
     contestants["anynet torch"] = anynet_contestant("torch", args.device, X, labels, start, torch_sync)
-    contestants["torch eager"] = torch_contestant(args.device, X, labels, start, torch_sync)
+    contestants["torch eager"] = torch_contestant(drawn, X.reshape(-1, 1, 28, 28), labels, device=args.device,
+                                                  synchronize=torch_sync)
     print(f"{harness.describe(info)}\n{data}; {rows:,} rows, mini-batch {M}, eta {ETA}, float32, {repeats} rounds, "
           f"device {args.device}")
     for reset, run, _ in contestants.values():  # warm-up: first-call costs untimed
@@ -144,7 +106,7 @@ def main(argv=None):
         ratios = harness.paired_ratios(times[name], times["torch eager"])
         ours = contestants[name][2]()
         summary[name] = {"seconds": harness.median(times[name]), "ratio_to_torch_eager": harness.median(ratios),
-                         "final_weights_rel_diff": max(_rel_diff(a, b) for a, b in zip(ours, reference))}
+                         "final_weights_rel_diff": max(rel_diff(a, b) for a, b in zip(ours, reference))}
     print(harness.format_table(["contestant", "median s/epoch", "/ torch eager", "weights vs torch"],
                                [[name, f"{s['seconds']:.3f}", f"{s['ratio_to_torch_eager']:.2f}",
                                  f"{s['final_weights_rel_diff']:.1e}"] for name, s in summary.items()]))
@@ -153,11 +115,6 @@ def main(argv=None):
                "summary": summary}
     stem = f"conv-device-{args.device}-" + harness.run_slug(info, args.threads, args.quick)
     harness.save_results(args.out, stem, payload, lambda fig, axes: _draw(axes, times, rows, args.device, info))
-
-
-def _rel_diff(a, b):
-    a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), np.finfo(np.float64).tiny))
 
 
 def _draw(axes, times, rows, device, info):

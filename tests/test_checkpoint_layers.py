@@ -23,7 +23,8 @@ from anynet.api.saved import load_run
 from anynet.io import checkpoint, npzfile
 from anynet.model.costs import LogLikelihoodCost
 from anynet.model.layers import Activate, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape, chain
-from anynet.model.model import Model, check_memory
+from anynet.model.memory import check_memory
+from anynet.model.model import Model
 from anynet.xp.backend import get_backend
 
 DATA = Path(__file__).parent / "data"

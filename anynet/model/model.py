@@ -18,7 +18,7 @@ from ..xp.backend import Backend, get_backend
 from .costs import QuadraticCost, get_cost
 from ..errors import ArgumentError, ArgumentTypeError
 from .initializers import get_initializer
-from .memory import check_memory  # noqa: F401  (where build and the sweep have always found it)
+from .memory import check_memory
 
 # Datasets are evaluated in chunks of rows (memory bounded by the chunk): EVAL_CHUNK
 # on a GPU, HOST_EVAL_CHUNK on the CPU, where 10,000 rows' activations were fresh pages
