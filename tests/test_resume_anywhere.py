@@ -9,6 +9,7 @@ file untouched; a distributed run resumes with its own reduction."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -93,14 +94,37 @@ def test_resume_without_epochs_left_is_refused(trained, capsys, monkeypatch, epo
     assert path.read_bytes() == before
 
 
-def test_python_resume_with_fewer_epochs_is_refused(tmp_path):
+@pytest.mark.parametrize("epochs", [1, 3, None], ids=["fewer", "as-many", "the-runs-own"])
+def test_python_resume_without_epochs_left_is_refused(tmp_path, epochs):
+    """anynet.resume refuses what ``anynet train --resume`` refuses, with the
+    same error class (ArgumentError, exit 1 at the CLI) and message."""
     rng = np.random.default_rng(0)
     data = (rng.random((20, 4)), rng.integers(0, 3, 20))
     path = tmp_path / "run.npz"
     anynet.Network([4, 5, 3], seed=0).SGD(data, 3, 5, 0.5, verbose=False, checkpoint=path)
     before = path.read_bytes()
-    with pytest.raises(ArgumentError, match="has 3 epochs done; epochs=1 would shorten it"):
-        anynet.resume(path, data, epochs=1, verbose=False)
+    told = []
+    with pytest.raises(ArgumentError) as refused:
+        anynet.resume(path, data, epochs=epochs, verbose=False, callback=told.append)
+    if epochs == 1:
+        assert str(refused.value) == (f"{path} has 3 epochs done; epochs=1 would shorten the run: "
+                                      "give epochs=N with N > 3 to train more")
+    else:
+        assert str(refused.value) == (f"{path} already has all 3 of its epochs; nothing to train: "
+                                      "give epochs=N with N > 3 to train more")
+    assert told == [] and path.read_bytes() == before
+
+
+def test_python_resume_of_a_stopped_run_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    data = (rng.random((20, 4)), rng.integers(0, 3, 20))
+    path = tmp_path / "run.npz"
+    net = anynet.Network([4, 5, 3], seed=0)
+    net.SGD(data, 5, 5, 1e-12, evaluation_data=data, early_stopping=1, verbose=False, checkpoint=path)
+    assert len(net.history) == 2  # eta 1e-12: no better accuracy after the first epoch, stopped after the second
+    before = path.read_bytes()
+    with pytest.raises(ArgumentError, match=f"^{re.escape(str(path))}: the run stopped itself after 2 epochs"):
+        anynet.resume(path, data, epochs=9, verbose=False)
     assert path.read_bytes() == before
 
 

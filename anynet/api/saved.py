@@ -71,14 +71,15 @@ def resume(filename, training_data, *, epochs=None, evaluation_data=None, backen
     ``training_data`` (checked against the run's digest) and
     ``evaluation_data``, writing ``filename`` after every epoch.  On the same
     backend the final weights are bit-identical to those of the uninterrupted
-    run.  Returns the trained Network; its ``history`` holds every epoch."""
+    run.  Returns the trained Network; its ``history`` holds every epoch.
+    A run without epochs left (``epochs`` fewer than or as many as it has
+    done, or a run that stopped itself) is refused with ArgumentError, the
+    file untouched, as ``anynet train --resume`` refuses it."""
     run = load_run(filename, backend=backend, device=device)
     net, config = run.net, run.config
     if epochs is not None:
         config = replace(config, epochs=epochs)
-        if config.epochs < run.state.epoch:  # it would rewrite the run's length and train nothing
-            raise ArgumentError(f"{filename}: the run has {run.state.epoch} epochs done; epochs={epochs} would shorten "
-                                f"it: give epochs > {run.state.epoch} to train more")
+    check_epochs_left(filename, run.state, config.epochs, lambda n: f"epochs={n}")
     train = net.to_device(training_data)
     if runstate.data_digest(train) != run.data_sha256:
         raise ArgumentError(f"{filename}: training_data is not the data this run was trained on")
@@ -89,3 +90,21 @@ def resume(filename, training_data, *, epochs=None, evaluation_data=None, backen
     ]
     net.train(train, config, evaluation_data=evaluation_data, callbacks=callbacks, progress=progress, state=run.state)
     return net
+
+
+def check_epochs_left(path, state, epochs, spell) -> None:
+    """Refuse (ArgumentError naming ``path``) a resume of a run ``state`` to
+    ``epochs`` epochs in all that has nothing to train: fewer epochs than done
+    would rewrite its length, as many trains nothing, and a run that stopped
+    itself is over.  ``spell(n)`` writes the epochs argument as the caller's
+    user gives it (``--epochs 5``, ``epochs=5``)."""
+    done = state.epoch
+    if epochs < done:
+        raise ArgumentError(f"{path} has {done} epochs done; {spell(epochs)} would shorten the run: "
+                            f"give {spell('N')} with N > {done} to train more")
+    if state.stopped:
+        raise ArgumentError(f"{path}: the run stopped itself after {done} epochs (early stopping or the eta "
+                            "schedule); there is nothing left to train")
+    if epochs == done:
+        raise ArgumentError(f"{path} already has all {done} of its epochs; nothing to train: give {spell('N')} with "
+                            f"N > {done} to train more")

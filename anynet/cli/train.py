@@ -17,7 +17,7 @@ from ..train.fit import TrainConfig
 from ..api.network_api import Network
 from ..api.presets import PRESETS
 from ..train.runstate import RunCheckpoint
-from ..api.saved import load_run
+from ..api.saved import check_epochs_left, load_run
 from . import common, regression
 from .report import EpochLines, JsonLog, plot, summary
 
@@ -193,27 +193,12 @@ def _resume(args, reducer) -> int:
         reducer.reduce = recorded["reduce"]  # the run's own reduction: another one differs by rounding
     config = replace(run.config, epochs=args.epochs) if common.given(args, "epochs") else run.config
     config = config if compile is None else replace(config, compile=compile)
-    _check_epochs(args.resume, run.state, config.epochs)
+    check_epochs_left(args.resume, run.state, config.epochs, lambda n: f"--epochs {n}")
     say(f"resuming {args.resume}: {run.state.epoch} of {config.epochs} epochs done")
     continued = [f"--{flag} {getattr(args, flag)}" for flag in ("log", "plot") if getattr(args, flag)]
     if continued:
         say(f"continuing {' and '.join(continued)}")
     return _fit(args, run.net, config, run, recorded, reducer, say)
-
-
-def _check_epochs(path, state, epochs) -> None:
-    """A resume must have epochs left to train: fewer than the run has done
-    would rewrite its length, as many trains nothing."""
-    done = state.epoch
-    if epochs < done:
-        raise ArgumentError(f"{path} has {done} epochs done; --epochs {epochs} would shorten the run: "
-                            f"give --epochs N with N > {done} to train more")
-    if state.stopped:
-        raise ArgumentError(f"{path}: the run stopped itself after {done} epochs (early stopping or the eta "
-                            "schedule); there is nothing left to train")
-    if epochs == done:
-        raise ArgumentError(f"{path} already has all {done} of its epochs; nothing to train: give --epochs N with "
-                            f"N > {done} to train more")
 
 
 def _fit(args, net, config, run, recorded, reducer, say, *, loaded=None, seed_note=None) -> int:
