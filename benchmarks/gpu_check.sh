@@ -80,7 +80,7 @@ if [ "${GPU:-0}" -gt 0 ] || [ "${TORCH_CUDA:-0}" -gt 0 ]; then
     # 2. the CuPy and torch legs of the test matrix (torch's CPU legs come along), and the GPU tests
     step tests 200 "ANYNET_TEST_BACKENDS=cupy,torch $PY -m pytest -q -p no:cacheprovider -rfE --durations=5 ${GPU_TESTS[*]}"
     # 3. every backend and device against NumPy, both dtypes
-    step check 60 "$PY -m anynet check --backends cupy,torch --dtype both"
+    step check 120 "$PY -m anynet check --backends cupy,torch --dtype both"
     # 4. the benchmark: anynet against a CuPy loop and PyTorch, and the CPU/GPU grid
     step bench 140 "$PY benchmarks/bench_gpu.py --quick --out $RESULTS"
     # 5. the conv-net rows: the book's first conv net through anynet.Network on CuPy and torch-CUDA vs torch eager

@@ -381,17 +381,21 @@ def test_backends_lists_numpy(capsys):
 
 
 def test_check_numpy_and_strict_passes(capsys):
+    """The default check: the dense network and the conv net on each leg."""
     status, out, err = run(capsys, ["check", "--backends", "numpy,array_api_strict"])
     assert status == 0, out + err
-    rows = [line.split() for line in out.splitlines()[2:-1]]
-    assert [row[:3] for row in rows] == [
-        ["numpy", "cpu", "float64"],
-        ["array_api_strict", "CPU_DEVICE", "float64"],
-        ["array_api_strict", "device1", "float64"],
+    assert out.splitlines()[:2] == [
+        "dense: [64, 32, 10], sigmoid, quadratic cost, SGD at eta 3",
+        f"conv: {crosscheck.CONV}, SGD at eta 0.1",
+    ]
+    rows = [line.split() for line in out.splitlines()[4:-1]]
+    assert [row[:4] for row in rows] == [
+        [network, *leg] for leg in (["numpy", "cpu", "float64"], ["array_api_strict", "CPU_DEVICE", "float64"],
+                                    ["array_api_strict", "device1", "float64"]) for network in ("dense", "conv")
     ]
     assert all(row[-1] == "ok" for row in rows)
     assert out.splitlines()[-1] == (
-        "compared 3 of 3 backend/device/dtype legs with NumPy (max relative difference; "
+        "compared 6 of 6 network/backend/device/dtype legs with NumPy (max relative difference; "
         "float64: gradients <= 1e-12, weights after 200 steps <= 1e-09): 0 mismatched, 0 skipped"
     )
 

@@ -3,7 +3,14 @@
 For each backend and device: build the same network from the same seed, feed
 the same mini-batch, and compare its gradients with NumPy's; then train the
 same number of mini-batch steps on the same data in the same order and compare
-the weights.  The tolerances are those of docs/DESIGN.md ("equal gradients"):
+the weights.  The networks are the book's dense one (:data:`DENSE`) and a
+small conv net with every layer kind (:data:`CONV`: convolution, max-pooling,
+an activation, dropout, a dense hidden layer and a softmax output), or the
+caller's own (``layers=``: a layer spec as ``anynet train --layers`` takes,
+or a list of :mod:`anynet.model.layers`).  Dropout's masks come from a seeded
+host generator, so every backend applies the same mask: a fixed one for the
+gradients, the run's own (from the network's seed) while training.  The
+tolerances are those of docs/DESIGN.md ("equal gradients"), for every network:
 
 * gradients: float64 <= 1e-12, float32 <= 1e-5, relative to the array's scale;
 * weights after a short training run: float64 <= 1e-9, float32 <= 1e-4.
@@ -25,8 +32,16 @@ import numpy as np
 from ..xp.backend import get_backend, to_numpy
 from ..xp.devices import available_backends
 from ..errors import ArgumentError
+from ..model.layers import chain
+from ..train.dropout import DropoutMasks
+from .layerspec import parse
 
 STEPS = 200  # mini-batch steps of the training comparison
+DENSE = (64, 32, 10)  # the book's network: sigmoid layers, quadratic cost, trained at eta 3.0
+# every layer kind: Reshape, Conv2D, MaxPool2D, Activate, Dropout, Flatten, Dense; softmax and the
+# log-likelihood cost; trained at eta 0.1, as is any network of layers
+CONV = "image:1:10:10,conv:4:3,pool:2,relu,dropout:0.2,dense:16:tanh,dense:10:softmax"
+ETA = {"dense": 3.0, "layers": 0.1}
 GRAD_RTOL = {"float64": 1e-12, "float32": 1e-5}
 TRAIN_RTOL = {"float64": 1e-9, "float32": 1e-4}
 
@@ -46,6 +61,7 @@ class CheckResult:
     weight_rel_diff: float | None = None
     ok: bool | None = None
     skipped_reason: str | None = None
+    network: str = "dense"  # which network: "dense", "conv", "layers" (the caller's)
 
 
 def rel_diff(actual, expected) -> float:
@@ -58,37 +74,68 @@ def rel_diff(actual, expected) -> float:
     return float(np.max(np.abs(a - e))) / scale
 
 
-def _problem(seed, sizes, n):
+def problem(seed, n_in, n_out, n):
+    """The check's data: ``n`` rows of ``n_in`` values in [0, 1) and labels below ``n_out``."""
     rng = np.random.default_rng(seed + 1)
-    x = rng.random((n, sizes[0]))
-    labels = rng.integers(0, sizes[-1], size=n)
+    x = rng.random((n, n_in))
+    labels = rng.integers(0, n_out, size=n)
     return x, labels
 
 
-def _gradients_and_training(backend, *, seed, sizes, n, batch, steps, eta):
+def _network(backend, architecture, seed):
+    """``(network, eta)``: the book's network of widths, or a network of
+    layers (a spec or a list), built from ``seed``."""
     from .network_api import Network
 
-    net = Network(sizes, backend=backend, seed=seed)
-    x, labels = _problem(seed, sizes, n)
-    one_hot = np.eye(sizes[-1])[labels[:batch]]
-    nabla_b, nabla_w = net.backprop(x[:batch].T, one_hot.T)
+    if isinstance(architecture, str):
+        architecture = parse(architecture, name="layers")
+    if isinstance(architecture[0], (int, np.integer)):
+        return Network(list(architecture), backend=backend, seed=seed), ETA["dense"]
+    return Network(list(architecture), backend=backend, seed=seed), ETA["layers"]
+
+
+def batch_gradients(net, x, labels, seed):
+    """The cost's gradients for one mini-batch, every array in one list; a
+    network with dropout applies masks drawn from a generator of ``seed``."""
+    if net.model.is_dense:
+        one_hot = np.eye(net.model.n_out)[labels]
+        nabla_b, nabla_w = net.backprop(x.T, one_hot.T)
+        return list(nabla_b) + list(nabla_w)
+    model, batch = net.model, net.to_device((x, labels), name="the check's mini-batch")
+    masks = DropoutMasks(model.layers, model.input_shape, np.random.default_rng([seed, 2]), net.backend).draw(len(x))
+    with net.backend.errstate():
+        grads = chain.gradients(model.layers, model.weights, model.biases, batch.x, batch.targets, cost=model.cost,
+                                xp=net.backend.xp, masks=masks, fuse=net.backend.fuse)
+    return [g for part in grads for g in part]
+
+
+def _gradients_and_training(backend, architecture, *, seed, n, batch, steps):
+    net, eta = _network(backend, architecture, seed)
+    x, labels = problem(seed, net.model.n_in, net.model.n_out, n)
+    grads = batch_gradients(net, x[:batch], labels[:batch], seed)
     net.SGD((x[: steps * batch], labels[: steps * batch]), 1, batch, eta, verbose=False)
-    return nabla_b + nabla_w, net.weights + net.biases
+    return grads, net.weights + net.biases
 
 
-def compare_backend(backend, *, seed=0, sizes=(64, 32, 10), n=2000, batch=10, steps=STEPS, eta=3.0) -> CheckResult:
+def compare_backend(backend, *, seed=0, sizes=DENSE, layers=None, network=None, n=2000, batch=10,
+                    steps=STEPS) -> CheckResult:
     """Compare one backend (a :class:`~anynet.xp.backend.Backend`) with NumPy in
     the same dtype: gradients on one mini-batch and weights after ``steps``
-    mini-batch steps of SGD."""
+    mini-batch steps of SGD, of the book's network of widths ``sizes`` or,
+    given ``layers`` (a layer spec or a list of layers), of that network
+    (``network`` names it in the result: "dense" or "layers" by default)."""
     steps = min(steps, n // batch)
+    architecture = list(sizes) if layers is None else layers
     reference = get_backend("numpy", None, backend.dtype_name)
-    kwargs = dict(seed=seed, sizes=list(sizes), n=n, batch=batch, steps=steps, eta=eta)
-    ref_grads, ref_params = _gradients_and_training(reference, **kwargs)
-    grads, params = _gradients_and_training(backend, **kwargs)
+    kwargs = dict(seed=seed, n=n, batch=batch, steps=steps)
+    ref_grads, ref_params = _gradients_and_training(reference, architecture, **kwargs)
+    grads, params = _gradients_and_training(backend, architecture, **kwargs)
     grad_diff = max(rel_diff(g, r) for g, r in zip(grads, ref_grads))
     weight_diff = max(rel_diff(p, r) for p, r in zip(params, ref_params))
     ok = grad_diff <= GRAD_RTOL[backend.dtype_name] and weight_diff <= TRAIN_RTOL[backend.dtype_name]
-    return CheckResult(backend.name, backend.device_name, backend.dtype_name, grad_diff, weight_diff, ok)
+    name = network or ("dense" if layers is None else "layers")
+    return CheckResult(backend.name, backend.device_name, backend.dtype_name, grad_diff, weight_diff, ok,
+                       network=name)
 
 
 def _legs(backends, dtypes):
@@ -106,36 +153,50 @@ def _legs(backends, dtypes):
                 yield name, device, dtype, None
 
 
-def check(backends=None, dtypes=("float64",), *, seed=0, steps=STEPS) -> list[CheckResult]:
+def networks(layers=None) -> dict:
+    """The networks a check compares, by name: the book's dense network and
+    the conv net :data:`CONV`, or only ``layers`` (a layer spec or a list of
+    layers), named "layers".  A spec is parsed here, so a bad one is refused
+    before any backend runs."""
+    if layers is None:
+        return {"dense": None, "conv": parse(CONV, name="layers")}
+    return {"layers": parse(layers, name="layers") if isinstance(layers, str) else list(layers)}
+
+
+def check(backends=None, dtypes=("float64",), *, seed=0, steps=STEPS, layers=None) -> list[CheckResult]:
     """Run :func:`compare_backend` on every usable backend and device (or the
-    named ``backends``) in each of ``dtypes``; unusable ones come back as
+    named ``backends``) in each of ``dtypes``, for each of :func:`networks`
+    (``layers``: check that network alone); unusable backends come back as
     skipped rows with the reason."""
     if backends is None:
         backends = [info.name for info in available_backends() if info.name != "numpy"]
+    nets = networks(layers)
     results = []
     for name, device, dtype, reason in _legs(backends, dtypes):
         if reason is not None:
-            results.append(CheckResult(name, "-", dtype, skipped_reason=reason))
+            results.extend(CheckResult(name, "-", dtype, skipped_reason=reason, network=net) for net in nets)
             continue
         try:
             backend = get_backend(name, device, dtype)
         except (ImportError, RuntimeError, ValueError) as exc:
-            results.append(CheckResult(name, str(device), dtype, skipped_reason=str(exc)))
+            results.extend(CheckResult(name, str(device), dtype, skipped_reason=str(exc), network=net) for net in nets)
             continue
-        results.append(compare_backend(backend, seed=seed, steps=steps))
+        for net, net_layers in nets.items():
+            results.append(compare_backend(backend, seed=seed, steps=steps, layers=net_layers, network=net))
     return results
 
 
 def format_table(results) -> str:
-    """The results as a text table: backend, device, dtype, differences, verdict."""
-    header = ("backend", "device", "dtype", "max rel grad diff", "max rel weight diff", "verdict")
+    """The results as a text table: network, backend, device, dtype, differences, verdict."""
+    header = ("network", "backend", "device", "dtype", "max rel grad diff", "max rel weight diff", "verdict")
     rows = []
     for r in results:
         if r.skipped_reason is not None:
-            rows.append((r.backend, r.device, r.dtype, "-", "-", f"skipped: {r.skipped_reason}"))
+            rows.append((r.network, r.backend, r.device, r.dtype, "-", "-", f"skipped: {r.skipped_reason}"))
             continue
         verdict = "ok" if r.ok else "MISMATCH"
-        rows.append((r.backend, r.device, r.dtype, f"{r.grad_rel_diff:.2e}", f"{r.weight_rel_diff:.2e}", verdict))
+        rows.append((r.network, r.backend, r.device, r.dtype, f"{r.grad_rel_diff:.2e}", f"{r.weight_rel_diff:.2e}",
+                     verdict))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
     lines = []
     for row in [header, *rows]:
