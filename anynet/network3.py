@@ -29,14 +29,15 @@ Differences, each forced or chosen:
   cannot be reproduced, so a dropout run's numbers differ from Theano's;
 * max-pooling sends a tied window's gradient to its first maximum (torch's
   rule); Theano's gave it to every tied position;
-* the "Training mini-batch number N" lines of an epoch are printed when the
-  epoch ends, just before its "Epoch N" line (the same text);
 * ``load_data_shared`` reads the pickle without executing it, and puts the
   data on the device once; ``test_mb_predictions`` is not provided.
 
 Training runs through anynet's one loop (:func:`anynet.train.fit.fit`) with
-``shuffle=False, drop_last=True, lmbda_divisor="mini_batches"`` and the
-masks drawn per step (:mod:`anynet.train.dropout`).
+``drop_last=True, lmbda_divisor="mini_batches"`` and the masks drawn per step
+(:mod:`anynet.train.dropout`); each of fit's epochs is a span of at most
+1,000 mini-batches in stored order (:class:`Spans`), so that the lines are
+printed as training reaches them, in the book's order, and no step calls
+back into Python.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from .api.book3 import (  # noqa: F401  (the book's names)
 from .api.printing import Network3Lines
 from .datasets.boundary import prepare
 from .datasets.devicedata import DeviceData
-from .errors import ArgumentError, DataError
+from .errors import ArgumentError, DataError, TrainingDiverged
 from .model.costs import LogLikelihoodCost
 from .model.model import Model
 from .train.fit import TrainConfig, fit
@@ -140,11 +141,18 @@ class Network:
         train = self._on_device(training_data, "training_data")
         validation = self._on_device(validation_data, "validation_data")
         test = None if test_data is None else self._on_device(test_data, "test_data")
-        config = TrainConfig(epochs, m, eta, lmbda, shuffle=False, drop_last=True, lmbda_divisor="mini_batches")
-        lines = Network3Lines(train.n // m, lambda: self.accuracy(validation),
+        epochs = arguments.integer("epochs", epochs, low=0)
+        spans = Spans(epochs, train.n // m, m)  # fit (shuffle on) takes each epoch's rows from it: the stored order
+        config = TrainConfig(len(spans.spans), m, eta, lmbda, drop_last=True, lmbda_divisor="mini_batches")
+        lines = Network3Lines(spans.spans, lambda: self.accuracy(validation),
                               None if test is None else (lambda: self.accuracy(test)))
         try:
-            fit(self.model, train, config, callbacks=[lines], mask_rng=self.mask_rng)
+            fit(self.model, train, config, shuffler=spans, callbacks=[lines], mask_rng=self.mask_rng)
+        except TrainingDiverged as diverged:
+            first, stop, _ = spans.spans[lines.done]
+            raise TrainingDiverged(f"training diverged in epoch {first // spans.num_batches} (mini-batches {first} to "
+                                   f"{stop - 1}): the weights became NaN or inf at eta {config.eta:g}; try a smaller "
+                                   "eta (the parameters before those mini-batches are kept)") from diverged
         finally:
             self._publish()
 
@@ -183,6 +191,29 @@ class Network:
         to_numpy = self.backend.to_numpy
         for layer, weight, bias in zip(self.layers, self.model.weights, self.model.biases):
             layer.set_trained(to_numpy(weight), to_numpy(bias))
+
+
+class Spans:
+    """network3.py's mini-batches, ``epochs`` passes over ``num_batches`` of
+    ``m`` rows in stored order, cut into the spans fit trains as its epochs:
+    at every 1,000th mini-batch (the book prints its number there) and at
+    every epoch's end.  ``spans``: ``(first, stop, epoch)``, the book's
+    iterations ``first..stop-1`` and the epoch a span ends (else None);
+    ``next_epoch()`` gives fit (as a Shuffler would) the next span's rows."""
+
+    def __init__(self, epochs: int, num_batches: int, m: int):
+        self.num_batches, self.m, self.given = num_batches, m, 0
+        self.spans = []
+        for epoch in range(epochs):
+            start, end = epoch * num_batches, (epoch + 1) * num_batches
+            cuts = [start, *range(-(-(start + 1) // 1000) * 1000, end, 1000), end]
+            self.spans += [(a, b, epoch if b == end else None) for a, b in zip(cuts, cuts[1:])]
+
+    def next_epoch(self) -> np.ndarray:
+        first, stop, _ = self.spans[self.given]
+        self.given += 1
+        offset = first // self.num_batches * self.num_batches
+        return np.arange((first - offset) * self.m, (stop - offset) * self.m)
 
 
 def _width(x) -> int:

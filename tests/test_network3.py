@@ -24,7 +24,7 @@ import pytest
 
 from anynet import network3
 from anynet.datasets import load_dataset
-from anynet.errors import ArgumentError, DataError
+from anynet.errors import ArgumentError, DataError, TrainingDiverged
 from anynet.model.costs import LogLikelihoodCost
 from anynet.model.layers import chain
 from anynet.network3 import ConvPoolLayer, FullyConnectedLayer, Network, ReLU, SoftmaxLayer
@@ -371,6 +371,86 @@ def test_a_step_makes_no_host_sync():
             net.SGD((x, labels), 1, 5, 0.3, (x[:10], labels[:10]), (x[:10], labels[:10]), lmbda=0.1)
         counts.append(counter.where())
     assert counts[0] == counts[1] and sum(counts[0].values()) > 0, counts
+
+
+def books_lines(epochs, num_batches):
+    """network3.py's SGD loop, transcribed: each line it prints (the epoch
+    lines by their start) with the number of mini-batches trained when it
+    prints it."""
+    lines = []
+    for epoch in range(epochs):
+        for minibatch_index in range(num_batches):
+            iteration = num_batches * epoch + minibatch_index
+            if iteration % 1000 == 0:
+                lines.append((iteration, "Training mini-batch number {0}".format(iteration)))
+            if (iteration + 1) % num_batches == 0:  # after train_mb(minibatch_index)
+                lines.append((iteration + 1, f"Epoch {epoch}: validation accuracy"))
+    return lines
+
+
+@pytest.mark.parametrize("num_batches, epochs", [(1300, 2), (500, 3)])
+def test_the_lines_print_when_training_reaches_them(num_batches, epochs, monkeypatch):
+    """Each "Training mini-batch number N" line is printed before mini-batch
+    N trains and each epoch's lines after its last mini-batch, in the book's
+    order: every printed line is recorded with the number of steps taken
+    when it was written (steps counted by wrapping the loop's step)."""
+    from anynet.train.step import StepSpec
+
+    taken, printed = [0], []
+    bound = StepSpec.step
+
+    def counting_step(self, xp, **settings):
+        step = bound(self, xp, **settings)
+
+        def counted(*args):
+            taken[0] += 1
+            return step(*args)
+        return counted
+
+    class Recorder:
+        def write(self, text):
+            printed.extend((taken[0], line) for line in text.splitlines() if line)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(StepSpec, "step", counting_step)
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    rng = np.random.default_rng(0)
+    x, labels = rng.random((num_batches, 3)), rng.integers(0, 10, num_batches)
+    net = Network([SoftmaxLayer(n_in=3, n_out=10)], 1, dtype="float64")
+    net.SGD((x, labels), epochs, 1, 0.1, (x[:5], labels[:5]), None)
+    ours = [(steps, line) for steps, line in printed if line.startswith(("Training mini-batch", "Epoch"))]
+    expected = books_lines(epochs, num_batches)
+    assert [(steps, line[:len(book)]) for (steps, line), (_, book) in zip(ours, expected)] == expected
+    assert len(ours) == len(expected) and taken[0] == epochs * num_batches
+    assert printed[-2] == (taken[0], "Finished training network.")  # the last line: the best validation accuracy
+
+
+def test_divergence_names_the_books_epoch_and_mini_batches(monkeypatch, capsys):
+    """fit's epochs are spans of at most 1,000 mini-batches: a divergence
+    (planted: the finiteness check fails after the third span, mini-batches
+    1300-1999 of 1,300 an epoch) is reported in the book's epoch and
+    mini-batches, and the parameters before that span are kept (equal to a
+    one-epoch run's)."""
+    from anynet.model.model import Model
+
+    rng = np.random.default_rng(0)
+    x, labels = rng.random((1300, 3)), rng.integers(0, 10, 1300)
+    one = Network([SoftmaxLayer(n_in=3, n_out=10)], 1, dtype="float64")
+    one.SGD((x, labels), 1, 1, 0.1, (x[:5], labels[:5]), None)
+    checks, real = [], Model.all_finite
+
+    def third_fails(model):
+        checks.append(real(model))
+        return bool(checks[-1]) and len(checks) != 3
+    monkeypatch.setattr(Model, "all_finite", third_fails)
+    net = Network([SoftmaxLayer(n_in=3, n_out=10)], 1, dtype="float64")
+    with pytest.raises(TrainingDiverged, match=r"^training diverged in epoch 1 \(mini-batches 1300 to 1999\): "):
+        net.SGD((x, labels), 2, 1, 0.1, (x[:5], labels[:5]), None)
+    assert len(checks) == 3
+    assert np.array_equal(net.layers[0].w.get_value(), one.layers[0].w.get_value())
+    assert np.array_equal(net.layers[0].b.get_value(), one.layers[0].b.get_value())
 
 
 def test_load_data_shared_puts_the_data_on_the_device_once(book_dir):

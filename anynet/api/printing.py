@@ -82,25 +82,38 @@ def history_lists(history, flags, seed_style):
 
 
 class Network3Lines(Callback):
-    """network3.py's lines: every 1,000th mini-batch's number (printed as its
-    epoch ends), each epoch's validation accuracy, the test accuracy at each
-    best validation accuracy (``>=``, as the book), and three closing lines.
-    ``validate()`` and ``test()`` (None: no test data) return accuracies."""
+    """network3.py's lines, each printed when training reaches it: every
+    1,000th mini-batch's number (before that mini-batch trains), each
+    epoch's validation accuracy, the test accuracy at each best validation
+    accuracy (``>=``, as the book), and three closing lines.  The run's
+    fit-epochs are the ``spans`` of the book's mini-batches (``(first, stop,
+    epoch)``: iterations ``first..stop-1``, ``epoch`` the book epoch a span
+    ends, else None), cut at every 1,000th mini-batch and at every epoch's
+    end.  ``validate()`` and ``test()`` (None: no test data) return accuracies."""
 
-    def __init__(self, num_batches, validate, test):
-        self.num_batches, self.validate, self.test = num_batches, validate, test
+    def __init__(self, spans, validate, test):
+        self.spans, self.validate, self.test = spans, validate, test
         self.best, self.best_iteration, self.test_accuracy = 0.0, None, None
+        self.done = 0  # spans trained
+
+    def on_train_begin(self, train):
+        if self.spans:
+            print("Training mini-batch number 0")
 
     def on_epoch_end(self, report, state):
-        first = report.epoch * self.num_batches
-        last = first + self.num_batches - 1
-        for iteration in range(-(-first // 1000) * 1000, last + 1, 1000):
-            print("Training mini-batch number {0}".format(iteration))
+        _, stop, epoch = self.spans[self.done]
+        self.done += 1
+        if epoch is not None:
+            self._epoch_lines(epoch, stop - 1)
+        if stop % 1000 == 0 and self.done < len(self.spans):
+            print("Training mini-batch number {0}".format(stop))
+
+    def _epoch_lines(self, epoch, iteration):
         accuracy = self.validate()
-        print("Epoch {0}: validation accuracy {1:.2%}".format(report.epoch, accuracy))
+        print("Epoch {0}: validation accuracy {1:.2%}".format(epoch, accuracy))
         if accuracy >= self.best:
             print("This is the best validation accuracy to date.")
-            self.best, self.best_iteration = accuracy, last
+            self.best, self.best_iteration = accuracy, iteration
             if self.test is not None:
                 self.test_accuracy = self.test()
                 print("The corresponding test accuracy is {0:.2%}".format(self.test_accuracy))
