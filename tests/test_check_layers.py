@@ -48,7 +48,7 @@ def check_against_torch(dtype):
     theirs = {g.shape: g for g in torch_gradients(net, x, labels, mask, dropout.p)}
     assert len(ours) == len(theirs) == 6
     for g in ours:
-X
+        # measured 4.7e-16 (float64) / 1.5e-07 (float32, anynet's rounding against torch's float64)
         assert rel_diff(g, theirs[tuple(g.shape)]) <= {"float64": 3e-14, "float32": 2e-5}[dtype]
 
 
