@@ -65,3 +65,60 @@ def test_a_sweep_of_layer_networks_from_the_command_line_equals_anynet_sweep(tmp
     for net, saved in zip(nets, sorted((tmp_path / "out").glob("seed*.npz"))):
         for ours, theirs in zip(parameters(saved), net.weights + net.biases):
             np.testing.assert_array_equal(ours, theirs)
+
+
+FASHION_CONV_WORDS = ("conv 32x5x5 / pool 2 / relu / conv 64x5x5 / pool 2 / relu / dense 256 relu / dropout 0.5 / "
+                      "dense 10 softmax")
+
+
+def test_the_fashion_conv_preset_trains_its_documented_conv_net(monkeypatch, capsys, tmp_path):
+    """--preset fashion-conv (issue 18 item 2): its layers text goes through
+    --layers' parser; the CLI run (two epochs of 128 sample images, mirrored:
+    4 mini-batches of 64 each) is the Python run of ``split(preset)`` on the
+    mirrored images bit for bit; its layers are the ones docs/cli.md names."""
+    from pathlib import Path
+
+    import anynet.datasets
+    from anynet.api.presets import PRESETS, split
+    from anynet.cli.layerspec import describe
+    from anynet.datasets import Dataset, mirrored
+
+    sample = load_dataset("sample", dtype="float32")
+    (x, y), (vx, vy) = sample.train, sample.test
+    small = Dataset(name="small", source="128 sample images", train=(x[:128], y[:128]), validation=(vx[:64], vy[:64]),
+                    test=(vx[64:128], vy[64:128]), n_classes=10)
+    monkeypatch.setattr(anynet.datasets, "load_dataset", lambda name, **kwargs: small)
+    assert main(["train", "--preset", "fashion-conv", "--data", "small", "--epochs", "2", "--quiet",
+                 "--save", str(tmp_path / "run.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"network: {FASHION_CONV_WORDS}, log-likelihood cost" in out and "(128 more)" in out
+    network, training = split(PRESETS["fashion-conv"])
+    training.update(epochs=2)
+    reference = anynet.Network(**network)
+    assert describe(reference) == FASHION_CONV_WORDS
+    reference.SGD(mirrored(small).train, evaluation_data=small.validation, verbose=False, **training)
+    saved = anynet.load(tmp_path / "run.npz")
+    assert [layer.config() for layer in saved.model.layers] == [layer.config() for layer in reference.model.layers]
+    assert saved.backend.dtype_name == "float32"
+    for a, b in zip(saved.weights + saved.biases, reference.weights + reference.biases):
+        np.testing.assert_array_equal(a, b)
+    assert FASHION_CONV_WORDS in (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+
+
+def test_a_configuration_gives_sizes_or_layers():
+    from anynet.api.presets import split
+    from anynet.errors import ArgumentError
+
+    network, _ = split({"layers": SPEC, "eta": 0.1})
+    assert [layer.config() for layer in network["sizes"]] == [layer.config() for layer in parse(SPEC)]
+    with pytest.raises(ArgumentError, match="either sizes or layers"):
+        split({"layers": SPEC, "sizes": [784, 10]})
+
+
+def test_sizes_on_the_command_line_replace_a_presets_layers(capsys):
+    assert main(["train", "--preset", "fashion-conv", "--data", "sample", "--validation-split", "0.25", "--sizes",
+                 "784,10", "--augment", "mirror", "--epochs", "1", "--quiet"]) == 0
+    assert "network: [784, 10], log-likelihood cost" in capsys.readouterr().out
+    assert main(["train", "--preset", "fashion-conv", "--data", "sample", "--sizes", "784,10", "--layers", SPEC,
+                 "--epochs", "1", "--quiet"]) == 1
+    assert "--layers gives the whole network; drop --sizes" in capsys.readouterr().err

@@ -63,6 +63,7 @@ def main(argv=None) -> int:
 # preset key (a Network or SGD keyword) -> train flag's dest
 _PRESET_FLAGS = {
     "sizes": "sizes",
+    "layers": "layers",
     "cost": "cost",
     "activation": "activation",
     "output_activation": "output_activation",

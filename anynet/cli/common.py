@@ -144,8 +144,8 @@ def optimizer_from(args):
 
 
 def architecture(args):
-    """``(what Network takes first, its options)``: --sizes and the dense flags, or --layers alone."""
-    if not args.layers:
+    """``(what Network takes first, its options)``: --sizes and the flags, or --layers (a preset's yields to --sizes)."""
+    if not args.layers or (given(args, "sizes") and not given(args, "layers")):
         return args.sizes, network_options(args)
     flags = [f"--{dest.replace('_', '-')}" for dest in ("sizes", "activation", "output_activation", "init")
              if given(args, dest)]
