@@ -17,16 +17,15 @@ neither a header nor a compressed member can make anynet allocate more.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
 from .core import Dataset, encode_labels
+from ..io.files import damaged
 from .opening import check_fits, fill, open_regular
 
 _NPY_HEADER_MAX = 12 + 10000  # magic, version, length field and numpy's largest header
@@ -39,18 +38,6 @@ _SPELLINGS = {
     "x_test": ("x_test", "X_test"),
     "y_test": ("y_test", "Y_test"),
 }
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError)
-
-
-@contextlib.contextmanager
-def _damaged(path: Path, part: str):
-    """Turn what zipfile and NumPy's header parser raise on damaged bytes into one DataError."""
-    try:
-        yield
-    except DataError:
-        raise
-    except _DAMAGED as error:
-        raise DataError(f"{path}: {part} is truncated or corrupt ({type(error).__name__}: {error})") from error
 
 
 def _read_npy(stream, path: Path, what: str, declared: int) -> np.ndarray:
@@ -80,7 +67,7 @@ def _read_npy(stream, path: Path, what: str, declared: int) -> np.ndarray:
 def read_npy(path) -> np.ndarray:
     """The array of the .npy file ``path`` (no pickled objects)."""
     path = Path(path)
-    with open_regular(path, "a .npy file") as f, _damaged(path, "the .npy header"):
+    with open_regular(path, "a .npy file") as f, damaged(path, "the .npy header"):
         size = f.seek(0, 2)
         f.seek(0)
         return _read_npy(f, path, "the array", size)
@@ -91,7 +78,7 @@ def read_npz(path, wanted) -> dict[str, np.ndarray]:
     first of each name's spellings, e.g. ``X`` or ``x``), read in bounds."""
     path = Path(path)
     with open_regular(path, "an .npz file") as f:
-        with _damaged(path, "its zip directory"):
+        with damaged(path, "its zip directory"):
             archive = zipfile.ZipFile(f)
         with archive:
             members = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
@@ -108,7 +95,7 @@ def read_npz(path, wanted) -> dict[str, np.ndarray]:
             check_fits(sum(info.file_size for info in chosen.values()), path, "its arrays")
             arrays = {}
             for name, info in chosen.items():
-                with _damaged(path, f"the array {info.filename!r}"), archive.open(info) as stream:
+                with damaged(path, f"the array {info.filename!r}"), archive.open(info) as stream:
                     arrays[name] = _read_npy(stream, path, f"the array {info.filename[:-4]!r}", info.file_size)
             return arrays
 
@@ -116,7 +103,7 @@ def read_npz(path, wanted) -> dict[str, np.ndarray]:
 def array_names(path) -> list[str]:
     """The names of the arrays in the .npz file ``path``."""
     path = Path(path)
-    with open_regular(path, "an .npz file") as f, _damaged(path, "its zip directory"), zipfile.ZipFile(f) as archive:
+    with open_regular(path, "an .npz file") as f, damaged(path, "its zip directory"), zipfile.ZipFile(f) as archive:
         return [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
 
 

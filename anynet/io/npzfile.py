@@ -17,13 +17,11 @@ the arrays the schema allows.  Every way a file can be damaged ends in a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import struct
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,7 +30,7 @@ import numpy as np
 
 from . import files
 from ..errors import CheckpointError, TooLargeError
-from .files import write_atomically
+from .files import damaged, write_atomically
 
 DIGEST_KEY = "sha256"
 HEADER = "header"
@@ -47,9 +45,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _NPY_PREFIX_MAX = 12 + 10000  # magic, version, length field and numpy's largest header
 _CHUNK = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# What zipfile and numpy's .npy header parser raise on damaged bytes (a
-# fuzz of 60,000 bit flips and byte runs met all but struct.error).
-_DAMAGED = (zipfile.BadZipFile, struct.error, EOFError, OSError, ValueError, NotImplementedError)
 
 
 def looks_like(prefix: bytes) -> bool:
@@ -125,7 +120,7 @@ def read(path, schema: Schema | Callable[[dict], Schema], *, what: str = "checkp
     path = Path(path)
     with open_regular(path, what) as f:
         size = os.fstat(f.fileno()).st_size
-        with _damaged(path, "its zip directory"):
+        with damaged(path, "its zip directory", error=CheckpointError):
             archive = zipfile.ZipFile(f)
         with archive:
             infos = _members(path, archive, what)
@@ -146,17 +141,6 @@ def read(path, schema: Schema | Callable[[dict], Schema], *, what: str = "checkp
     if digest_of(header, arrays) != stored:
         raise CheckpointError(f"{path}: checksum mismatch: the {what}'s header or arrays were modified or corrupted after saving")
     return header, {name: array.astype(array.dtype.newbyteorder("="), copy=False) for name, array in arrays.items()}
-
-
-@contextlib.contextmanager
-def _damaged(path: Path, part: str):
-    """Turn the exceptions of parsing damaged bytes into one CheckpointError."""
-    try:
-        yield
-    except CheckpointError:
-        raise
-    except _DAMAGED as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt: {part} cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def _members(path: Path, archive: zipfile.ZipFile, what: str) -> dict[str, zipfile.ZipInfo]:
@@ -201,7 +185,7 @@ def _read_member(path: Path, archive, info, name: str, shape, dtype: np.dtype, m
     1-d array up to ``max_length`` items), read in chunks into its final buffer."""
     if shape is None and info.file_size > max_length + _NPY_PREFIX_MAX:
         raise CheckpointError(f"{path}: the {name} entry is {info.file_size} bytes, more than the {max_length} allowed")
-    with _damaged(path, f"the {name} entry"), archive.open(info) as stream:
+    with damaged(path, f"the {name} entry", error=CheckpointError), archive.open(info) as stream:
         version = np.lib.format.read_magic(stream)
         if version not in ((1, 0), (2, 0)):
             raise CheckpointError(f"{path}: the {name} entry has .npy version {version}; anynet reads 1.0 and 2.0")
