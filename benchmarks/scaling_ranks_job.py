@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import resource
 import sys
 import time
 
@@ -36,7 +37,7 @@ class TimedComm:
     (nanoseconds summed in ``ns``), the non-blocking collectives' waits
     included; everything else passes through."""
 
-    CLOCKED = ("Allgatherv", "Allreduce", "Iallgatherv", "Iallreduce", "allgather", "bcast")
+    CLOCKED = ("Allgatherv", "Allreduce", "Iallgatherv", "Iallreduce", "Ibarrier", "allgather", "bcast")
 
     def __init__(self, comm):
         self._comm, self.ns, self.calls = comm, 0, 0
@@ -84,16 +85,7 @@ def timed_reducer(comm, reduce, block, blocking=False):
     from anynet.distributed import MPIReducer
 
     class Blocking(MPIReducer):
-        def _gather_blocks(self, local, counts):
-            send = np.ascontiguousarray(local)
-            received = np.empty((sum(counts), send.shape[1]), dtype=send.dtype)
-            self.comm.Allgatherv(send, [received, [count * send.shape[1] for count in counts]])
-            return received
-
-        def _sum(self, flat):
-            total = np.empty_like(flat)
-            self.comm.Allreduce(np.ascontiguousarray(flat), total)
-            return total
+        _wait = staticmethod(lambda request: request.Wait())
 
     class TimedReducer(Blocking if blocking else MPIReducer):
         grad_ns = grad_calls = own_ns = 0
@@ -147,14 +139,17 @@ def rank_job(argv):
         if reducer is not None:
             comm.Barrier()
             reducer.comm.ns = reducer.comm.calls = reducer.grad_ns = reducer.grad_calls = reducer.own_ns = 0
-        start = time.perf_counter()
+        usage, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         fit(net.model, data, config, shuffler=shuffler, reducer=reducer)
-        return time.perf_counter() - start, net
+        seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+        return seconds, net, {"user_s": after.ru_utime - usage.ru_utime, "system_s": after.ru_stime - usage.ru_stime,
+                              "page_faults": after.ru_minflt - usage.ru_minflt,
+                              "involuntary_switches": after.ru_nivcsw - usage.ru_nivcsw}
 
     with guard, np.errstate(over="ignore"):  # sigmoid's exp overflows harmlessly at eta 3
         epoch(min(len(y), WARMUP_BATCHES * a.m))
-        seconds, net = epoch(len(y))
-    mine = {"epoch_s": seconds, "comm_s": 0.0, "grad_s": None, "reducer_s": None, "comm_calls": 0, "grad_calls": None,
+        seconds, net, usage = epoch(len(y))
+    mine = {"epoch_s": seconds, **usage, "comm_s": 0.0, "grad_s": None, "reducer_s": None, "comm_calls": 0, "grad_calls": None,
             "blas_threads_in_run": harness.blas_threads()[0]}
     if reducer is not None:
         mine |= {"comm_s": reducer.comm.ns / 1e9, "grad_s": reducer.grad_ns / 1e9, "reducer_s": reducer.own_ns / 1e9,

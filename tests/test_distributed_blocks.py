@@ -292,20 +292,22 @@ def _flat(gradients):
     return np.concatenate([np.asarray(g).ravel() for g in [*nabla_b, *nabla_w]])
 
 
-def _reduce_on(size, reduce, block, grad_fn, x, targets):
+def _reduce_on(size, reduce, block, grad_fn, x, targets, **options):
     world = FakeWorld(size)
-    make = mpi_reducer(reduce, block)
+    make = mpi_reducer(reduce, block, **options)
     return world.run(lambda rank: _flat(make(world, rank).batch_gradients(grad_fn, x, targets)))
 
 
+@pytest.mark.parametrize("share_memory", [True, False])
 @pytest.mark.parametrize("batch,block", [(10, 1), (10, 3), (7, 3), (23, 2)])
 @pytest.mark.parametrize("size", [1, 2, 3, 4])
-def test_exact_reducer_adds_the_block_gradients_left_to_right(size, batch, block):
+def test_exact_reducer_adds_the_block_gradients_left_to_right(size, batch, block, share_memory):
     """The promise itself: every rank's bytes are those of block 0 + block 1 +
     ... + block K-1, each block's gradient computed alone, added left to right
     here (not by distributed.fold).  Folding in any other fixed order (e.g.
     reversed) keeps the ranks equal to each other, which the tests above
-    check, but fails this one: planted (fold reversed) and seen failing."""
+    check, but fails this one: planted (fold reversed) and seen failing.
+    Both host paths: block rows in shared memory, and MPI's gather."""
     x, targets, grad_fn = _grad_fn()
     x, targets = x[:batch], targets[:batch]
     blocks = [_flat(grad_fn(x[a : a + block], targets[a : a + block])) for a in range(0, batch, block)]
@@ -316,7 +318,7 @@ def test_exact_reducer_adds_the_block_gradients_left_to_right(size, batch, block
     for vector in blocks[-2::-1]:
         backwards = backwards + vector
     assert backwards.tobytes() != expected.tobytes()  # the order shows in the bits of this problem
-    for rank, got in enumerate(_reduce_on(size, "exact", block, grad_fn, x, targets)):
+    for rank, got in enumerate(_reduce_on(size, "exact", block, grad_fn, x, targets, share_memory=share_memory)):
         assert got.tobytes() == expected.tobytes(), f"{size} ranks, rank {rank}"
 
 

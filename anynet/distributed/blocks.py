@@ -7,6 +7,7 @@ torch.distributed reducers alike.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import array_api_compat
@@ -85,13 +86,20 @@ class Layout:
         self.shapes = [tuple(a.shape) for a in arrays]
         self.lengths = [math.prod(shape) for shape in self.shapes]
         self.size = sum(self.lengths)
+        ends = list(itertools.accumulate(self.lengths))
+        self._parts = list(zip([0, *ends[:-1]], ends, self.shapes))
         self.backend = get_backend(arrays[0], dtype=arrays[0].dtype)
         self.xp = namespace_of(arrays[0])
+
+    @staticmethod
+    def arrays(nabla_b, nabla_w) -> list:
+        """The gradient arrays in the order of the flat vector: every bias gradient, then every weight gradient."""
+        return [*nabla_b, *nabla_w]
 
     def flatten(self, nabla_b, nabla_w):
         """One 1-D array of the backend: every bias gradient, then every weight gradient."""
         xp = self.xp
-        return xp.concat([xp.reshape(a, (-1,)) for a in [*nabla_b, *nabla_w]])
+        return xp.concat([xp.reshape(a, (-1,)) for a in self.arrays(nabla_b, nabla_w)])
 
     def zeros(self, rows: int):
         """A ``(rows, size)`` array of zeros on the backend."""
@@ -102,10 +110,8 @@ class Layout:
         backend or of the host (moved to the device in one transfer)."""
         if not self.backend.owns(flat):
             flat = self.backend.asarray(flat)
-        arrays, start = [], 0
-        for shape, length in zip(self.shapes, self.lengths):
-            arrays.append(self.xp.reshape(flat[start : start + length], shape))
-            start += length
+        reshape = self.xp.reshape
+        arrays = [reshape(flat[start:stop], shape) for start, stop, shape in self._parts]
         return arrays[: self.n_b], arrays[self.n_b :]
 
     def signature(self) -> tuple:
@@ -148,6 +154,25 @@ class BlockReducer:
         self.reduce = reduce
         self.block_size = block_size
         self._checked = None
+        self._plans, self._layouts = {}, {}
+
+    def _plan(self, rows: int) -> BlockPlan:
+        """The BlockPlan of a mini-batch of ``rows`` rows, made once per size."""
+        key = (rows, self.block_rows(rows), self.size)
+        if key not in self._plans:
+            self._plans[key] = BlockPlan(*key)
+        return self._plans[key]
+
+    def _layout(self, gradients) -> Layout:
+        """The Layout of ``gradients`` (``(nabla_b, nabla_w)``), made once
+        per array type, dtype, device and shapes: finding the backend of an
+        array costs more than a small network's step on the host."""
+        arrays = Layout.arrays(*gradients)
+        first = arrays[0]
+        key = (type(first), str(first.dtype), str(array_api_compat.device(first)), *(tuple(a.shape) for a in arrays))
+        if key not in self._layouts:
+            self._layouts = {key: Layout(*gradients)}  # the latest only
+        return self._layouts[key]
 
     @property
     def is_root(self) -> bool:
@@ -165,28 +190,34 @@ class BlockReducer:
         """``(nabla_b, nabla_w)`` summed over every row of the mini-batch
         ``(x, targets)``, the same on every rank; ``grad_fn(x_rows,
         target_rows)`` returns the summed gradient of some rows."""
-        plan = BlockPlan(x.shape[0], self.block_rows(x.shape[0]), self.size)
+        plan = self._plan(x.shape[0])
         if self.reduce == "fast":
             start, stop = plan.rows(self.rank)
             layout, flat = self._share_vector(grad_fn, x, targets, plan, start, stop)
             self._check_agreement(layout, x)
             return layout.unflatten(self._sum(flat))
         grads = [grad_fn(x[a:b, ...], targets[a:b, ...]) for a, b in plan.blocks(self.rank)]
-        layout = Layout(*(grads[0] if grads else self._first_block(grad_fn, x, targets, plan)))
+        layout = self._layout(grads[0] if grads else self._first_block(grad_fn, x, targets, plan))
         self._check_agreement(layout, x)
+        return layout.unflatten(self._fold_blocks(layout, grads, plan))
+
+    def _fold_blocks(self, layout, grads, plan):
+        """Every rank's block vectors gathered and folded in block order
+        (:func:`fold`), given this rank's block gradients ``grads``: a flat
+        vector of the backend or of the host."""
         if grads:
             local = layout.xp.stack([layout.flatten(*g) for g in grads])
         else:
             local = layout.zeros(0)
-        return layout.unflatten(fold(self._gather_blocks(local, plan.counts)))
+        return fold(self._gather_blocks(local, plan.counts))
 
     def _share_vector(self, grad_fn, x, targets, plan, start, stop):
         if stop > start:
             grads = grad_fn(x[start:stop, ...], targets[start:stop, ...])
-            layout = Layout(*grads)
+            layout = self._layout(grads)
             return layout, layout.flatten(*grads)
         # no rows here: block 0 tells the shapes; this rank adds zeros
-        layout = Layout(*self._first_block(grad_fn, x, targets, plan))
+        layout = self._layout(self._first_block(grad_fn, x, targets, plan))
         return layout, layout.zeros(1)[0]
 
     @staticmethod

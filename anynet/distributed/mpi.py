@@ -10,14 +10,16 @@ combined there and copied back in one transfer.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
 from ..xp.backend import to_numpy
-from ..errors import BackendUnavailable
+from ..errors import ArgumentTypeError, BackendUnavailable
 from .blocks import BlockReducer
 from .guard import abort_communicator
+from .shm import SharedRows
 
 # How a rank waits for the others in a collective: MPI's own wait spins on a
 # core, which the ranks that have not arrived yet may need (more ranks than
@@ -36,13 +38,40 @@ def wait(request, *, spin_s: float = SPIN_S, nap_s: float = NAP_S) -> None:
             time.sleep(nap_s)
 
 
+def write_row(row, arrays, shapes) -> None:
+    """Copy ``arrays`` (NumPy, of ``shapes``) one after another into the
+    1-D ``row``: :meth:`Layout.flatten <anynet.distributed.Layout.flatten>`
+    without a new array."""
+    start = 0
+    for array, shape in zip(arrays, shapes):
+        stop = start + math.prod(shape)
+        np.copyto(row[start:stop].reshape(shape), array)
+        start = stop
+
+
+def fold_rows(rows):
+    """:func:`~anynet.distributed.fold` of a host ``(K, P)`` array with one
+    new array: the same additions in the same order (row 0 + row 1, then each
+    next row added into that sum), so the same bits."""
+    if rows.shape[0] == 1:
+        return rows[0].copy()
+    total = rows[0] + rows[1]
+    for k in range(2, rows.shape[0]):
+        np.add(total, rows[k], out=total)
+    return total
+
+
 class MPIReducer(BlockReducer):
     """The reducer of an mpi4py communicator ``comm`` (e.g. ``MPI.COMM_WORLD``).
 
     ``reduce="exact"`` (the default) gives bit-identical training for any
     number of ranks: each block of ``block_size`` rows has its gradient
-    computed alone, all block vectors are gathered (``Iallgatherv``) and
-    added in block order on every rank.  ``reduce="fast"`` computes each
+    computed alone, all block vectors are gathered and added in block order
+    on every rank.  With NumPy gradients and every rank on one machine, the
+    ranks write their block vectors into memory they all map
+    (:class:`~anynet.distributed.shm.SharedRows`; ``share_memory=False``
+    turns that off) and meet at one ``Ibarrier`` a step; otherwise the
+    vectors cross MPI (``Iallgatherv``).  ``reduce="fast"`` computes each
     rank's share in one call and sums with one ``Iallreduce``: less work and
     traffic, equal only to rounding.  Both wait by polling with naps
     (:func:`wait`), which leaves the core to ranks that still compute.  Any
@@ -55,11 +84,17 @@ class MPIReducer(BlockReducer):
     ~190x one whole-batch call with blocks of 1 and 2x with blocks of 32.
     """
 
-    def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None):
+    _wait = staticmethod(wait)  # how a collective is waited for
+
+    def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None, share_memory: bool = True):
         super().__init__(reduce=reduce, block_size=block_size)
+        if not isinstance(share_memory, bool):
+            raise ArgumentTypeError(f"share_memory must be True or False, not {share_memory!r}")
+        self.share_memory = share_memory
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self._buffers = {}
 
     @classmethod
     def world(cls, **options) -> "MPIReducer":
@@ -80,17 +115,59 @@ class MPIReducer(BlockReducer):
         """Print which rank failed and why, then end every rank (exit code 1)."""
         abort_communicator(self.comm, exc)
 
+    def _fold_blocks(self, layout, grads, plan):
+        """On the host (NumPy gradients): this rank's block gradients are
+        written straight into its rows of the ``(K, P)`` block rows, which
+        every rank maps where all run on one machine (:class:`SharedRows`;
+        then a barrier is the only MPI call), else gathered into them by
+        ``Iallgatherv`` from a send buffer (both kept from step to step);
+        the rows are folded into one new vector (:func:`fold_rows`).  Other
+        backends flatten on their device and cross in one copy."""
+        if layout.backend.name != "numpy":
+            return super()._fold_blocks(layout, grads, plan)
+        shared = self._shared(len(plan.bounds), layout)
+        if shared is not None:
+            rows = shared.next()
+            for row, gradient in zip(rows[plan.firsts[self.rank] :], grads):
+                write_row(row, layout.arrays(*gradient), layout.shapes)
+            self._wait(self.comm.Ibarrier())
+            return fold_rows(rows)
+        mine = self._buffer("send", len(grads), layout)
+        for row, gradient in zip(mine, grads):
+            write_row(row, layout.arrays(*gradient), layout.shapes)
+        rows = self._buffer("gathered", len(plan.bounds), layout)
+        self._wait(self.comm.Iallgatherv(mine, [rows, [count * layout.size for count in plan.counts]]))
+        return fold_rows(rows)
+
+    def _shared(self, blocks, layout):
+        """The shared block rows for ``blocks`` blocks of this layout (made
+        once per shape, collectively), or None where the ranks cannot share
+        memory or ``share_memory`` is off."""
+        key = ("shared", blocks, layout.size, layout.backend.dtype_name)
+        if key not in self._buffers:
+            usable = self.share_memory and self.size > 1 and callable(getattr(self.comm, "Ibarrier", None))
+            self._buffers[key] = SharedRows.open(self.comm, *key[1:]) if usable else None
+        return self._buffers[key]
+
+    def _buffer(self, name, blocks, layout):
+        """A ``(blocks, P)`` host buffer, made once per name and shape (a
+        full mini-batch's, and a shorter last one's)."""
+        key = (name, blocks, layout.size, layout.backend.dtype_name)
+        if key not in self._buffers:
+            self._buffers[key] = np.empty((blocks, layout.size), dtype=layout.backend.dtype_name)
+        return self._buffers[key]
+
     def _gather_blocks(self, local, counts):
         send = np.ascontiguousarray(to_numpy(local))
         width = send.shape[1]
         received = np.empty((sum(counts), width), dtype=send.dtype)
-        wait(self.comm.Iallgatherv(send, [received, [count * width for count in counts]]))
+        self._wait(self.comm.Iallgatherv(send, [received, [count * width for count in counts]]))
         return received
 
     def _sum(self, flat):
         send = np.ascontiguousarray(to_numpy(flat))
         total = np.empty_like(send)
-        wait(self.comm.Iallreduce(send, total))  # the default operation is MPI.SUM
+        self._wait(self.comm.Iallreduce(send, total))  # the default operation is MPI.SUM
         return total
 
     def _gather_objects(self, value) -> list:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..xp.backend import namespace_of
 from ..errors import BackendUnavailable
-from .blocks import gather_padded
+from .blocks import BlockReducer, gather_padded
 from .mpi import MPIReducer
 
 
@@ -65,6 +65,8 @@ class CupyNCCLReducer(MPIReducer):
     def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None, nccl=None):
         super().__init__(comm, reduce=reduce, block_size=block_size)
         self.nccl = NcclComm.from_mpi(comm) if nccl is None else nccl
+
+    _fold_blocks = BlockReducer._fold_blocks  # through NCCL, not MPIReducer's host buffers
 
     def _gather_blocks(self, local, counts):
         xp = namespace_of(local)

@@ -81,6 +81,10 @@ class FakeComm:
         self.Allreduce(send, total)
         return FakeRequest()
 
+    def Ibarrier(self):
+        self.world.exchange(self.rank, None)
+        return FakeRequest()
+
     def allgather(self, value):
         return self.world.exchange(self.rank, value)
 
@@ -124,8 +128,8 @@ def train_ranks(size, make_reducer, batch, **options):
     return world.run(lambda rank: train(make_reducer(world, rank), batch, **options))
 
 
-def mpi_reducer(reduce, block):
-    return lambda world, rank: distributed.MPIReducer(FakeComm(world, rank), reduce=reduce, block_size=block)
+def mpi_reducer(reduce, block, **options):
+    return lambda world, rank: distributed.MPIReducer(FakeComm(world, rank), reduce=reduce, block_size=block, **options)
 
 
 def nccl_reducer(reduce, block):

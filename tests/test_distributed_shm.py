@@ -1,0 +1,93 @@
+"""anynet.distributed.shm: the exact reduction's block rows in memory that
+every rank maps (ranks are threads over tests/mpi/fakes.py's communicator,
+each mapping the shared file itself, as a process would)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from anynet.distributed import MPIReducer, shm
+from anynet.errors import ArgumentTypeError
+from mpi.fakes import FakeComm, FakeWorld, mpi_reducer, train_ranks
+from mpi.train_tiny import CONFIGS
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(shm.SHARED_DIRECTORY), reason="no /dev/shm on this system")
+
+
+def _ours():
+    return {name for name in os.listdir(shm.SHARED_DIRECTORY) if name.startswith("anynet-")}
+
+
+def test_every_rank_maps_the_same_rows_and_no_file_is_left():
+    before = _ours()
+    world = FakeWorld(3)
+
+    def work(rank):
+        rows = shm.SharedRows.open(FakeComm(world, rank), 4, 5, "float64")
+        first = rows.next()
+        first[rank] = rank + 1.0  # each rank writes its own row
+        world.exchange(rank, None)  # a barrier
+        seen = first.copy()
+        second = rows.next()
+        world.exchange(rank, None)
+        return seen, np.shares_memory(first, second), _ours() - before
+
+    for seen, same_half, left in world.run(work):
+        assert seen[:3, 0].tolist() == [1.0, 2.0, 3.0] and not seen[3].any()
+        assert not same_half  # two halves, used in turn
+        assert not left  # the file was removed once every rank had it mapped
+
+
+def test_a_rank_that_cannot_map_the_file_sends_every_rank_to_the_gather(monkeypatch):
+    before, world = _ours(), FakeWorld(2)
+    real_map = shm._map
+    monkeypatch.setattr(shm, "_map", lambda path, nbytes: None if path.endswith("-x") else real_map(path, nbytes))
+    monkeypatch.setattr(shm.secrets, "token_hex", lambda n: "0" * (2 * n - 2) + "-x")
+    assert world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64")) == [None, None]
+    assert _ours() == before
+
+
+def test_no_room_falls_back_to_the_gather(monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    before, world = _ours(), FakeWorld(2)
+    monkeypatch.setattr(shm.os, "posix_fallocate", full)
+    assert world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64")) == [None, None]
+    assert _ours() == before
+
+
+@pytest.mark.parametrize("reduce,batch,block", [c for c in CONFIGS if c[0] == "exact"])
+def test_training_through_shared_rows_equals_the_gather(reduce, batch, block):
+    for size in (2, 3):
+        shared = train_ranks(size, mpi_reducer(reduce, block), batch)
+        gathered = train_ranks(size, mpi_reducer(reduce, block, share_memory=False), batch)
+        for a, b in zip(shared, gathered):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_share_memory_must_be_a_bool():
+    with pytest.raises(ArgumentTypeError, match="share_memory must be True or False"):
+        MPIReducer(FakeComm(FakeWorld(1), 0), share_memory="yes")
+
+
+class NoGather(FakeComm):
+    def Iallgatherv(self, send, spec):
+        raise AssertionError("a block vector crossed MPI")
+
+
+def test_with_shared_rows_no_block_vector_crosses_mpi():
+    world = FakeWorld(2)
+    make = lambda world, rank: MPIReducer(NoGather(world, rank), block_size=3)  # noqa: E731
+    shared = train_ranks(2, make, 10)
+    assert shared[0].tobytes() == train_ranks(2, mpi_reducer("exact", 3, share_memory=False), 10)[0].tobytes()
+    with pytest.raises(AssertionError, match="crossed MPI"):
+        world.run(lambda rank: MPIReducer(NoGather(world, rank), block_size=3, share_memory=False)
+                  .batch_gradients(_grad_fn, np.zeros((10, 2)), np.zeros((10, 1))))
+
+
+def _grad_fn(x, targets):
+    return [np.ones(1)], [np.ones((1, 2))]
