@@ -19,6 +19,11 @@ strings and pandas categoricals included::
 
     model = make_pipeline(StandardScaler(), NetworkClassifier((100,), random_state=0))
     model.fit(X_train, y_train).score(X_test, y_test)
+
+A conv net takes ``layers`` (the hidden layers in ``anynet train
+--layers``'s syntax) and ``input_shape`` (rows of ``X`` stay 2-D)::
+
+    NetworkClassifier(layers="conv:8:3,pool:2,relu,dropout:0.2", input_shape=(1, 8, 8))
 """
 
 from __future__ import annotations
@@ -46,6 +51,24 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         Widths of the hidden layers (the book's one layer of 30); ``()`` is
         multinomial logistic regression.  The input and output layers are
         taken from the data: ``[n_features, *hidden_layer_sizes, n_classes]``.
+    layers : str or None, default None
+        Hidden layers of any kind instead of ``hidden_layer_sizes`` and
+        ``activation``: a layer spec as ``anynet train --layers`` takes it,
+        less the output layer (:mod:`anynet.api.layerspec`: ``conv:F:K``,
+        ``pool:P``, ``relu``/``sigmoid``/``tanh``, ``dropout:P``,
+        ``dense:N[:ACTIVATION]``), e.g. ``"conv:8:3,pool:2,relu,dropout:0.2"``.
+        The output layer comes from the data and ``cost``, as with
+        ``hidden_layer_sizes``; each layer keeps its own initial weights.
+        A string, not a list of layer objects, so that the estimator
+        clones, compares in ``get_params``, prints and grid-searches as a
+        plain value (``GridSearchCV(..., {"layers": [...]})``) and pickles as
+        text.
+    input_shape : tuple of int or None, default None
+        The shape each row of ``X`` is reshaped to for ``layers``, e.g.
+        ``(1, 8, 8)`` for scikit-learn's digits (``X`` stays 2-D, as
+        scikit-learn requires); its product must be ``n_features``.  None
+        keeps rows flat, unless ``layers`` starts with ``image:C:H:W``;
+        convolutions and pooling need an image.
     epochs : int, default 30
         Passes over the training data.
     batch_size : int, default 16
@@ -91,10 +114,12 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     sigmoid output the activations are divided by their row sum.
     """
 
-    def __init__(self, hidden_layer_sizes=(30,), *, epochs=30, batch_size=16, eta=3e-3, cost="log-likelihood",
-                 activation="relu", optimizer="adam", lmbda=0.0, random_state=None, backend="numpy",
-                 device=None, dtype="float64"):
+    def __init__(self, hidden_layer_sizes=(30,), *, layers=None, input_shape=None, epochs=30, batch_size=16, eta=3e-3,
+                 cost="log-likelihood", activation="relu", optimizer="adam", lmbda=0.0, random_state=None,
+                 backend="numpy", device=None, dtype="float64"):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.layers = layers
+        self.input_shape = input_shape
         self.epochs = epochs
         self.batch_size = batch_size
         self.eta = eta
@@ -147,7 +172,8 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     default).  ``score`` is R^2 (scikit-learn's ``r2_score``).
 
     Parameters are NetworkClassifier's, less ``cost`` (always the quadratic
-    cost here).  Targets are taken as they are: scale them (for example with
+    cost here); with ``layers``, the output layer is a linear one of
+    ``n_outputs`` units after the given hidden layers.  Targets are taken as they are: scale them (for example with
     ``sklearn.compose.TransformedTargetRegressor`` and a ``StandardScaler``)
     when they are far from unit size, as for any network trained with a
     fixed learning rate.
@@ -161,9 +187,12 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     n_iter_ : the number of epochs run.
     """
 
-    def __init__(self, hidden_layer_sizes=(30,), *, epochs=30, batch_size=16, eta=3e-3, activation="relu",
-                 optimizer="adam", lmbda=0.0, random_state=None, backend="numpy", device=None, dtype="float64"):
+    def __init__(self, hidden_layer_sizes=(30,), *, layers=None, input_shape=None, epochs=30, batch_size=16, eta=3e-3,
+                 activation="relu", optimizer="adam", lmbda=0.0, random_state=None, backend="numpy", device=None,
+                 dtype="float64"):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.layers = layers
+        self.input_shape = input_shape
         self.epochs = epochs
         self.batch_size = batch_size
         self.eta = eta

@@ -120,5 +120,6 @@ def test_the_python_check_takes_layer_objects():
     """check(layers=[...]) compares the caller's own list of layers."""
     layers = anynet.api.layerspec.parse(SMALL)
     results = crosscheck.check(["array_api_strict"], ("float32",), layers=layers, steps=STEPS)
-    assert [(r.network, r.device, r.ok) for r in results] == [("layers", "CPU_DEVICE", True), ("layers", "device1", True)]
+    assert [(r.network, r.device, r.ok) for r in results] == [("layers", "CPU_DEVICE", True),
+                                                              ("layers", "device1", True)]
     assert all(r.grad_rel_diff == 0 and r.weight_rel_diff == 0 for r in results)

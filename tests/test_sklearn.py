@@ -70,8 +70,8 @@ def test_clone_get_params_set_params():
     est = NetworkClassifier((5, 4), epochs=3, eta=0.1, activation="tanh", random_state=3)
     params = est.get_params()
     assert params["hidden_layer_sizes"] == (5, 4) and params["eta"] == 0.1 and params["random_state"] == 3
-    assert set(params) == {"hidden_layer_sizes", "epochs", "batch_size", "eta", "cost", "activation",
-                           "optimizer", "lmbda", "random_state", "backend", "device", "dtype"}
+    assert set(params) == {"hidden_layer_sizes", "layers", "input_shape", "epochs", "batch_size", "eta", "cost",
+                           "activation", "optimizer", "lmbda", "random_state", "backend", "device", "dtype"}
     est.fit(IRIS_SCALED, IRIS_Y)
     copy = clone(est)
     assert copy.get_params() == params

@@ -8,17 +8,22 @@ only one that imports this one.
 
 from __future__ import annotations
 
+import math
 import numbers
+from pathlib import Path
 
 import numpy as np
 
 from .. import arguments
-from ..errors import ArgumentTypeError, BackendUnavailable
-from ..model.activations import get_activation
+from ..errors import ArgumentError, ArgumentTypeError, BackendUnavailable
+from ..io import layerlist
+from ..model.activations import HIDDEN_ACTIVATIONS, get_activation
 from ..model.costs import get_cost
+from ..model.layers import Dense
 from ..model.model import Model, accept_parameters, build_activations
 from ..train.fit import TrainConfig
 from ..xp.backend import get_backend, to_numpy
+from .layerspec import parse
 from .network_api import Network
 
 try:
@@ -52,19 +57,25 @@ class NetworkEstimator(BaseEstimator):
         return self
 
     def _train(self, X, targets, n_out, cost, output_activation=None) -> None:
-        """Train ``[n_features, *hidden, n_out]`` on ``(X, targets)`` (labels
-        or target rows) and set ``network_``, ``loss_curve_`` and ``n_iter_``."""
-        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        """Train ``[n_features, *hidden, n_out]`` (or ``layers`` and an output
+        layer of ``n_out`` units) on ``(X, targets)`` (labels or target rows)
+        and set ``network_``, ``loss_curve_`` and ``n_iter_``."""
         config = TrainConfig(
             epochs=arguments.integer("epochs", self.epochs, low=1),
             mini_batch_size=arguments.integer("batch_size", self.batch_size, low=1),
             eta=self.eta, lmbda=self.lmbda, optimizer=self.optimizer, monitors=frozenset({"training_cost"}),
         )
-        network = Network(
-            [X.shape[1], *hidden, n_out], cost, backend=self.backend, device=self.device, dtype=self.dtype,
-            seed=_seed(self.random_state), activation=self.activation, output_activation=output_activation,
-            initializer=_initializer(self.activation),
-        )
+        where = dict(backend=self.backend, device=self.device, dtype=self.dtype, seed=_seed(self.random_state))
+        if self.layers is None:
+            if self.input_shape is not None:
+                raise ArgumentError(f"input_shape={self.input_shape!r} is for layers=; the network of "
+                                    "hidden_layer_sizes takes each row of X as it is")
+            hidden = _hidden_sizes(self.hidden_layer_sizes)
+            network = Network([X.shape[1], *hidden, n_out], cost, activation=self.activation,
+                              output_activation=output_activation, initializer=_initializer(self.activation), **where)
+        else:
+            output = output_activation or ("softmax" if get_cost(cost).name == "log-likelihood" else "sigmoid")
+            network = Network(layer_network(self.layers, self.input_shape, X.shape[1], n_out, output), cost, **where)
         state = network.train((X, targets), config)
         self.network_ = network
         self.loss_curve_ = [report.training_cost for report in state.history]
@@ -89,6 +100,52 @@ class NetworkEstimator(BaseEstimator):
         if "network_" in state:
             state["network_"] = _restore(state["network_"])
         super().__setstate__(state)
+
+
+def layer_network(spec, input_shape, n_features, n_out, output) -> list:
+    """The layers of an estimator's ``layers=spec`` (its hidden layers, in
+    :mod:`anynet.api.layerspec`'s items) for rows of ``n_features`` values,
+    each reshaped to ``input_shape`` (or the spec's ``image:C:H:W``; by
+    default kept flat), and an output layer of ``n_out`` units with the
+    activation ``output``; what does not fit is refused naming it."""
+    if not isinstance(spec, str):
+        raise ArgumentTypeError(f"layers must be a string of hidden-layer items such as 'conv:8:3,pool:2,relu', "
+                                f"not {type(spec).__name__}")
+    if not spec.strip(" ,"):
+        raise ArgumentError("layers is empty; give hidden-layer items such as 'conv:8:3,pool:2,relu' "
+                            "(or layers=None for hidden_layer_sizes)")
+    shape = _input_shape(input_shape, n_features)
+    try:
+        layers = parse(f"{spec},dense:{n_out}:{output}", image=shape or (n_features,), name="layers")
+    except ArgumentError as exc:
+        flat = shape is None and not spec.lstrip().startswith("image:")
+        hint = "" if not flat or "per sample, but its input has shape" not in str(exc) else (
+            "; give input_shape=(C, H, W) (or start layers with image:C:H:W) to reshape each row to an image")
+        raise ArgumentError(f"{exc}{hint}") from None
+    image = layers[0].shape
+    if shape is not None and image != shape:
+        raise ArgumentError(f"layers starts with image:{':'.join(map(str, image))}, but input_shape is {shape}")
+    if math.prod(image) != n_features:
+        raise ArgumentError(f"layers' image:{':'.join(map(str, image))} holds {math.prod(image)} values per sample, "
+                            f"but X has {n_features} features")
+    for layer in layers[:-1]:
+        if isinstance(layer, Dense) and layer.activation not in HIDDEN_ACTIVATIONS:
+            raise ArgumentError(f"layers gives the hidden layers only, and dense:{layer.n_out}:{layer.activation} "
+                                f"is an output layer; the estimator adds the output layer ({n_out} units) from the data")
+    return layers
+
+
+def _input_shape(value, n_features):
+    """input_shape as a tuple of positive ints whose product is ``n_features`` (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ArgumentTypeError(f"input_shape must be a tuple such as (1, 8, 8), not {value!r}")
+    shape = tuple(arguments.integer(f"input_shape[{i}]", n, low=1) for i, n in enumerate(value))
+    if not shape or math.prod(shape) != n_features:
+        raise ArgumentError(f"input_shape {shape} holds {math.prod(shape)} values per sample, "
+                            f"but X has {n_features} features")
+    return shape
 
 
 def _hidden_sizes(value) -> list[int]:
@@ -125,10 +182,13 @@ def _initializer(activation) -> str:
 
 
 def _portable(network: Network) -> dict:
-    """A trained network as picklable values: names, NumPy arrays, strings."""
+    """A trained network as picklable values: names, NumPy arrays, strings
+    (a network of layers: each layer's configuration, as a checkpoint records it)."""
     backend = network.backend
+    model = network.model
     return {
-        "sizes": network.sizes,
+        "sizes": network.sizes if model.is_dense else None,
+        "layers": None if model.is_dense else layerlist.configs(model),
         "cost": network.cost.name,
         "activations": [a.name for a in network.activations],
         "weights": [to_numpy(w) for w in network.weights],
@@ -142,8 +202,12 @@ def _restore(portable: dict) -> Network:
     """The Network that :func:`_portable` describes, on its backend and device."""
     sizes, cost = portable["sizes"], get_cost(portable["cost"])
     backend = get_backend(*portable["backend"])
-    *hidden, output = portable["activations"]
-    model = Model.dense(sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output), backend=backend,
-                        weights=[], biases=[])
+    if portable.get("layers") is not None:
+        layers, input_shape = layerlist.parse(Path("the pickled estimator"), *portable["layers"], cost)
+        model = Model(layers, cost=cost, backend=backend, weights=[], biases=[], input_shape=input_shape)
+    else:
+        *hidden, output = portable["activations"]
+        model = Model.dense(sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output),
+                            backend=backend, weights=[], biases=[])
     model.set_parameters(*accept_parameters(backend, model.parameter_shapes(), portable["weights"], portable["biases"]))
     return Network.from_model(model, seed=portable["seed"])

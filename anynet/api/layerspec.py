@@ -39,7 +39,11 @@ def parse(spec: str, *, image=(1, 28, 28), name: str = "--layers") -> list:
         image = tuple(_ints(items.pop(0), 3, name))
     layers, shape = [Reshape(tuple(image))], tuple(image)
     for item in items:
-        for layer in _layers(item, shape, name):
+        try:
+            made = _layers(item, shape, name)
+        except ArgumentError as error:  # a layer's own check (a probability, an activation): name the item
+            raise (error if repr(item) in str(error) else ArgumentError(f"{name} item {item!r}: {error}")) from None
+        for layer in made:
             try:
                 shape = layer.output_shape(shape)
             except ArgumentError as error:
