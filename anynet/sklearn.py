@@ -100,7 +100,12 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     classes_ : the class labels (any type, sorted), as ``numpy.unique`` gives them.
     n_features_in_, feature_names_in_ : as every scikit-learn estimator has them.
     network_ : the trained :class:`anynet.Network`.
-    loss_curve_ : the training cost (with its L2 term) after each epoch.
+    loss_curve_ : the training cost after each epoch: the mean cost over the
+        whole training set at the epoch's final weights, plus the L2 term
+        (network2.py's ``total_cost``; an extra pass over the data each
+        epoch).  scikit-learn's MLP estimators report instead the mean of
+        the mini-batch losses met during the epoch, each at the weights
+        before its update, so the two curves differ most in early epochs.
     n_iter_ : the number of epochs run.
 
     Defaults are those of a modern small MLP (scikit-learn's MLPClassifier
@@ -183,7 +188,12 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     n_features_in_, feature_names_in_ : as every scikit-learn estimator has them.
     n_outputs_ : the number of targets per sample.
     network_ : the trained :class:`anynet.Network`.
-    loss_curve_ : the training cost (with its L2 term) after each epoch.
+    loss_curve_ : the training cost after each epoch: the mean cost over the
+        whole training set at the epoch's final weights, plus the L2 term
+        (network2.py's ``total_cost``; an extra pass over the data each
+        epoch).  scikit-learn's MLP estimators report instead the mean of
+        the mini-batch losses met during the epoch, each at the weights
+        before its update, so the two curves differ most in early epochs.
     n_iter_ : the number of epochs run.
     """
 
