@@ -441,8 +441,8 @@ def test_divergence_names_the_books_epoch_and_mini_batches(monkeypatch, capsys):
     one.SGD((x, labels), 1, 1, 0.1, (x[:5], labels[:5]), None)
     checks, real = [], Model.all_finite
 
-    def third_fails(model):
-        checks.append(real(model))
+    def third_fails(model, *args, **kwargs):
+        checks.append(real(model, *args, **kwargs))
         return bool(checks[-1]) and len(checks) != 3
     monkeypatch.setattr(Model, "all_finite", third_fails)
     net = Network([SoftmaxLayer(n_in=3, n_out=10)], 1, dtype="float64")
