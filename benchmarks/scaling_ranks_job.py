@@ -91,7 +91,7 @@ def timed_reducer(comm, reduce, block, blocking=False):
         grad_ns = grad_calls = own_ns = 0
         threads_in_run = None  # BLAS threads while fit trains (fit limits them to the rank's share)
 
-        def batch_gradients(self, grad_fn, x, targets):
+        def batch_gradients(self, grad_fn, x, targets, rows=None):
             if self.threads_in_run is None:
                 self.threads_in_run = harness.blas_threads()[0]
             def clocked(x_rows, target_rows):
@@ -102,7 +102,7 @@ def timed_reducer(comm, reduce, block, blocking=False):
                 return gradients
 
             start, grad, comm = time.perf_counter_ns(), self.grad_ns, self.comm.ns
-            gradients = super().batch_gradients(clocked, x, targets)
+            gradients = super().batch_gradients(clocked, x, targets, rows=rows)
             # the reducer's own work: flatten, stack, host copies, fold, unflatten
             self.own_ns += time.perf_counter_ns() - start - (self.grad_ns - grad) - (self.comm.ns - comm)
             return gradients

@@ -47,3 +47,46 @@ def test_fit_is_bit_identical_on_1_to_4_ranks(mini_batch_size, cost):
             assert weights.tobytes() == runs[1][0].tobytes(), f"{size} ranks"
             # float64: the same sums in blocks instead of one product, over ~20 steps
             assert rel_diff(weights, reference) <= 4e-14  # measured worst 4.1e-16
+
+
+class Reading(distributed.MPIReducer):
+    """An MPIReducer that records the rows each step hands it."""
+
+    def batch_gradients(self, grad_fn, x, targets, rows=None):
+        self.seen.append((x.shape[0], rows))
+        return super().batch_gradients(grad_fn, x, targets, rows=rows)
+
+
+class Whole(distributed.MPIReducer):
+    """An MPIReducer that has the loop hand it whole mini-batches (as before local_rows)."""
+
+    local_rows = None
+
+
+@pytest.mark.parametrize("reduce", ["exact", "fast"])
+def test_each_rank_reads_only_the_rows_it_computes(reduce):
+    """fit's loop takes from the data only a rank's own rows of each
+    mini-batch (reducer.local_rows), not the whole mini-batch; the weights
+    are those of the reducer given whole mini-batches."""
+    world = FakeWorld(3)
+
+    def run(rank):
+        reducer = Reading(FakeComm(world, rank), reduce=reduce, block_size=2 if reduce == "exact" else None)
+        reducer.seen = []
+        return fit_weights(reducer, 10), reducer.seen
+
+    results = world.run(run)
+    # 40 rows in mini-batches of 10 (exact: 5 blocks of 2 rows, dealt 2, 2, 1; fast: shares of 4, 3, 3 rows)
+    expected = {"exact": [4, 4, 2], "fast": [4, 3, 3]}[reduce]
+    for rank, (_, seen) in enumerate(results):
+        assert set(seen) == {(expected[rank], 10)}, f"rank {rank}"
+    block = 2 if reduce == "exact" else None
+    whole = world.run(lambda rank: fit_weights(Whole(FakeComm(world, rank), reduce=reduce, block_size=block), 10))
+    for (weights, _), reference in zip(results, whole):
+        assert weights.tobytes() == reference.tobytes()
+
+
+def test_a_rank_without_blocks_reads_block_zero():
+    reducer = distributed.MPIReducer(FakeComm(FakeWorld(4), 3), block_size=5)  # 2 blocks for 4 ranks
+    assert reducer.local_rows(10) == (0, 5)
+    assert distributed.MPIReducer(FakeComm(FakeWorld(4), 1), block_size=5).local_rows(10) == (5, 10)

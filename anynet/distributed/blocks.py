@@ -186,19 +186,43 @@ class BlockReducer:
             return self.block_size
         return default_block_size(rows) if self.reduce == "exact" else 1
 
-    def batch_gradients(self, grad_fn, x, targets):
+    def local_rows(self, rows: int) -> tuple[int, int]:
+        """The rows ``(start, stop)`` of a mini-batch of ``rows`` rows that
+        this rank reads: its blocks (exact) or its share (fast); block 0 for
+        a rank without any, which computes it only to learn the gradients'
+        shapes (it would wait for the others anyway)."""
+        plan = self._plan(rows)
+        start, stop = plan.rows(self.rank)
+        return (start, stop) if stop > start else plan.bounds[0]
+
+    def batch_gradients(self, grad_fn, x, targets, rows=None):
         """``(nabla_b, nabla_w)`` summed over every row of the mini-batch
         ``(x, targets)``, the same on every rank; ``grad_fn(x_rows,
-        target_rows)`` returns the summed gradient of some rows."""
-        plan = self._plan(x.shape[0])
+        target_rows)`` returns the summed gradient of some rows.  With
+        ``rows``, the mini-batch has ``rows`` rows and ``x`` and ``targets``
+        hold only those of :meth:`local_rows` (a rank need not gather the rest)."""
+        m = x.shape[0] if rows is None else rows
+        plan = self._plan(m)
+        offset = 0 if rows is None else self.local_rows(rows)[0]
+
+        def part(a, b):
+            return grad_fn(x[a - offset : b - offset, ...], targets[a - offset : b - offset, ...])
+
+        shape = (m, *x.shape[1:])
         if self.reduce == "fast":
             start, stop = plan.rows(self.rank)
-            layout, flat = self._share_vector(grad_fn, x, targets, plan, start, stop)
-            self._check_agreement(layout, x)
+            if stop > start:
+                grads = part(start, stop)
+                layout = self._layout(grads)
+                flat = layout.flatten(*grads)
+            else:  # no rows here: block 0 tells the shapes; this rank adds zeros
+                layout = self._layout(part(*plan.bounds[0]))
+                flat = layout.zeros(1)[0]
+            self._check_agreement(layout, shape)
             return layout.unflatten(self._sum(flat))
-        grads = [grad_fn(x[a:b, ...], targets[a:b, ...]) for a, b in plan.blocks(self.rank)]
-        layout = self._layout(grads[0] if grads else self._first_block(grad_fn, x, targets, plan))
-        self._check_agreement(layout, x)
+        grads = [part(a, b) for a, b in plan.blocks(self.rank)]
+        layout = self._layout(grads[0] if grads else part(*plan.bounds[0]))  # block 0 tells a rank without blocks the shapes
+        self._check_agreement(layout, shape)
         return layout.unflatten(self._fold_blocks(layout, grads, plan))
 
     def _fold_blocks(self, layout, grads, plan):
@@ -211,27 +235,11 @@ class BlockReducer:
             local = layout.zeros(0)
         return fold(self._gather_blocks(local, plan.counts))
 
-    def _share_vector(self, grad_fn, x, targets, plan, start, stop):
-        if stop > start:
-            grads = grad_fn(x[start:stop, ...], targets[start:stop, ...])
-            layout = self._layout(grads)
-            return layout, layout.flatten(*grads)
-        # no rows here: block 0 tells the shapes; this rank adds zeros
-        layout = self._layout(self._first_block(grad_fn, x, targets, plan))
-        return layout, layout.zeros(1)[0]
-
-    @staticmethod
-    def _first_block(grad_fn, x, targets, plan):
-        """A rank without a block computes block 0 only to learn the gradients'
-        shapes; it would wait for the others anyway."""
-        a, b = plan.bounds[0]
-        return grad_fn(x[a:b, ...], targets[a:b, ...])
-
-    def _check_agreement(self, layout, x) -> None:
+    def _check_agreement(self, layout, shape) -> None:
         """Whenever the batch shape changes (the first and the last mini-batch
-        of an epoch): every rank has the same batch size and gradient shapes,
+        of an epoch): every rank has the same batch shape and gradient shapes,
         else the collectives would mismatch or hang."""
-        mine = (tuple(x.shape), *layout.signature())
+        mine = (tuple(shape), *layout.signature())
         if self._checked == mine:
             return
         everyone = self._gather_objects(mine)

@@ -43,14 +43,22 @@ class LoopEngine:
         left as they were."""
         step = spec.step(backend.xp, fuse=backend.fuse, reducer=reducer)
         n = indices.shape[0]
+        # a rank of several reads only the rows it computes (not with dropout masks, drawn per mini-batch)
+        local_rows = getattr(reducer, "local_rows", None) if masks is None and getattr(reducer, "size", 1) > 1 else None
         for k in range(0, n, m):
             stop = min(k + m, n)
             idx = indices[k:stop]  # the standard leaves out-of-range stops undefined
+            if local_rows is None:
+                step_masks = None if masks is None else masks.draw(stop - k)
+                rows = None
+            else:
+                step_masks, rows = None, stop - k
+                start, end = local_rows(rows)
+                idx = idx[start:end]
             x = backend.take_rows(data.x, idx)
-            step_masks = None if masks is None else masks.draw(stop - k)
-            params, state = step(params, state, x, backend.take_rows(data.targets, idx), eta, step_masks)
+            params, state = step(params, state, x, backend.take_rows(data.targets, idx), eta, step_masks, rows)
             if bar is not None:
-                bar.update(x.shape[0])
+                bar.update(stop - k)
         return params, state
 
 

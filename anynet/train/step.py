@@ -25,15 +25,19 @@ from ..model.layers import chain
 class LocalReducer:
     """The reducer of a single process: the batch gradient is ``backprop`` on
     the whole mini-batch.  Multi-process reducers (anynet.distributed) have
-    the same four members."""
+    the same members."""
 
     rank = 0
     size = 1
     is_root = True
 
-    def batch_gradients(self, grad_fn, x, targets):
+    def batch_gradients(self, grad_fn, x, targets, rows=None):
         """``grad_fn(x, targets) -> (nabla_b, nabla_w)``, summed over the rows."""
         return grad_fn(x, targets)
+
+    def local_rows(self, rows: int) -> tuple[int, int]:
+        """The rows of a mini-batch of ``rows`` rows that this process reads: all."""
+        return 0, rows
 
     def agree(self, value):
         """Every rank gets rank 0's ``value``; here, ``value``."""
@@ -55,24 +59,30 @@ def rank_threads(reducer):
 
 
 def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
-    """``step(params, state, x, targets, eta, masks=None) -> (params, state)``: one
+    """``step(params, state, x, targets, eta, masks=None, rows=None) -> (params, state)``: one
     mini-batch update of ``params = (weights list, biases list)`` and the
     optimizer's ``state``, with learning rate ``eta`` (and ``masks``, one per
     layer, None where none, for the Dropout layers).  ``fuse`` runs the
     elementwise chains as fused kernels (CuPy); ``reducer`` (None: this
-    process alone) combines the batch gradient across processes.  The step
-    returns new arrays and never writes into its arguments."""
+    process alone) combines the batch gradient across processes; with
+    ``rows``, the mini-batch has ``rows`` rows of which ``x`` and ``targets``
+    hold only the reducer's ``local_rows(rows)``.  The step returns new
+    arrays and never writes into its arguments."""
     grads = chain.gradient_fn(layers, cost=cost, xp=xp, fuse=fuse)  # bound once, called per step
     update = optimizer.bind(reg=reg, xp=xp, fuse=fuse)
 
-    def step(params, state, x, targets, eta, masks=None):
+    def step(params, state, x, targets, eta, masks=None, rows=None):
         weights, biases = params
         if reducer is None:
             nabla_b, nabla_w = grads(weights, biases, x, targets, masks)
-        else:
+        elif rows is None:
             grad_fn = functools.partial(grads, weights, biases, masks=masks)
             nabla_b, nabla_w = reducer.batch_gradients(grad_fn, x, targets)
-        weights, biases, state = update(weights, biases, nabla_w, nabla_b, state, eta, x.shape[-2])
+        else:  # x holds this rank's rows of a mini-batch of `rows` rows (reducer.local_rows)
+            grad_fn = functools.partial(grads, weights, biases, masks=masks)
+            nabla_b, nabla_w = reducer.batch_gradients(grad_fn, x, targets, rows=rows)
+        m = x.shape[-2] if rows is None else rows
+        weights, biases, state = update(weights, biases, nabla_w, nabla_b, state, eta, m)
         return (weights, biases), state
 
     return step
