@@ -78,9 +78,21 @@ def test_wait_tests_the_request_until_it_completes(done, monkeypatch):
     naps = []
     monkeypatch.setattr(mpi.time, "sleep", naps.append)
     request = Request(done)
-    mpi.wait(request, spin_s=0.0, nap_s=1e-5)
+    mpi.wait(request, spin_s=0.0, yield_s=0.0, nap_s=1e-5)
     assert request.tests == done
-    assert naps == [1e-5] * (done - 1)  # no spinning asked: a nap between tests
+    assert naps == [1e-5] * (done - 1)  # no spinning or yielding asked: a nap between tests
+
+
+def test_wait_spins_then_yields_then_naps(monkeypatch):
+    from anynet.distributed import mpi
+
+    done, clock = [], iter(range(1000))
+    monkeypatch.setattr(mpi.time, "perf_counter", lambda: next(clock) * 60e-6)  # 60 us a reading
+    monkeypatch.setattr(mpi.time, "sleep", lambda seconds: done.append("nap"))
+    monkeypatch.setattr(mpi, "_yield", lambda: done.append("yield"))
+    mpi.wait(Request(7), spin_s=50e-6, yield_s=200e-6, nap_s=20e-6)
+    # waited 60, 120, 180 us: yield (past the 50 us spin); 240, 300, 360 us: nap (past 200 us)
+    assert done == ["yield", "yield", "yield", "nap", "nap", "nap"]
 
 
 # -- the fold ------------------------------------------------------------------------

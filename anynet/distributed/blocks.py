@@ -169,7 +169,7 @@ class BlockReducer:
         array costs more than a small network's step on the host."""
         arrays = Layout.arrays(*gradients)
         first = arrays[0]
-        key = (type(first), str(first.dtype), str(array_api_compat.device(first)), *(tuple(a.shape) for a in arrays))
+        key = (type(first), first.dtype, array_api_compat.device(first), *(a.shape for a in arrays))
         if key not in self._layouts:
             self._layouts = {key: Layout(*gradients)}  # the latest only
         return self._layouts[key]
@@ -239,9 +239,9 @@ class BlockReducer:
         """Whenever the batch shape changes (the first and the last mini-batch
         of an epoch): every rank has the same batch shape and gradient shapes,
         else the collectives would mismatch or hang."""
+        if self._checked is not None and self._checked[0] is layout and self._checked[1] == shape:
+            return  # the common case, every step: the same layout object and batch shape as last time
         mine = (tuple(shape), *layout.signature())
-        if self._checked == mine:
-            return
         everyone = self._gather_objects(mine)
         if any(value != everyone[0] for value in everyone):
             listing = "; ".join(f"rank {r}: batch {v[0]}, gradients {v[1]} {v[2]}" for r, v in enumerate(everyone))
@@ -249,7 +249,7 @@ class BlockReducer:
                 f"the ranks disagree on the mini-batch or the network ({listing}); every rank must hold "
                 "the same data, shuffle with the same seed and build the same network"
             )
-        self._checked = mine
+        self._checked = (layout, shape)
 
     # -- the transport, supplied by subclasses ---------------------------------
 
