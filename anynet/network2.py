@@ -21,6 +21,7 @@ from .io import checkpoint
 from .api import network_api as _net
 from .model.activations import sigmoid, sigmoid_prime
 from .model.costs import CrossEntropyCost, QuadraticCost
+from .model.params import book_lists
 from .errors import CheckpointError
 from .io.files import write_atomically
 from .api.printing import BookLines, history_lists
@@ -78,7 +79,7 @@ def load(filename, *, backend="numpy", device=None, dtype=None):
     if any(a.name != "sigmoid" for a in model.activations):
         raise CheckpointError(f"{filename}: network2 networks are sigmoid throughout; use anynet.load for this file")
     net = Network(model.sizes, cost=model.cost, backend=model.backend)
-    net.weights, net.biases = model.weights, model.biases
+    net.weights, net.biases = book_lists(model.parameters())
     return net
 
 

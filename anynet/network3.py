@@ -54,6 +54,7 @@ from .datasets.devicedata import DeviceData
 from .errors import ArgumentError, DataError, TrainingDiverged
 from .model.costs import LogLikelihoodCost
 from .model.model import Model
+from .model.params import Params
 from .train.fit import TrainConfig, fit
 from .xp.backend import get_backend
 
@@ -122,8 +123,8 @@ class Network:
         self.layers = list(layers)
         resolved = get_backend(backend, device, dtype)
         self.model = Model(chain, cost=LogLikelihoodCost, backend=resolved,
-                           weights=[resolved.asarray(p.weight) for p in params],
-                           biases=[resolved.asarray(p.bias) for p in params], input_shape=(self.n_in,))
+                           params=[Params(resolved.asarray(p.weight), resolved.asarray(p.bias)) for p in params],
+                           input_shape=(self.n_in,))
         self.mask_rng = np.random.default_rng(book_seed() if seed is None else seed)
 
     @property
@@ -189,7 +190,7 @@ class Network:
     def _publish(self) -> None:
         """The trained parameters back on the book's layers (``layer.w``, ``layer.b``)."""
         to_numpy = self.backend.to_numpy
-        for layer, weight, bias in zip(self.layers, self.model.weights, self.model.biases):
+        for layer, (weight, bias) in zip(self.layers, self.model.parameters()):
             layer.set_trained(to_numpy(weight), to_numpy(bias))
 
 

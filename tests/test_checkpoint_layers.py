@@ -25,6 +25,7 @@ from anynet.model.costs import LogLikelihoodCost
 from anynet.model.layers import Activate, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape, chain
 from anynet.model.memory import check_memory
 from anynet.model.model import Model
+from anynet.model.params import Params, book_lists
 from anynet.xp.backend import get_backend
 
 DATA = Path(__file__).parent / "data"
@@ -43,7 +44,9 @@ def file_contents(path):
 
 
 def bits(net):
-    return [(p.dtype.str, p.shape, p.tobytes()) for p in map(np.asarray, net.weights + net.biases)]
+    """Every parameter's bytes, weights then biases (of a Network, or of a Model's list of Params)."""
+    weights, biases = book_lists(net.parameters()) if isinstance(net, Model) else (net.weights, net.biases)
+    return [(p.dtype.str, p.shape, p.tobytes()) for p in map(np.asarray, weights + biases)]
 
 
 # -- anynet 0.2.0's files -------------------------------------------------------------
@@ -108,7 +111,7 @@ def conv_model(dtype="float64"):
     params = [p for p in chain.init_params(layers, np.random.default_rng(0), (64,)) if p is not None]
     backend = get_backend("numpy", None, dtype)
     return Model(layers, cost=LogLikelihoodCost, backend=backend, input_shape=(64,),
-                 weights=[backend.asarray(p.weight) for p in params], biases=[backend.asarray(p.bias) for p in params])
+                 params=[Params(backend.asarray(p.weight), backend.asarray(p.bias)) for p in params])
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -148,8 +151,8 @@ def test_a_conv_net_run_resumes_bit_for_bit(tmp_path):
     def network():
         model = conv_model()
         layers = [layer for layer in model.layers if not isinstance(layer, Dropout)]  # the loop draws no masks yet
-        return anynet.Network.from_model(Model(layers, cost=model.cost, backend=model.backend, weights=model.weights,
-                                               biases=model.biases), seed=4)
+        return anynet.Network.from_model(Model(layers, cost=model.cost, backend=model.backend, params=model.params),
+                                         seed=4)
 
     rng = np.random.default_rng(1)
     data = (rng.random((30, 64)), rng.integers(0, 4, 30))
@@ -234,12 +237,13 @@ def test_parameter_shapes_and_count_come_from_the_layers():
     model = conv_model()
     shapes = model.parameter_shapes()
     assert [tuple(p) for p in shapes] == [((3, 1, 3, 3), (3,)), ((10, 27), (10, 1)), ((4, 10), (4, 1))]
-    assert [tuple(w.shape) for w in model.weights] == [p.weight for p in shapes]
-    assert model.parameter_count() == sum(int(np.prod(a.shape)) for a in model.weights + model.biases) == 3 * 9 + 3 + 280 + 44
+    assert [tuple(p.weight.shape) for p in model.params] == [p.weight for p in shapes]
+    assert [tuple(p.bias.shape) for p in model.params] == [p.bias for p in shapes]
+    assert model.parameter_count() == sum(int(np.prod(a.shape)) for p in model.params for a in p) == 3 * 9 + 3 + 280 + 44
     with pytest.raises(ArgumentError, match="has no sizes"):
         model.sizes
     with pytest.raises(ArgumentError, match="needs its input_shape"):
-        Model(conv_layers()[1:], cost=LogLikelihoodCost, backend=model.backend, weights=[], biases=[])
+        Model(conv_layers()[1:], cost=LogLikelihoodCost, backend=model.backend)
 
 
 class _SmallMachine:
@@ -275,7 +279,7 @@ def test_a_conv_net_round_trips_through_safetensors(tmp_path):
     assert {name: t.shape for name, t in tensors.items()} == {
         "layers.1.weight": (3, 1, 3, 3), "layers.1.bias": (3,), "layers.6.weight": (10, 27), "layers.6.bias": (10,),
         "layers.7.weight": (4, 10), "layers.7.bias": (4,)}
-    assert np.array_equal(tensors["layers.6.bias"], np.asarray(model.biases[1])[:, 0])
+    assert np.array_equal(tensors["layers.6.bias"], np.asarray(model.params[1].bias)[:, 0])
     back = anynet.load(path)
     assert back.model.layers == model.layers and back.model.input_shape == (64,) and back.seed == 3
     assert bits(back) == bits(model)

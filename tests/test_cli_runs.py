@@ -127,7 +127,7 @@ def test_save_refuses_nonfinite_weights_unless_asked(tmp_path):
     from anynet.io import checkpoint
 
     model = anynet.Network([3, 2], seed=0).model
-    model.set_parameters([model.weights[0] * np.nan], model.biases)  # as a diverged run would leave them
+    model.set_parameters([model.params[0]._replace(weight=model.params[0].weight * np.nan)])  # as a diverged run would leave them
     with pytest.raises(anynet.errors.TrainingDiverged, match="refusing to save .* holds NaN or inf"):
         checkpoint.save(model, tmp_path / "nan.npz")
     assert not (tmp_path / "nan.npz").exists()

@@ -18,6 +18,7 @@ import pytest
 
 import anynet
 from anynet.model.layers import chain
+from anynet.model.params import book_lists, from_book
 from anynet.model.costs import COSTS
 from anynet.model.optimizers import Adam, Momentum, Regularizer, SGD, get_optimizer
 from conftest import ORDER_RTOL, RTOL, RUN_RTOL, on_gpu, rel_diff
@@ -61,7 +62,8 @@ def test_gradient_of_the_objective_matches_finite_differences(backend64, model, 
     m = x.shape[0]
     X, Y = backend.asarray(x), backend.asarray(y)
     reg = Regularizer(kind, lmbda, N_TRAIN) if kind else None
-    nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
+    nabla_w, nabla_b = book_lists(chain.mlp_gradients(net.model.params, X, Y, activations=net.activations,
+                                                      cost=net.cost, xp=xp))
     grad_w = [nw / m + (reg.grad(w, xp=xp) if reg else 0.0) for nw, w in zip(nabla_w, net.weights)]
     grad_b = [nb / m for nb in nabla_b]
     host = [backend.to_numpy(p) for p in net.weights + net.biases]
@@ -69,10 +71,10 @@ def test_gradient_of_the_objective_matches_finite_differences(backend64, model, 
     def objective(params):
         ws = [backend.asarray(p) for p in params[:2]]
         bs = [backend.asarray(p) for p in params[2:]]
-        out = chain.mlp_output(ws, bs, X, activations=net.activations, xp=xp)[1]
+        out = chain.mlp_output(from_book(ws, bs), X, activations=net.activations, xp=xp)[1]
         value = net.cost._fn(out, Y, xp=xp) / m
         if reg:
-            value = value + reg.penalty(ws, xp=xp)
+            value = value + reg.penalty(from_book(ws, bs), xp=xp)
         return float(value)
 
     h = 1e-6
@@ -184,8 +186,8 @@ def test_regression_gradients_match_pytorch_autograd(backend64, hidden):
                          output_activation="linear", initializer="default")
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((6, 5)), 10 * rng.standard_normal((6, 2))
-    nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, backend64.asarray(x), backend64.asarray(y),
-                                           activations=net.activations, cost=net.cost, xp=backend64.xp)
+    nabla_w, nabla_b = book_lists(chain.mlp_gradients(net.model.params, backend64.asarray(x), backend64.asarray(y),
+                                                      activations=net.activations, cost=net.cost, xp=backend64.xp))
     ws = [torch.tensor(backend64.to_numpy(w), requires_grad=True) for w in net.weights]
     bs = [torch.tensor(backend64.to_numpy(b), requires_grad=True) for b in net.biases]
     hidden_fn = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[hidden]
@@ -201,7 +203,7 @@ def test_total_cost_from_z_equals_the_books_fn(backend, model):
     """Where a has not saturated, the cost computed from z equals network2's fn(a, y)."""
     net = make_net(backend, model)
     x, y = batch()
-    z, a = chain.mlp_output(net.weights, net.biases, backend.asarray(x), activations=net.activations, xp=backend.xp)
+    z, a = chain.mlp_output(net.model.params, backend.asarray(x), activations=net.activations, xp=backend.xp)
     Y = backend.asarray(y)
     bound = 10 * RTOL[backend.dtype_name] if on_gpu(backend) else {"float64": 2e-14, "float32": 1e-5}[backend.dtype_name]
     # ^ measured worst 2.0e-16 / 1.1e-7
@@ -235,6 +237,6 @@ def test_monitored_cost_uses_the_runs_regularizer(kind):
     history = net.SGD((x, y), 1, 5, 0.1, 2.0, regularization=kind, monitor_training_cost=True, verbose=False)
     xp = net.backend.xp
     out = net.feedforward(x.T).T
-    expected = float(net.cost.fn(out, y)) / 20 + float(Regularizer(kind, 2.0, 20).penalty(net.weights, xp=xp))
+    expected = float(net.cost.fn(out, y)) / 20 + float(Regularizer(kind, 2.0, 20).penalty(net.model.params, xp=xp))
     # measured 0; a few ulps allowed: the two sides are different BLAS calls (x and x.T), not the same operations
     assert rel_diff(history[2][-1], expected) <= 1e-15

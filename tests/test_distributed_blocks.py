@@ -17,6 +17,7 @@ from anynet.model.activations import Sigmoid
 from anynet.xp.backend import get_backend
 from anynet.model.layers.chain import mlp_gradients as backprop
 from anynet.model.costs import QuadraticCost
+from anynet.model.params import Params, book_lists, from_book
 from anynet.errors import ArgumentError, ArgumentTypeError, DataError, DistributedError
 from conftest import assert_on_backend, rel_diff
 from mpi.fakes import FakeComm, FakeWorld, mpi_reducer, nccl_reducer, train_ranks
@@ -122,14 +123,19 @@ def test_layout_round_trip(backend):
     shapes_b, shapes_w = [(4, 1), (2, 1)], [(4, 3), (2, 4)]
     nabla_b = [backend.asarray(rng.standard_normal(s)) for s in shapes_b]
     nabla_w = [backend.asarray(rng.standard_normal(s)) for s in shapes_w]
-    layout = distributed.Layout(nabla_b, nabla_w)
-    flat = layout.flatten(nabla_b, nabla_w)
+    grads = from_book(nabla_w, nabla_b)
+    layout = distributed.Layout(grads)
+    flat = layout.flatten(grads)
     assert_on_backend(flat, backend, (4 + 2 + 12 + 8,))
+    # every bias gradient, then every weight gradient (anynet 0.2's order on the wire)
+    assert np.array_equal(backend.to_numpy(flat), np.concatenate([backend.to_numpy(a).ravel() for a in nabla_b + nabla_w]))
     # from the backend and from a host copy: the arrays come back where they were
     for vector in (flat, backend.to_numpy(flat)):
-        back_b, back_w = layout.unflatten(vector)
-        for got, want in zip(back_b + back_w, nabla_b + nabla_w):
+        back = layout.unflatten(vector)
+        assert all(type(p) is Params for p in back)
+        for got, want in zip([a for p in back for a in p], [a for p in grads for a in p], strict=True):
             assert_on_backend(got, backend, want.shape)
+            assert np.array_equal(backend.to_numpy(got), backend.to_numpy(want))
             assert np.array_equal(backend.to_numpy(got), backend.to_numpy(want))
 
 
@@ -182,7 +188,7 @@ def test_ranks_with_different_batches_are_refused_on_every_rank():
     activations = [Sigmoid()] * 2
 
     def grad_fn(xr, tr):
-        return backprop(weights, biases, xr, tr, activations=activations, cost=QuadraticCost, xp=np)
+        return backprop(from_book(weights, biases), xr, tr, activations=activations, cost=QuadraticCost, xp=np)
 
     def work(rank):
         reducer = distributed.MPIReducer(FakeComm(world, rank))
@@ -294,13 +300,13 @@ def _grad_fn():
     activations = [Sigmoid()] * 2
 
     def grad_fn(xr, tr):
-        return backprop(weights, biases, xr, tr, activations=activations, cost=QuadraticCost, xp=np)
+        return backprop(from_book(weights, biases), xr, tr, activations=activations, cost=QuadraticCost, xp=np)
 
     return x, targets, grad_fn
 
 
 def _flat(gradients):
-    nabla_b, nabla_w = gradients
+    nabla_w, nabla_b = book_lists(gradients)
     return np.concatenate([np.asarray(g).ravel() for g in [*nabla_b, *nabla_w]])
 
 

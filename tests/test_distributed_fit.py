@@ -29,7 +29,7 @@ def fit_weights(reducer, mini_batch_size: int, cost=None) -> np.ndarray:
     config = fit_module.TrainConfig(epochs=3, mini_batch_size=mini_batch_size, eta=1.0)
     shuffler = fit_module.Shuffler(40, np.random.default_rng(1))
     fit_module.fit(model, data, config, shuffler=shuffler, reducer=reducer)
-    return np.concatenate([np.ravel(model.backend.to_numpy(a)) for a in model.biases + model.weights])
+    return np.concatenate([np.ravel(model.backend.to_numpy(a)) for a in [p.bias for p in model.params] + [p.weight for p in model.params]])
 
 
 @pytest.mark.parametrize("cost", [None, "cross-entropy"])

@@ -11,6 +11,7 @@ import pytest
 
 from anynet.distributed import MPIReducer, shm
 from anynet.errors import ArgumentTypeError
+from anynet.model.params import Params
 from mpi.fakes import FakeComm, FakeWorld, mpi_reducer, train_ranks
 from mpi.train_tiny import CONFIGS
 
@@ -90,4 +91,4 @@ def test_with_shared_rows_no_block_vector_crosses_mpi():
 
 
 def _grad_fn(x, targets):
-    return [np.ones(1)], [np.ones((1, 2))]
+    return [Params(np.ones((1, 2)), np.ones(1))]

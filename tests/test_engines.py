@@ -28,7 +28,7 @@ import pytest
 from conftest import rel_diff
 
 import anynet
-from anynet.model.layers import chain
+from anynet.model.layers import Params, chain
 from anynet.train import engine, engines
 from anynet.train.step import LocalReducer
 from anynet.xp.backend import get_backend
@@ -185,7 +185,7 @@ def test_jax_progress_bar_advances_once_per_epoch(jax_x64):
             updates.append(k)
 
     net = network("jax", "float32", None)
-    state = get_optimizer("sgd").init(*net.model.parameters(), xp=net.backend.xp)
+    state = get_optimizer("sgd").init(net.model.parameters(), xp=net.backend.xp)
     order = Shuffler(N, np.random.default_rng(0)).next_epoch()
     engine.run_epoch(net.model, net.to_device(data()), order, engine=engines.engine_of(net.model), mini_batch_size=M, eta=0.5, reg=None,
                      optimizer=get_optimizer("sgd"), opt_state=state, reducer=LocalReducer(), bar=Bar())
@@ -368,13 +368,16 @@ def test_import_anynet_imports_no_engine_library():
 
 def test_every_optimizer_state_is_arrays_only():
     backend = get_backend("numpy")
-    weights, biases = [backend.asarray(np.ones((2, 3)))], [backend.asarray(np.ones((2, 1)))]
+    params = [Params(backend.asarray(np.ones((2, 3))), backend.asarray(np.ones((2, 1))))]
     for name in OPTIMIZERS:
-        state = get_optimizer(name).init(weights, biases, xp=backend.xp)
+        state = get_optimizer(name).init(params, xp=backend.xp)
         assert isinstance(state, dict)
         for value in state.values():
+            if isinstance(value, list):
+                assert all(type(p) is Params for p in value)
+                value = [a for p in value for a in p]
             assert all(backend.owns(a) for a in (value if isinstance(value, list) else [value]))
-    t = Adam().init(weights, biases, xp=backend.xp)["t"]
+    t = Adam().init(params, xp=backend.xp)["t"]
     assert t.shape == () and t.dtype == backend.index_dtype and int(t) == 0
 
 
@@ -392,18 +395,18 @@ def test_adam_on_numpy_is_bit_for_bit_the_python_int_formula(dtype):
     b = [rng.standard_normal((3, 1)).astype(dtype)]
     grads = [(rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((3, 1)).astype(dtype)) for _ in range(300)]
     adam, reg = Adam(), Regularizer("l2", 2.0, 50)
-    params, state = (w, b), adam.init(w, b, xp=xp)
+    params = [Params(w[0], b[0])]
+    state = adam.init(params, xp=xp)
     mine = [[w[0], b[0]], [np.zeros_like(w[0]), np.zeros_like(b[0])], [np.zeros_like(w[0]), np.zeros_like(b[0])]]
     for t, (gw, gb) in enumerate(grads, start=1):
-        new_w, new_b, state = adam.step(*params, [gw], [gb], state, eta=0.01, m=5, reg=reg, xp=xp)
-        params = (new_w, new_b)
+        params, state = adam.step(params, [Params(gw, gb)], state, eta=0.01, m=5, reg=reg, xp=xp)
         step_size, root = 0.01 / (1 - 0.9**t), (1 - 0.999**t) ** 0.5
         for i, (g, coef, kind) in enumerate(((gw, reg.coef, "l2"), (gb, 0.0, None))):
             mine[0][i], mine[1][i], mine[2][i] = adam_update(mine[0][i], mine[1][i], mine[2][i], g, 5, coef, 0.9, 0.999,
                                                              step_size, root, 1e-8, kind=kind, xp=xp)
     assert int(state["t"]) == 300
-    assert params[0][0].dtype == np.dtype(dtype)
-    assert np.array_equal(params[0][0], mine[0][0]) and np.array_equal(params[1][0], mine[0][1])
+    assert params[0].weight.dtype == np.dtype(dtype)
+    assert np.array_equal(params[0].weight, mine[0][0]) and np.array_equal(params[0].bias, mine[0][1])
 
 
 def test_resumed_step_count_is_an_array(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import anynet
+from anynet.model.params import Params
 
 SIZES = [4, 3, 2]
 
@@ -264,10 +265,11 @@ def test_torch_parameters_are_detached_copies():
 
 
 def test_bad_custom_initializer():
-    with pytest.raises(TypeError, match=r"must return \(biases, weights\)"):
+    with pytest.raises(TypeError, match=r"must return a list of Params\(weight, bias\), one per layer"):
         anynet.Network(SIZES, initializer=lambda sizes, rng: None)
     with pytest.raises(ValueError, match=r"weights\[0\] must have shape"):
-        anynet.Network(SIZES, initializer=lambda sizes, rng: ([np.zeros((3, 1)), np.zeros((2, 1))], [np.zeros((4, 3)), np.zeros((2, 3))]))
+        anynet.Network(SIZES, initializer=lambda sizes, rng: [Params(np.zeros((4, 3)), np.zeros((3, 1))),
+                                                              Params(np.zeros((2, 3)), np.zeros((2, 1)))])
 
 
 def test_big_endian_and_numpy_dtype_objects(backend):

@@ -118,8 +118,8 @@ def test_a_conv_network_exports_what_its_predict_proba_gives(tmp_path, dtype):
     rng = np.random.default_rng(3)
     params = [p for p in chain.init_params(layers, rng, (98,)) if p is not None]
     backend = get_backend("numpy", None, dtype)
-    model = Model(layers, cost=LogLikelihoodCost, backend=backend, weights=[backend.asarray(p.weight) for p in params],
-                  biases=[backend.asarray(p.bias) for p in params])
+    model = Model(layers, cost=LogLikelihoodCost, backend=backend,
+                  params=[p._replace(weight=backend.asarray(p.weight), bias=backend.asarray(p.bias)) for p in params])
     net = anynet.Network.from_model(model, seed=1)
     assert repr(net).startswith("Network(layers=[Reshape, Conv2D, MaxPool2D, Activate, Flatten, Dropout, Dense, Dense]")
     proto = onnx.load(str(net.to_onnx(tmp_path / "conv.onnx")))

@@ -17,6 +17,7 @@ from anynet.errors import ArgumentError
 from anynet.model.costs import LogLikelihoodCost
 from anynet.model.layers import Dense, Dropout, chain
 from anynet.model.model import Model
+from anynet.model.params import Params, book_lists, from_book
 from anynet.train.fit import Shuffler, TrainConfig, fit
 from anynet.train.runstate import decode, encode
 from anynet.xp.backend import get_backend
@@ -33,9 +34,8 @@ def problem(n=25, seed=0):
 
 
 def model_on(backend, params):
-    weights = [backend.asarray(p.weight) for p in params if p is not None]
-    biases = [backend.asarray(p.bias) for p in params if p is not None]
-    return Model(LAYERS, cost=LogLikelihoodCost, backend=backend, weights=weights, biases=biases, input_shape=(6,))
+    params = [Params(backend.asarray(p.weight), backend.asarray(p.bias)) for p in params if p is not None]
+    return Model(LAYERS, cost=LogLikelihoodCost, backend=backend, params=params, input_shape=(6,))
 
 
 def train(backend, config, seed=5, n=25):
@@ -43,7 +43,8 @@ def train(backend, config, seed=5, n=25):
     model = model_on(backend, params)
     data = prepare((x.astype(backend.dtype_name), labels), backend=backend, n_in=6, n_out=3, what="data")
     state = fit(model, data, config, shuffler=Shuffler(n, np.random.default_rng(0)), mask_rng=np.random.default_rng(seed))
-    return [backend.to_numpy(a) for a in model.weights + model.biases], state
+    weights, biases = book_lists(model.params)
+    return [backend.to_numpy(a) for a in weights + biases], state
 
 
 def plain_loop(epochs, m, eta, lmbda, seed=5, n=25):
@@ -56,8 +57,9 @@ def plain_loop(epochs, m, eta, lmbda, seed=5, n=25):
         for k in range(0, batches * m, m):
             masks = [layer.draw_mask(rng, (m, 6 if i == 0 else 5)) if isinstance(layer, Dropout) else None
                      for i, layer in enumerate(LAYERS)]
-            nb, nw = chain.gradients(LAYERS, weights, biases, x[k:k + m], y[k:k + m], cost=LogLikelihoodCost,
-                                     xp=get_backend("numpy", None, "float64").xp, masks=masks)
+            grads = chain.gradients(LAYERS, from_book(weights, biases), x[k:k + m], y[k:k + m], cost=LogLikelihoodCost,
+                                    xp=get_backend("numpy", None, "float64").xp, masks=masks)
+            nw, nb = book_lists(grads)
             weights = [w - eta * ((lmbda / batches) * w) - (eta / m) * g for w, g in zip(weights, nw)]
             biases = [b - (eta / m) * g for b, g in zip(biases, nb)]
     return weights + biases

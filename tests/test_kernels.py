@@ -74,7 +74,12 @@ def _problem(model, seed=0):
 
 
 def _same(a_list, b_list):
-    return all(np.array_equal(a, b) for a, b in zip(a_list, b_list))
+    return len(a_list) == len(b_list) and all(np.array_equal(a, b) for a, b in zip(a_list, b_list))
+
+
+def _arrays(params):
+    """Every array of a list of Params, weight then bias."""
+    return [a for p in params for a in p]
 
 
 # -- dispatch: the fused path runs the shared functions ------------------------------------
@@ -85,16 +90,16 @@ def test_backprop_asks_the_fuser_for_layer_and_backward(model):
     net, x, y = _problem(model)
     fuse = RecordingFuser()
     args = {"activations": net.model.activations, "cost": net.cost, "xp": net.backend.xp}
-    plain = chain.mlp_gradients(net.weights, net.biases, x, y, **args)
-    through = chain.mlp_gradients(net.weights, net.biases, x, y, fuse=fuse, **args)
+    plain = chain.mlp_gradients(net.model.params, x, y, **args)
+    through = chain.mlp_gradients(net.model.params, x, y, fuse=fuse, **args)
     assert fuse.functions == {backprop.layer, backprop.backward}
     softmax = model[2] == "softmax"  # its layer cannot be fused: it runs unfused, the others as kernels
     layers = len(SIZES) - 1
     assert sorted(fuse.ran) == sorted(["anynet_layer"] * (layers - softmax) + ["anynet_backward"] * (layers - 1))
-    assert _same(plain[0] + plain[1], through[0] + through[1])
+    assert _same(_arrays(plain), _arrays(through))
     fuse.functions.clear()
     fuse.ran.clear()
-    chain.mlp_output(net.weights, net.biases, x, activations=net.model.activations, xp=np, fuse=fuse)
+    chain.mlp_output(net.model.params, x, activations=net.model.activations, xp=np, fuse=fuse)
     # binding a Dense layer asks for both of its kernels (asking compiles nothing); an evaluation runs only the layer's
     assert backprop.layer in fuse.functions
     assert sorted(fuse.ran) == ["anynet_layer"] * (layers - softmax)
@@ -105,18 +110,18 @@ def test_backprop_asks_the_fuser_for_layer_and_backward(model):
 def test_optimizers_ask_the_fuser_for_their_update(optimizer, reg):
     net, x, y = _problem(MODELS[0])
     opt = get_optimizer(optimizer)
-    nabla_b, nabla_w = net.model.gradients(x, y)
+    grads = net.model.gradients(x, y)
     regularizer = Regularizer(reg, 0.5, 50) if reg else None
-    state = opt.init(net.weights, net.biases, xp=np)
+    state = opt.init(net.model.params, xp=np)
     fuse = RecordingFuser()
     args = {"eta": 0.3, "m": 7, "reg": regularizer, "xp": np}
-    plain = opt.step(net.weights, net.biases, nabla_w, nabla_b, state, **args)
-    through = opt.step(net.weights, net.biases, nabla_w, nabla_b, state, fuse=fuse, **args)
+    plain, _ = opt.step(net.model.params, grads, state, **args)
+    through, _ = opt.step(net.model.params, grads, state, fuse=fuse, **args)
     expected = {"sgd": optimizers.sgd_update, "momentum": optimizers.momentum_update, "adam": optimizers.adam_update}
     assert fuse.functions == {expected[opt.name]}
     kernel = "anynet_" + expected[opt.name].__name__.strip("_")
     assert fuse.ran == [kernel] * 2 * (len(SIZES) - 1)  # one kernel per weight and per bias array
-    assert _same(plain[0] + plain[1], through[0] + through[1])
+    assert _same(_arrays(plain), _arrays(through))
 
 
 def test_training_runs_the_backends_fuser(monkeypatch):
@@ -161,16 +166,15 @@ def test_the_fuser_gives_the_plain_numbers(model, optimizer):
     fused_net, _, _ = _problem(model)
     for net, fuse in ((plain_net, None), (fused_net, fuser)):
         opt = get_optimizer(optimizer)
-        weights, biases = net.weights, net.biases
-        state = opt.init(weights, biases, xp=np)
+        params = net.model.params
+        state = opt.init(params, xp=np)
         reg = Regularizer("l1", 0.5, 50)
         for step in range(3):
             traced_before_step = len(traced)
-            nabla_b, nabla_w = chain.mlp_gradients(weights, biases, x, y, activations=net.model.activations,
-                                                 cost=net.cost, xp=np, fuse=fuse)
-            weights, biases, state = opt.step(weights, biases, nabla_w, nabla_b, state, eta=0.3, m=7, reg=reg,
-                                              xp=np, fuse=fuse)
-        net.model.set_parameters(weights, biases)
+            grads = chain.mlp_gradients(params, x, y, activations=net.model.activations, cost=net.cost, xp=np,
+                                        fuse=fuse)
+            params, state = opt.step(params, grads, state, eta=0.3, m=7, reg=reg, xp=np, fuse=fuse)
+        net.model.set_parameters(params)
     # zeros_like -> 0 and astype -> .astype are exact stand-ins: the very same numbers
     assert _same(plain_net.weights + plain_net.biases, fused_net.weights + fused_net.biases)
     softmax = model[2] == "softmax"

@@ -288,7 +288,10 @@ def test_an_mlp_of_dense_layers_is_backprop_bit_for_bit(backend):
     sizes = [7, 6, 5, 4]
     layers = [Dense(7, 6, "sigmoid", "large"), Dense(6, 5, "relu", "large"), Dense(5, 4, "sigmoid", "large")]
     params = chain.init_params(layers, np.random.default_rng(3), (7,))
-    biases, weights = get_initializer("large")(sizes, np.random.default_rng(3))
+    book = np.random.default_rng(3)  # network.py's draws: every bias, then every weight, N(0, 1)
+    biases = [book.standard_normal((y, 1)) for y in sizes[1:]]
+    weights = [book.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
+    assert all(isinstance(p, Params) for p in get_initializer("large")(sizes, np.random.default_rng(3)))
     for p, w, b in zip(params, weights, biases):
         np.testing.assert_array_equal(p.weight, w)
         np.testing.assert_array_equal(p.bias, b)

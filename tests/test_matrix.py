@@ -19,6 +19,7 @@ import pytest
 
 import anynet
 from anynet.model.layers import chain
+from anynet.model.params import book_lists, from_book
 from anynet.api.crosscheck import GRAD_RTOL, TRAIN_RTOL, compare_backend
 from anynet.xp.backend import get_backend, to_numpy
 from conftest import assert_on_backend, numpy_underneath, on_gpu, rel_diff
@@ -60,12 +61,14 @@ def test_finite_differences(backend64):
     x, labels = problem()
     y = np.eye(4)[labels]
     X, Y = backend64.asarray(x), backend64.asarray(y)
-    nabla_b, nabla_w = chain.mlp_gradients(net.weights, net.biases, X, Y, activations=net.activations, cost=net.cost, xp=xp)
+    nabla_w, nabla_b = book_lists(chain.mlp_gradients(net.model.params, X, Y, activations=net.activations,
+                                                      cost=net.cost, xp=xp))
     host_w = [backend64.to_numpy(w) for w in net.weights]
     host_b = [backend64.to_numpy(b) for b in net.biases]
 
     def cost(ws, bs):
-        out = chain.mlp_output([backend64.asarray(w) for w in ws], [backend64.asarray(b) for b in bs], X, activations=net.activations, xp=xp)[1]
+        out = chain.mlp_output(from_book([backend64.asarray(w) for w in ws], [backend64.asarray(b) for b in bs]), X,
+                               activations=net.activations, xp=xp)[1]
         return float(net.cost._fn(out, Y, xp=xp))
 
     h = 1e-6

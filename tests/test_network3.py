@@ -99,8 +99,9 @@ def test_conv_net_gradients_and_outputs_equal_torch_autograd():
     dropouts = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Dropout"]
     for i, mask in zip(dropouts, host_masks):
         masks[i] = mask
-    nb, nw = chain.gradients(model.layers, model.weights, model.biases, x, np.eye(10)[labels],
-                             cost=LogLikelihoodCost, xp=model.xp, masks=masks)
+    grads = chain.gradients(model.layers, model.params, x, np.eye(10)[labels], cost=LogLikelihoodCost, xp=model.xp,
+                            masks=masks)
+    nw, nb = [g.weight for g in grads], [g.bias for g in grads]
     params = [[torch.tensor(layer.w.value, requires_grad=True), torch.tensor(layer.b.value, requires_grad=True)]
               for layer in layers]
     logp = torch_network3(torch, params, torch.tensor(x), [torch.tensor(k, dtype=torch.float64) for k in host_masks], p)

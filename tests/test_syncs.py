@@ -221,7 +221,7 @@ def test_an_epoch_of_steps_makes_no_sync(optimizer):
     model, opt = net.model, get_optimizer(optimizer)
     for n in (40, 160):  # 4 and 16 mini-batches
         data = net.to_device(device_data(n))
-        state = opt.init(*model.parameters(), xp=xp)
+        state = opt.init(model.parameters(), xp=xp)
         order = Shuffler(n, np.random.default_rng(0)).next_epoch()
         with count_syncs() as counter:
             engine.run_epoch(model, data, order, engine=engine.LOOP, mini_batch_size=10, eta=0.5, reg=None, optimizer=opt,

@@ -19,6 +19,7 @@ from ..model import model as _model
 from ..model.initializers import get_initializer
 from ..datasets.boundary import column
 from ..model.optimizers import SGD as PlainSGD, Regularizer
+from ..model.params import Params, book_lists
 from ..train.fit import total_cost
 
 
@@ -36,7 +37,7 @@ class BookColumns:
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost for one sample
         ``(x, y)`` (or summed over columns), layer by layer in the shapes of
-        ``biases`` and ``weights``."""
+        ``biases`` and ``weights`` (the book's order and lists)."""
         model = self._params()
         if _is_single(x, self.sizes[0]):
             data = self._prepare([(x, y)], "backprop")
@@ -46,7 +47,8 @@ class BookColumns:
             targets, _ = column(y, backend=self.backend, size=self.sizes[-1], what="backprop y")
             if targets.shape[0] != rows.shape[0]:
                 raise ArgumentError(f"backprop: x has {rows.shape[0]} columns but y has {targets.shape[0]}")
-        return model.gradients(rows, targets)
+        nabla_w, nabla_b = book_lists(model.gradients(rows, targets))
+        return nabla_b, nabla_w
 
     def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
         """Apply one gradient-descent step for ``mini_batch`` (a list of
@@ -63,16 +65,14 @@ class BookColumns:
         model = self._params(verify=False)
         batch = self._prepare(mini_batch, "mini_batch", defer=True)
         xp = self.backend.xp
-        weights, biases = model.parameters()
-        nabla_b, nabla_w = model.gradients(batch.x, batch.targets)
+        params = model.parameters()
+        grads = model.gradients(batch.x, batch.targets)
         with self.backend.errstate():
-            new_w, new_b, _ = PlainSGD().step(weights, biases, nabla_w, nabla_b, {}, eta=eta, m=batch.n, reg=reg, xp=xp,
-                                              fuse=self.backend.fuse)
+            new, _ = PlainSGD().step(params, grads, {}, eta=eta, m=batch.n, reg=reg, xp=xp, fuse=self.backend.fuse)
         if batch.pending is not None:  # keep the old parameters where the batch was bad, without reading the flag
             ok = self._pending.add(batch.pending, xp)
-            new_w = [xp.where(ok, new, old) for new, old in zip(new_w, weights)]
-            new_b = [xp.where(ok, new, old) for new, old in zip(new_b, biases)]
-        self._install(new_w, new_b)
+            new = [Params(xp.where(ok, p.weight, q.weight), xp.where(ok, p.bias, q.bias)) for p, q in zip(new, params)]
+        self._install(new)
 
     def accuracy(self, data, convert=False):
         """network2.py: the number of correctly classified inputs in ``data``.
@@ -88,7 +88,7 @@ class BookColumns:
         lmbda = arguments.real("lmbda", lmbda, low=0.0)
         kind = arguments.choice("regularization", regularization or self.regularization, ("l2", "l1"))
         model = self._params()
-        penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.weights, xp=model.xp)) if lmbda else None
+        penalty = (lambda n: Regularizer(kind, lmbda, n).penalty(model.parameters(), xp=model.xp)) if lmbda else None
         return total_cost(model, self._prepare(data, "data"), penalty)
 
     def cost_derivative(self, output_activations, y):
@@ -97,10 +97,8 @@ class BookColumns:
 
     def _redraw(self, initializer):
         rng = self._rng if self._rng is not None else np.random
-        biases, weights = _model.draw(get_initializer(initializer), self.sizes, rng)
-        self._install([], [])
-        self.biases = biases
-        self.weights = weights
+        drawn = _model.draw(get_initializer(initializer), self.sizes, rng)
+        self._install(_model.accept_parameters(self.backend, self._model.parameter_shapes(), drawn))
 
     def default_weight_initializer(self):
         """network2.py: weights N(0, 1/n_in), biases N(0, 1), redrawn now."""

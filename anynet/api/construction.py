@@ -43,12 +43,11 @@ def build_layers(layers, cost, *, input_shape, backend, rng=None) -> "_model.Mod
         raise ArgumentError(f"the output layer must be a Dense layer, not {layers[-1]!r}")
     cost_class = get_cost(cost)
     cost_class.check_output(layers[-1].act)
-    model = _model.Model(layers, cost=cost_class, backend=backend, weights=[], biases=[], input_shape=input_shape)
+    model = _model.Model(layers, cost=cost_class, backend=backend, input_shape=input_shape)
     check_memory(model.layers, model.input_shape, backend)
     drawn = [p for p in chain.init_params(model.layers, np.random if rng is None else rng, model.input_shape)
              if p is not None]
-    model.set_parameters(*_model.accept_parameters(backend, model.parameter_shapes(),
-                                                   [p.weight for p in drawn], [p.bias for p in drawn]))
+    model.set_parameters(_model.accept_parameters(backend, model.parameter_shapes(), drawn))
     return model
 
 

@@ -104,9 +104,9 @@ def batch_gradients(net, x, labels, seed):
     model, batch = net.model, net.to_device((x, labels), name="the check's mini-batch")
     masks = DropoutMasks(model.layers, model.input_shape, np.random.default_rng([seed, 2]), net.backend).draw(len(x))
     with net.backend.errstate():
-        grads = chain.gradients(model.layers, model.weights, model.biases, batch.x, batch.targets, cost=model.cost,
+        grads = chain.gradients(model.layers, model.parameters(), batch.x, batch.targets, cost=model.cost,
                                 xp=net.backend.xp, masks=masks, fuse=net.backend.fuse)
-    return [g for part in grads for g in part]
+    return [g.bias for g in grads] + [g.weight for g in grads]  # the dense networks' order (backprop's)
 
 
 def _gradients_and_training(backend, architecture, *, seed, n, batch, steps):

@@ -21,6 +21,7 @@ from ..model.activations import HIDDEN_ACTIVATIONS, get_activation
 from ..model.costs import get_cost
 from ..model.layers import Dense
 from ..model.model import Model, accept_parameters, build_activations
+from ..model.params import from_book
 from ..train.fit import TrainConfig
 from ..xp.backend import get_backend, to_numpy
 from .layerspec import parse
@@ -204,10 +205,11 @@ def _restore(portable: dict) -> Network:
     backend = get_backend(*portable["backend"])
     if portable.get("layers") is not None:
         layers, input_shape = layerlist.parse(Path("the pickled estimator"), *portable["layers"], cost)
-        model = Model(layers, cost=cost, backend=backend, weights=[], biases=[], input_shape=input_shape)
+        model = Model(layers, cost=cost, backend=backend, input_shape=input_shape)
     else:
         *hidden, output = portable["activations"]
         model = Model.dense(sizes, cost=cost, activations=build_activations(sizes, cost, hidden, output),
-                            backend=backend, weights=[], biases=[])
-    model.set_parameters(*accept_parameters(backend, model.parameter_shapes(), portable["weights"], portable["biases"]))
+                            backend=backend)
+    model.set_parameters(accept_parameters(backend, model.parameter_shapes(),
+                                           from_book(portable["weights"], portable["biases"])))
     return Network.from_model(model, seed=portable["seed"])

@@ -20,6 +20,7 @@ import numpy as np
 from ..io import checkpoint
 from .. import arguments
 from ..model import model as _model
+from ..model.params import Params, book_lists
 from ..train import runstate
 from ..train.engines import check_compile
 from ..xp.backend import get_backend
@@ -81,7 +82,7 @@ class Network(BookColumns, Predicting, Saving):
 
     def _adopt(self, model):
         self._model = model
-        self._checked = self._current()
+        self._book_of, self._book_lists = None, None  # see _book
         self._pending = Deferred()  # device-side input checks not yet read back (update_mini_batch, feedforward)
         self.regularization = "l2"  # the last run's; total_cost measures with it
         self.classes = None  # the original labels of the output units, when they are not 0..n-1
@@ -142,40 +143,50 @@ class Network(BookColumns, Predicting, Saving):
     @property
     def weights(self):
         """List of weight matrices, one ``(sizes[l+1], sizes[l])`` array per layer."""
-        return self._model.weights
+        return self._book()[0]
 
     @weights.setter
     def weights(self, values):
         shapes = [p.weight for p in self._model.parameter_shapes()]
-        self._install(_model.accept(self.backend, values, shapes, "weights"), self._model.biases)
+        weights = _model.accept(self.backend, values, shapes, "weights")
+        self._install([Params(w, p.bias) for w, p in zip(weights, self._model.parameters())])
 
     @property
     def biases(self):
         """List of bias columns, one ``(sizes[l+1], 1)`` array per layer."""
-        return self._model.biases
+        return self._book()[1]
 
     @biases.setter
     def biases(self, values):
         shapes = [p.bias for p in self._model.parameter_shapes()]
-        self._install(self._model.weights, _model.accept(self.backend, values, shapes, "biases"))
+        biases = _model.accept(self.backend, values, shapes, "biases")
+        self._install([Params(p.weight, b) for p, b in zip(self._model.parameters(), biases)])
 
-    def _current(self):
-        return tuple(self._model.weights) + tuple(self._model.biases)
+    def _book(self):
+        """The book's ``(weights, biases)`` lists of the model's parameter
+        list (one list of Params inside the library): the one place the
+        Network converts between the two.  Made once per parameter list, so
+        an item a caller assigns into ``net.weights`` stays there until
+        :meth:`_params` checks and installs it."""
+        params = self._model.parameters()
+        if self._book_of is not params:
+            self._book_of, self._book_lists = params, book_lists(params)
+        return self._book_lists
 
-    def _install(self, weights, biases):
-        self._model.set_parameters(weights, biases)
-        self._checked = self._current()
+    def _install(self, params):
+        self._model.set_parameters(params)
 
     def _params(self, verify=True):
         """Re-validate the parameters if a user replaced an item of the lists, and
         (``verify``) read back pending device-side input checks: the calls that
         read a result do; update_mini_batch and feedforward, which must not
         wait for the device, do not."""
-        current = self._current()
-        if len(current) != len(self._checked) or any(p is not q for p, q in zip(current, self._checked)):
-            weights, biases = list(self._model.weights), list(self._model.biases)
-            self.weights = weights
-            self.biases = biases
+        weights, biases = self._book()
+        params = self._model.parameters()
+        if (len(weights) != len(params) or len(biases) != len(params)
+                or any(w is not p.weight or b is not p.bias for w, b, p in zip(weights, biases, params))):
+            self.weights = list(weights)
+            self.biases = list(biases)
         if verify:
             self._pending.verify(self.backend.xp)
         return self._model
@@ -239,12 +250,8 @@ class Network(BookColumns, Predicting, Saving):
         self.regularization = config.regularization
         config = replace(config, compile=self.compile) if config.compile is None else config
         shuffler = Shuffler(train.n, self._rng) if state is None else None
-        try:
-            state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
-                        callbacks=callbacks, progress=progress, reducer=reducer,
-                        mask_rng=self._mask_rng)
-        finally:
-            self._checked = self._current()
+        state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
+                    callbacks=callbacks, progress=progress, reducer=reducer, mask_rng=self._mask_rng)
         self.history = state.history
         return state
 

@@ -23,6 +23,7 @@ from ..train.fit import Shuffler, TrainConfig
 from ..train.stack import fit_stack
 from ..model.layers import Dense, Layer, chain
 from ..model.memory import check_memory, shortfall
+from ..model.params import book_lists
 from ..xp.backend import get_backend
 from .network_api import Network
 
@@ -93,7 +94,7 @@ def _share(nets, mine, comm) -> None:
     """Every rank gets every network: host arrays and reports, sent by mpi4py between our own ranks."""
     results = [(i, _host_parameters(nets[i]), nets[i].history, nets[i].sweep["diverged_in"]) for i in mine]
     for rank_results in comm.allgather(results):
-        for i, (weights, biases), history, diverged_in in rank_results:
+        for i, (weights, biases), history, diverged_in in rank_results:  # the book's lists: Network's public setters
             if i not in mine:
                 nets[i].weights, nets[i].biases = weights, biases
                 nets[i].history, nets[i].sweep["diverged_in"] = history, diverged_in
@@ -172,8 +173,7 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
     runs = fit_stack([net.model for net in nets], train, configs, [Shuffler(train.n, net.rng) for net in nets],
                      evaluation=evaluation, on_epoch=lambda epoch, runs, seconds: say(epoch, indices, runs, seconds))
     for net, run, config in zip(nets, runs, configs):
-        weights, biases = run.parameters
-        net.weights, net.biases = weights, biases  # checked copies, off the stack
+        net.weights, net.biases = book_lists(run.parameters)  # checked copies, off the stack
         net.regularization = config.regularization
         net.history = run.state.history
         net.sweep["diverged_in"] = run.diverged_in

@@ -14,6 +14,7 @@ import array_api_compat
 
 from ..xp.backend import get_backend, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DistributedError
+from ..model.params import Params
 
 REDUCE_MODES = ("exact", "fast")
 # The default of ``reduce="exact"``: every mini-batch in this many blocks.
@@ -77,12 +78,14 @@ def fold(rows):
 
 
 class Layout:
-    """Where each gradient array of ``(nabla_b, nabla_w)`` sits in one flat
-    vector, with the backend (namespace, device, dtype) they live on."""
+    """Where each gradient array of a list of Params sits in one flat vector
+    (every bias gradient, then every weight gradient: the order anynet 0.2
+    sent, kept so that a fast all-reduce adds each number where it did), with
+    the backend (namespace, device, dtype) they live on."""
 
-    def __init__(self, nabla_b, nabla_w):
-        arrays = [*nabla_b, *nabla_w]
-        self.n_b = len(nabla_b)
+    def __init__(self, grads):
+        arrays = self.arrays(grads)
+        self.n_b = len(grads)
         self.shapes = [tuple(a.shape) for a in arrays]
         self.lengths = [math.prod(shape) for shape in self.shapes]
         self.size = sum(self.lengths)
@@ -92,27 +95,28 @@ class Layout:
         self.xp = namespace_of(arrays[0])
 
     @staticmethod
-    def arrays(nabla_b, nabla_w) -> list:
-        """The gradient arrays in the order of the flat vector: every bias gradient, then every weight gradient."""
-        return [*nabla_b, *nabla_w]
+    def arrays(grads) -> list:
+        """The gradient arrays of a list of Params in the order of the flat
+        vector: every bias gradient, then every weight gradient."""
+        return [*(g.bias for g in grads), *(g.weight for g in grads)]
 
-    def flatten(self, nabla_b, nabla_w):
+    def flatten(self, grads):
         """One 1-D array of the backend: every bias gradient, then every weight gradient."""
         xp = self.xp
-        return xp.concat([xp.reshape(a, (-1,)) for a in self.arrays(nabla_b, nabla_w)])
+        return xp.concat([xp.reshape(a, (-1,)) for a in self.arrays(grads)])
 
     def zeros(self, rows: int):
         """A ``(rows, size)`` array of zeros on the backend."""
         return self.xp.zeros((rows, self.size), dtype=self.backend.dtype, device=self.backend.device)
 
     def unflatten(self, flat):
-        """``(nabla_b, nabla_w)`` on the backend from a flat vector of the
-        backend or of the host (moved to the device in one transfer)."""
+        """The gradients (a list of Params) on the backend from a flat vector
+        of the backend or of the host (moved to the device in one transfer)."""
         if not self.backend.owns(flat):
             flat = self.backend.asarray(flat)
         reshape = self.xp.reshape
         arrays = [reshape(flat[start:stop], shape) for start, stop, shape in self._parts]
-        return arrays[: self.n_b], arrays[self.n_b :]
+        return [Params(w, b) for w, b in zip(arrays[self.n_b :], arrays[: self.n_b])]
 
     def signature(self) -> tuple:
         """What must be the same on every rank: the shapes and the dtype."""
@@ -164,14 +168,14 @@ class BlockReducer:
         return self._plans[key]
 
     def _layout(self, gradients) -> Layout:
-        """The Layout of ``gradients`` (``(nabla_b, nabla_w)``), made once
-        per array type, dtype, device and shapes: finding the backend of an
+        """The Layout of ``gradients`` (a list of Params), made once per
+        array type, dtype, device and shapes: finding the backend of an
         array costs more than a small network's step on the host."""
-        arrays = Layout.arrays(*gradients)
+        arrays = Layout.arrays(gradients)
         first = arrays[0]
         key = (type(first), first.dtype, array_api_compat.device(first), *(a.shape for a in arrays))
         if key not in self._layouts:
-            self._layouts = {key: Layout(*gradients)}  # the latest only
+            self._layouts = {key: Layout(gradients)}  # the latest only
         return self._layouts[key]
 
     @property
@@ -196,8 +200,8 @@ class BlockReducer:
         return (start, stop) if stop > start else plan.bounds[0]
 
     def batch_gradients(self, grad_fn, x, targets, rows=None):
-        """``(nabla_b, nabla_w)`` summed over every row of the mini-batch
-        ``(x, targets)``, the same on every rank; ``grad_fn(x_rows,
+        """The gradient (a list of Params) summed over every row of the
+        mini-batch ``(x, targets)``, the same on every rank; ``grad_fn(x_rows,
         target_rows)`` returns the summed gradient of some rows.  With
         ``rows``, the mini-batch has ``rows`` rows and ``x`` and ``targets``
         hold only those of :meth:`local_rows` (a rank need not gather the rest)."""
@@ -214,7 +218,7 @@ class BlockReducer:
             if stop > start:
                 grads = part(start, stop)
                 layout = self._layout(grads)
-                flat = layout.flatten(*grads)
+                flat = layout.flatten(grads)
             else:  # no rows here: block 0 tells the shapes; this rank adds zeros
                 layout = self._layout(part(*plan.bounds[0]))
                 flat = layout.zeros(1)[0]
@@ -230,7 +234,7 @@ class BlockReducer:
         (:func:`fold`), given this rank's block gradients ``grads``: a flat
         vector of the backend or of the host."""
         if grads:
-            local = layout.xp.stack([layout.flatten(*g) for g in grads])
+            local = layout.xp.stack([layout.flatten(g) for g in grads])
         else:
             local = layout.zeros(0)
         return fold(self._gather_blocks(local, plan.counts))

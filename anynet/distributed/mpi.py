@@ -142,12 +142,12 @@ class MPIReducer(BlockReducer):
         if shared is not None:
             rows = shared.next()
             for row, gradient in zip(rows[plan.firsts[self.rank] :], grads):
-                write_row(row, layout.arrays(*gradient), layout.shapes)
+                write_row(row, layout.arrays(gradient), layout.shapes)
             self._wait(self.comm.Ibarrier())
             return fold_rows(rows)
         mine = self._buffer("send", len(grads), layout)
         for row, gradient in zip(mine, grads):
-            write_row(row, layout.arrays(*gradient), layout.shapes)
+            write_row(row, layout.arrays(gradient), layout.shapes)
         rows = self._buffer("gathered", len(plan.bounds), layout)
         self._wait(self.comm.Iallgatherv(mine, [rows, [count * layout.size for count in plan.counts]]))
         return fold_rows(rows)

@@ -42,6 +42,7 @@ from ..xp.backend import get_backend, to_numpy
 from ..model.costs import COSTS
 from ..model import model as _model
 from ..model.layers import chain
+from ..model.params import Params, book_lists
 from . import fields, layerlist, npzfile, safetensorsfile
 from ..train import runstate
 from ..errors import ArgumentError, CheckpointError, TrainingDiverged
@@ -92,7 +93,8 @@ def save(net, path, *, seed=None, classes=None, class_names=None, allow_nonfinit
     dtype = net.backend.dtype_name
     shapes = layerlist.array_shapes(net.parameter_shapes())
     arrays = {}
-    for name, value in zip(shapes, list(net.weights) + list(net.biases)):
+    weights, biases = book_lists(net.parameters())  # the file's order: w0.., b0..
+    for name, value in zip(shapes, weights + biases):
         arrays[name] = np.ascontiguousarray(to_numpy(value), dtype=dtype)
         if arrays[name].shape != shapes[name]:
             raise ArgumentError(f"cannot save: {name} has shape {arrays[name].shape}, its layer needs {shapes[name]}")
@@ -161,13 +163,13 @@ def read(path, *, backend="numpy", device=None, dtype=None) -> Checkpoint:
     try:
         if "layers" in extra:  # format version 3: the layer list
             layers, input_shape = extra["layers"]
-            model = _model.Model(layers, cost=cost, backend=resolved, weights=[], biases=[], input_shape=input_shape)
+            model = _model.Model(layers, cost=cost, backend=resolved, input_shape=input_shape)
         else:  # the book's network of sizes and activations
             acts = _model.build_activations(sizes, cost, activations[:-1], activations[-1])
-            model = _model.Model.dense(sizes, cost=cost, activations=acts, backend=resolved, weights=[], biases=[])
+            model = _model.Model.dense(sizes, cost=cost, activations=acts, backend=resolved)
         shapes = model.parameter_shapes()
-        model.set_parameters(*_model.accept_parameters(
-            resolved, shapes, [arrays[f"w{i}"] for i in range(len(shapes))], [arrays[f"b{i}"] for i in range(len(shapes))]))
+        model.set_parameters(_model.accept_parameters(
+            resolved, shapes, [Params(arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(len(shapes))]))
     except ValueError as exc:  # softmax in a hidden layer, a cost that cannot follow its output, NaN
         raise CheckpointError(f"{path}: {exc}") from exc
     run_arrays = {name: a for name, a in arrays.items() if name.startswith("r_")}

@@ -34,6 +34,7 @@ from ..errors import ArgumentError, ExtraUnavailable, TrainingDiverged
 from ..model.activations import ACTIVATIONS
 from ..model.layers import output_shapes
 from ..model.layers.chain import per_layer
+from ..model.params import Params
 from ..xp.backend import to_numpy
 from .files import write_new
 from .onnxlayers import EMITTERS, INPUT, OUTPUT, Graph
@@ -72,7 +73,7 @@ def model_chain(net):
     for layer in model.layers:
         if getattr(layer, "act", None) is not None:
             activation_name(layer.act)
-    params = per_layer(model.layers, [to_numpy(w) for w in model.weights], [to_numpy(b) for b in model.biases])
+    params = per_layer(model.layers, [Params(to_numpy(p.weight), to_numpy(p.bias)) for p in model.parameters()])
     return list(model.layers), params
 
 

@@ -109,7 +109,7 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
 
     path = Path(path)
     dtype = net.backend.dtype_name
-    tensors, pairs = {}, iter(zip(net.weights, net.biases))
+    tensors, pairs = {}, iter(net.parameters())
     for i in _indices(net.layers):  # the index of the layer: for the book's network, of the weight list too
         w, b = next(pairs)
         tensors[weight_name(i)] = np.ascontiguousarray(to_numpy(w), dtype=dtype)
@@ -121,7 +121,7 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
                                        "pass allow_nonfinite=True to save it anyway")
     if net.is_dense:
         cost, activations = fields.names_of(net)
-        network = {"format_version": FORMAT_VERSION, "layers": json.dumps(["dense"] * len(net.weights)),
+        network = {"format_version": FORMAT_VERSION, "layers": json.dumps(["dense"] * len(net.parameters())),
                    "sizes": json.dumps(list(net.sizes)), "activations": json.dumps(activations)}
     else:
         cost = fields.name_of(COSTS, net.cost, "cost")

@@ -19,6 +19,7 @@ from .costs import QuadraticCost, get_cost
 from ..errors import ArgumentError, ArgumentTypeError
 from .initializers import get_initializer
 from .memory import check_memory
+from .params import Params
 
 # Datasets are evaluated in chunks of rows (memory bounded by the chunk): EVAL_CHUNK
 # on a GPU, HOST_EVAL_CHUNK on the CPU, where 10,000 rows' activations were fresh pages
@@ -31,20 +32,19 @@ class Model:
     """A feedforward network: a sequence of layers, the last one the output
     layer whose error the cost gives.
 
-    ``weights[l]`` and ``biases[l]`` are the parameters of the l-th layer
-    that has any; for the book's network, a chain of Dense layers
-    (:func:`anynet.model.layers.chain.dense_layers`), ``weights[l]`` has the
-    book's shape ``(sizes[l+1], sizes[l])`` and ``biases[l]``
-    ``(sizes[l+1], 1)``.  Batches have samples as rows.  The parameter lists
-    are replaced, never written into, by training.
+    ``params[l]`` is the :class:`~anynet.model.params.Params` (weight, bias)
+    of the l-th layer that has any; for the book's network, a chain of Dense
+    layers (:func:`anynet.model.layers.chain.dense_layers`), its weight has
+    the book's shape ``(sizes[l+1], sizes[l])`` and its bias
+    ``(sizes[l+1], 1)``.  Batches have samples as rows.  The parameter list
+    is replaced, never written into, by training.
     """
 
-    def __init__(self, layers, *, cost, backend: Backend, weights, biases, input_shape=None):
+    def __init__(self, layers, *, cost, backend: Backend, params=(), input_shape=None):
         self.layers = tuple(layers)
         self.cost = cost
         self.backend = backend
-        self.weights = list(weights)
-        self.biases = list(biases)
+        self.params = list(params)
         shape = chain.input_shape_of(self.layers) if input_shape is None else input_shape
         if shape is None:
             raise ArgumentError(f"a model whose first layer is {self.layers[0]!r} needs its input_shape "
@@ -52,10 +52,10 @@ class Model:
         self.input_shape = tuple(arguments.integer("an input_shape entry", n, low=1) for n in shape)
 
     @classmethod
-    def dense(cls, sizes, *, cost, activations, backend: Backend, weights, biases) -> "Model":
+    def dense(cls, sizes, *, cost, activations, backend: Backend, params=()) -> "Model":
         """The book's network of layer widths ``sizes``: one Dense layer per
         pair of widths, with one Activation each."""
-        return cls(chain.dense_layers(sizes, activations), cost=cost, backend=backend, weights=weights, biases=biases)
+        return cls(chain.dense_layers(sizes, activations), cost=cost, backend=backend, params=params)
 
     @property
     def sizes(self) -> list:
@@ -84,7 +84,7 @@ class Model:
 
     def parameter_shapes(self) -> list:
         """One :class:`~anynet.model.layers.Params` of shape tuples per entry
-        of the weight and bias lists (see :func:`anynet.model.layers.chain.param_shapes`)."""
+        of the parameter list (see :func:`anynet.model.layers.chain.param_shapes`)."""
         return chain.param_shapes(self.layers, self.input_shape)
 
     def parameter_count(self) -> int:
@@ -104,29 +104,26 @@ class Model:
     def xp(self):
         return self.backend.xp
 
-    def parameters(self):
-        """``(weights, biases)``: the current lists."""
-        return self.weights, self.biases
+    def parameters(self) -> list:
+        """The current parameter list (one Params per layer that has any)."""
+        return self.params
 
-    def set_parameters(self, weights, biases) -> None:
-        """Install new parameter lists (arrays of this backend, already checked)."""
-        self.weights, self.biases = list(weights), list(biases)
+    def set_parameters(self, params) -> None:
+        """Install a new parameter list (arrays of this backend, already checked)."""
+        self.params = list(params)
 
     def moved(self, backend: Backend) -> "Model":
         """This model with its parameters copied to ``backend`` (its device and dtype)."""
-        weights = accept(backend, self.weights, [tuple(w.shape) for w in self.weights], "weights")
-        biases = accept(backend, self.biases, [tuple(b.shape) for b in self.biases], "biases")
-        return Model(self.layers, cost=self.cost, backend=backend, weights=weights, biases=biases,
+        shapes = [Params(tuple(p.weight.shape), tuple(p.bias.shape)) for p in self.params]
+        return Model(self.layers, cost=self.cost, backend=backend, params=accept_parameters(backend, shapes, self.params),
                      input_shape=self.input_shape)
 
     # -- batched computations ------------------------------------------------
 
-    def output_layer(self, x, weights=None, biases=None, *, activate=True):
+    def output_layer(self, x, params=None, *, activate=True):
         """``(z, a)`` of the output layer for the rows ``x`` (``a`` None
         without ``activate``: see :func:`anynet.model.layers.chain.output_layer`)."""
-        weights = self.weights if weights is None else weights
-        biases = self.biases if biases is None else biases
-        params = chain.per_layer(self.layers, weights, biases)
+        params = chain.per_layer(self.layers, self.params if params is None else params)
         with self.backend.errstate():
             return chain.output_layer(self.layers, params, x, xp=self.xp, fuse=self.backend.fuse, activate=activate)
 
@@ -134,13 +131,12 @@ class Model:
         """Output activations for the rows ``x``."""
         return self.output_layer(x)[1]
 
-    def gradients(self, x, targets, weights=None, biases=None):
-        """``(nabla_b, nabla_w)``: the cost's gradient summed over the rows of ``(x, targets)``."""
-        weights = self.weights if weights is None else weights
-        biases = self.biases if biases is None else biases
+    def gradients(self, x, targets, params=None):
+        """The cost's gradient summed over the rows of ``(x, targets)``: one
+        Params per entry of the parameter list."""
         with self.backend.errstate():
-            return chain.gradients(self.layers, weights, biases, x, targets, cost=self.cost, xp=self.xp,
-                                   fuse=self.backend.fuse)
+            return chain.gradients(self.layers, self.params if params is None else params, x, targets,
+                                   cost=self.cost, xp=self.xp, fuse=self.backend.fuse)
 
     def _chunks(self, x, *others):
         cpu = self.backend.name in ("numpy", "array_api_strict") or self.backend.device_name.lower().startswith("cpu")
@@ -169,10 +165,10 @@ class Model:
                 total = total + self.cost.total(z, a, targets, xp=xp)
         return total
 
-    def all_finite(self, weights=None, biases=None):
+    def all_finite(self, params=None):
         """A 0-d boolean array: no parameter holds NaN or inf."""
         xp = self.xp
-        arrays = (self.weights if weights is None else weights) + (self.biases if biases is None else biases)
+        arrays = [a for p in (self.params if params is None else params) for a in p]
         ok = xp.all(xp.isfinite(arrays[0]))
         for a in arrays[1:]:
             ok = xp.logical_and(ok, xp.all(xp.isfinite(a)))
@@ -227,26 +223,32 @@ def build(
     activations = build_activations(sizes, cost_class, activation, output_activation)
     init = get_initializer(("large" if cost is None else "default") if initializer is None else initializer)
     resolved = get_backend(backend, device, dtype)
-    model = Model.dense(sizes, cost=cost_class, activations=activations, backend=resolved, weights=[], biases=[])
+    model = Model.dense(sizes, cost=cost_class, activations=activations, backend=resolved)
     check_memory(model.layers, model.input_shape, resolved)
-    biases, weights = draw(init, sizes, np.random if rng is None else rng)
-    model.set_parameters(*accept_parameters(resolved, model.parameter_shapes(), weights, biases))
+    drawn = draw(init, sizes, np.random if rng is None else rng)
+    model.set_parameters(accept_parameters(resolved, model.parameter_shapes(), drawn))
     return model
 
 
-def accept_parameters(backend: Backend, shapes, weights, biases) -> tuple[list, list]:
-    """``(weights, biases)`` through :func:`accept`, for ``shapes`` (one
-    :class:`~anynet.model.layers.Params` of shapes per entry: ``Model.parameter_shapes()``)."""
-    return (accept(backend, weights, [p.weight for p in shapes], "weights"),
-            accept(backend, biases, [p.bias for p in shapes], "biases"))
+def accept_parameters(backend: Backend, shapes, params) -> list:
+    """``params`` (one Params per entry) through :func:`accept`, for
+    ``shapes`` (one :class:`~anynet.model.params.Params` of shapes per entry:
+    ``Model.parameter_shapes()``)."""
+    params = list(params)
+    if len(params) != len(shapes):
+        raise ArgumentError(f"the parameters need {len(shapes)} (weight, bias) pairs (one per layer), got {len(params)}")
+    weights = accept(backend, [p[0] for p in params], [p.weight for p in shapes], "weights")
+    biases = accept(backend, [p[1] for p in params], [p.bias for p in shapes], "biases")
+    return [Params(w, b) for w, b in zip(weights, biases)]
 
 
-def draw(init, sizes, rng):
-    """Call an initializer and check it returned ``(biases, weights)`` lists."""
+def draw(init, sizes, rng) -> list:
+    """Call an initializer and check it returned one (weight, bias) pair per layer."""
     drawn = init(sizes, rng)
-    if not (isinstance(drawn, (tuple, list)) and len(drawn) == 2):
-        raise ArgumentTypeError(f"an initializer must return (biases, weights) lists, not {type(drawn).__name__}")
-    return drawn
+    if not (isinstance(drawn, (tuple, list)) and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in drawn)):
+        raise ArgumentTypeError("an initializer must return a list of Params(weight, bias), one per layer, "
+                                f"not {type(drawn).__name__}")
+    return [Params(*p) for p in drawn]
 
 
 def accept(backend: Backend, values, shapes, what: str) -> list:

@@ -1,14 +1,16 @@
-"""Parameter updates as pure functions: each ``step`` returns new weight and
-bias lists and a new state, and never writes into an existing array (JAX
+"""Parameter updates as pure functions: each ``step`` returns a new
+parameter list and a new state, and never writes into an existing array (JAX
 arrays are immutable; it also keeps a failed step from half-updating a net).
 
-``nabla_w``/``nabla_b`` are gradients summed over a mini-batch of ``m``
-samples; the mean gradient is ``nabla / m`` plus the regularisation term
-``decay(w)`` (weights only, as in the book).  An optimizer's state is a dict
-of lists of arrays (and a step count), so a checkpoint can store it and a
-compiled epoch (JAX's ``lax.scan``, torch's scan) can carry it: arrays only,
-never None or a Python int (Adam's step count is a 0-d integer array), and
-nothing in a step turns an array into a Python number.
+Parameters, gradients and moments are lists of
+:class:`~anynet.model.params.Params` (one per layer that has parameters);
+``grads`` are summed over a mini-batch of ``m`` samples; the mean gradient
+is ``nabla / m`` plus the regularisation term ``decay(w)`` (weights only, as
+in the book).  An optimizer's state is a dict of such lists (and a step
+count), so a checkpoint can store it and a compiled epoch (JAX's
+``lax.scan``, torch's scan) can carry it: arrays only, never None or a
+Python int (Adam's step count is a 0-d integer array), and nothing in a step
+turns an array into a Python number.
 
 Each update is written once, for one array, as a function of arrays, numbers
 and ``xp`` (``sgd_update``, ``momentum_update``, ``adam_update``): a step maps
@@ -23,6 +25,10 @@ import array_api_compat
 from .. import arguments
 from ..errors import ArgumentError, ArgumentTypeError
 from ..xp.kernels import fused
+from .params import Params
+
+_new = tuple.__new__  # Params from a pair without the NamedTuple's Python-level __new__ (once per layer and step)
+
 
 REGULARIZATIONS = ("l2", "l1")
 
@@ -39,34 +45,36 @@ class Regularizer:
     def grad(self, w, *, xp):
         return decay(w, self.coef, kind=self.kind, xp=xp)
 
-    def penalty(self, weights, *, xp):
+    def penalty(self, params, *, xp):
+        """The penalty of the weights of ``params`` (a list of Params)."""
         if self.kind == "l2":
-            return 0.5 * self.coef * sum(xp.sum(w * w) for w in weights)
-        return self.coef * sum(xp.sum(xp.abs(w)) for w in weights)
+            return 0.5 * self.coef * sum(xp.sum(p.weight * p.weight) for p in params)
+        return self.coef * sum(xp.sum(xp.abs(p.weight)) for p in params)
 
 
 class Optimizer:
     name = ""
     counts_steps = False  # a step count in the state (0-d), which a per-network eta meets (anynet.model.stacked.PerModel)
 
-    def init(self, weights, biases, *, xp) -> dict:
-        """The optimiser's initial state for these parameters."""
+    def init(self, params, *, xp) -> dict:
+        """The optimiser's initial state for ``params`` (a list of Params)."""
         return {}
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
-        """Return (weights, biases, state) after one update; ``fuse`` (given on
-        CuPy only) runs each array's update as one kernel."""
+    def step(self, params, grads, state, *, eta, m, reg, xp, fuse=None):
+        """Return ``(params, state)`` after one update (``params`` and
+        ``grads``: lists of Params); ``fuse`` (given on CuPy only) runs each
+        array's update as one kernel."""
         raise NotImplementedError
 
     def bind(self, *, reg, xp, fuse=None):
-        """``update(weights, biases, nabla_w, nabla_b, state, eta, m) ->
-        (weights, biases, state)``: :meth:`step` with the settings fixed once
-        (a training step calls it once per mini-batch).  An optimizer
-        written before fusion takes no ``fuse``: it is passed only when given."""
+        """``update(params, grads, state, eta, m) -> (params, state)``:
+        :meth:`step` with the settings fixed once (a training step calls it
+        once per mini-batch).  An optimizer written before fusion takes no
+        ``fuse``: it is passed only when given."""
         step, settings = self.step, ({} if fuse is None else {"fuse": fuse})
 
-        def update(weights, biases, nabla_w, nabla_b, state, eta, m):
-            return step(weights, biases, nabla_w, nabla_b, state, eta=eta, m=m, reg=reg, xp=xp, **settings)
+        def update(params, grads, state, eta, m):
+            return step(params, grads, state, eta=eta, m=m, reg=reg, xp=xp, **settings)
 
         return update
 
@@ -84,8 +92,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
-        return self.bind(reg=reg, xp=xp, fuse=fuse)(weights, biases, nabla_w, nabla_b, state, eta, m)
+    def step(self, params, grads, state, *, eta, m, reg, xp, fuse=None):
+        return self.bind(reg=reg, xp=xp, fuse=fuse)(params, grads, state, eta, m)
 
     def bind(self, *, reg, xp, fuse=None):
         if type(self).step is not SGD.step:  # a subclass's own step
@@ -93,13 +101,12 @@ class SGD(Optimizer):
         (update,) = fused(fuse, sgd_update)
         kind, coef = _kind(reg), _coef(reg)
 
-        def step(weights, biases, nabla_w, nabla_b, state, eta, m):
-            rate, new_w, new_b = eta / m, [], []
-            for w, nw in zip(weights, nabla_w):  # loops, not comprehensions: no frame each (Python < 3.12)
-                new_w.append(update(w, nw, rate, eta, coef, kind=kind, xp=xp))
-            for b, nb in zip(biases, nabla_b):
-                new_b.append(update(b, nb, rate, eta, 0.0, kind=None, xp=xp))
-            return new_w, new_b, state
+        def step(params, grads, state, eta, m):
+            rate, new = eta / m, []
+            for (w, b), (nw, nb) in zip(params, grads):  # a loop, not a comprehension: no frame (Python < 3.12)
+                new.append(_new(Params, (update(w, nw, rate, eta, coef, kind=kind, xp=xp),
+                                         update(b, nb, rate, eta, 0.0, kind=None, xp=xp))))
+            return new, state
 
         return step
 
@@ -178,8 +185,8 @@ def _divided(fresh, divisor):
     return fresh
 
 
-def _zeros(arrays, xp):
-    return [xp.zeros_like(a) for a in arrays]
+def _zeros(params, xp):
+    return [Params(xp.zeros_like(p.weight), xp.zeros_like(p.bias)) for p in params]
 
 
 def _widest_float(xp):
@@ -210,17 +217,19 @@ class Momentum(Optimizer):
             raise ArgumentTypeError(f"nesterov must be True or False, not {nesterov!r}")
         self.nesterov = nesterov
 
-    def init(self, weights, biases, *, xp):
-        return {"v_w": _zeros(weights, xp), "v_b": _zeros(biases, xp)}
+    def init(self, params, *, xp):
+        return {"v": _zeros(params, xp)}
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+    def step(self, params, grads, state, *, eta, m, reg, xp, fuse=None):
         (update,) = fused(fuse, momentum_update)
         kind, coef, mu, nesterov = _kind(reg), _coef(reg), self.mu, self.nesterov
-        new_w, vw = _unzip(update(w, v, nw, m, eta, mu, coef, kind=kind, nesterov=nesterov, xp=xp)
-                           for w, v, nw in zip(weights, state["v_w"], nabla_w))
-        new_b, vb = _unzip(update(b, v, nb, m, eta, mu, 0.0, kind=None, nesterov=nesterov, xp=xp)
-                           for b, v, nb in zip(biases, state["v_b"], nabla_b))
-        return new_w, new_b, {"v_w": vw, "v_b": vb}
+        new, velocities = [], []
+        for p, v, g in zip(params, state["v"], grads):
+            w, vw = update(p.weight, v.weight, g.weight, m, eta, mu, coef, kind=kind, nesterov=nesterov, xp=xp)
+            b, vb = update(p.bias, v.bias, g.bias, m, eta, mu, 0.0, kind=None, nesterov=nesterov, xp=xp)
+            new.append(Params(w, b))
+            velocities.append(Params(vw, vb))
+        return new, {"v": velocities}
 
     def config(self):
         return {"mu": self.mu, "nesterov": self.nesterov}
@@ -237,16 +246,10 @@ class Adam(Optimizer):
         self.beta2 = arguments.real("Adam beta2", beta2, low=0.0, high=1.0, high_open=True)
         self.eps = arguments.real("Adam eps", eps, low=0.0, low_open=True)
 
-    def init(self, weights, biases, *, xp):
-        return {
-            "t": step_count(weights[0], xp=xp),
-            "m_w": _zeros(weights, xp),
-            "m_b": _zeros(biases, xp),
-            "v_w": _zeros(weights, xp),
-            "v_b": _zeros(biases, xp),
-        }
+    def init(self, params, *, xp):
+        return {"t": step_count(params[0].weight, xp=xp), "m": _zeros(params, xp), "v": _zeros(params, xp)}
 
-    def step(self, weights, biases, nabla_w, nabla_b, state, *, eta, m, reg, xp, fuse=None):
+    def step(self, params, grads, state, *, eta, m, reg, xp, fuse=None):
         (update,) = fused(fuse, adam_update)
         t = state["t"] + 1
         # The bias corrections in float64 where the namespace has one (not
@@ -255,25 +258,23 @@ class Adam(Optimizer):
         # float64 0-d array would otherwise promote.  NumPy returns t + 1 as a
         # scalar, whose ** is C's pow, as a Python int's is: NumPy's results
         # are bit for bit those of a Python int t, in both dtypes.
-        dtype, tf = weights[0].dtype, xp.astype(t, _widest_float(xp))
+        dtype, tf = params[0].weight.dtype, xp.astype(t, _widest_float(xp))
         b1, b2, eps = self.beta1, self.beta2, self.eps
         step_size = xp.astype(eta / (1 - b1**tf), dtype)
         root_correction = xp.astype((1 - b2**tf) ** 0.5, dtype)
         constants = (b1, b2, step_size, root_correction, eps)
-        new_w, m_w, v_w = _unzip(update(w, mo, v, nw, m, _coef(reg), *constants, kind=_kind(reg), xp=xp)
-                                 for w, mo, v, nw in zip(weights, state["m_w"], state["v_w"], nabla_w))
-        new_b, m_b, v_b = _unzip(update(b, mo, v, nb, m, 0.0, *constants, kind=None, xp=xp)
-                                 for b, mo, v, nb in zip(biases, state["m_b"], state["v_b"], nabla_b))
-        new_state = {"t": t, "m_w": m_w, "m_b": m_b, "v_w": v_w, "v_b": v_b}
-        return new_w, new_b, new_state
+        coef, kind = _coef(reg), _kind(reg)
+        new, moments, variances = [], [], []
+        for p, mo, v, g in zip(params, state["m"], state["v"], grads):
+            w, mw, vw = update(p.weight, mo.weight, v.weight, g.weight, m, coef, *constants, kind=kind, xp=xp)
+            b, mb, vb = update(p.bias, mo.bias, v.bias, g.bias, m, 0.0, *constants, kind=None, xp=xp)
+            new.append(Params(w, b))
+            moments.append(Params(mw, mb))
+            variances.append(Params(vw, vb))
+        return new, {"t": t, "m": moments, "v": variances}
 
     def config(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-
-
-def _unzip(results):
-    """Per-array update results ``[(a, b), ...]`` as lists ``[a, ...], [b, ...]``."""
-    return tuple(list(column) for column in zip(*results))
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

@@ -1,7 +1,7 @@
 """K networks of one shape trained as one stack (:mod:`anynet.api.sweep`; its engine is :mod:`anynet.train.engine_stacked`).
 
-Network k's layer l is ``weights[l][k]`` of a ``(K, y, x)`` array (biases
-``(K, y, 1)``): the book's layout with a leading K.  A stacked mini-batch
+Network k's layer l is ``params[l].weight[k]`` of a ``(K, y, x)`` array
+(biases ``(K, y, 1)``): the book's layout with a leading K.  A stacked mini-batch
 ``(K, m, x)`` holds each network's own rows, gathered by one ``take`` over a
 flat index row; :mod:`anynet.model.backprop` and the optimizers run on the stack
 unchanged, the leading axis broadcasting through ``@``.
@@ -24,6 +24,7 @@ import array_api_compat
 import numpy as np
 
 from .model import Model
+from .params import Params
 
 
 class PerModel:
@@ -127,22 +128,19 @@ class StackedModel(Model):
     def __init__(self, models):
         first = models[0]
         xp = first.xp
-        weights = [xp.stack([m.weights[l] for m in models]) for l in range(len(first.weights))]
-        biases = [xp.stack([m.biases[l] for m in models]) for l in range(len(first.biases))]
-        super().__init__(first.layers, cost=first.cost, backend=first.backend, weights=weights, biases=biases,
+        params = [Params(xp.stack([m.params[l].weight for m in models]), xp.stack([m.params[l].bias for m in models]))
+                  for l in range(len(first.params))]
+        super().__init__(first.layers, cost=first.cost, backend=first.backend, params=params,
                          input_shape=first.input_shape)
         self.k = len(models)
 
-    def member_parameters(self, k, weights=None, biases=None):
-        """``(weights, biases)`` of network ``k`` (views of the stack, or of the given lists)."""
-        weights = self.weights if weights is None else weights
-        biases = self.biases if biases is None else biases
-        return [w[k, ...] for w in weights], [b[k, ...] for b in biases]
+    def member_parameters(self, k, params=None) -> list:
+        """The parameters of network ``k`` (views of the stack, or of the given list)."""
+        return [Params(p.weight[k, ...], p.bias[k, ...]) for p in (self.params if params is None else params)]
 
     def member(self, k) -> Model:
         """Network ``k`` as a Model viewing the stack's current parameters."""
-        weights, biases = self.member_parameters(k)
-        return Model(self.layers, cost=self.cost, backend=self.backend, weights=weights, biases=biases,
+        return Model(self.layers, cost=self.cost, backend=self.backend, params=self.member_parameters(k),
                      input_shape=self.input_shape)
 
     def correct(self, data):
@@ -151,10 +149,9 @@ class StackedModel(Model):
         (same products, same chunks), so the counts equal the separate runs'."""
         return self.xp.stack([self.member(k).correct(data) for k in range(self.k)])
 
-    def all_finite(self, weights=None, biases=None):
+    def all_finite(self, params=None):
         """A ``(K,)`` boolean array: network k holds no NaN or inf."""
         flags = []
         for k in range(self.k):
-            w, b = self.member_parameters(k, weights, biases)
-            flags.append(Model.all_finite(self, w, b))
+            flags.append(Model.all_finite(self, self.member_parameters(k, params)))
         return self.xp.stack(flags)

@@ -77,11 +77,10 @@ def run_epoch(model, data, order, *, engine, mini_batch_size, eta, reg, optimize
     backend = model.backend
     indices = backend.asarray(order, dtype=backend.index_dtype)  # one transfer per epoch
     spec = StepSpec(model.layers, model.cost, optimizer, reg)
-    weights, biases = model.parameters()
     with backend.errstate():
-        (weights, biases), opt_state = engine.epoch(
-            spec, backend, (list(weights), list(biases)), opt_state, data, indices,
+        params, opt_state = engine.epoch(
+            spec, backend, list(model.parameters()), opt_state, data, indices,
             m=mini_batch_size, eta=eta, reducer=reducer, bar=bar, **({} if masks is None else {"masks": masks}),
         )
-    model.set_parameters(weights, biases)
+    model.set_parameters(params)
     return opt_state

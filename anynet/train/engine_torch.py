@@ -31,6 +31,7 @@ from collections import OrderedDict
 
 import torch
 
+from ..model.params import Params
 from .engine import LOOP
 from .step import StepSpec
 
@@ -64,9 +65,10 @@ class TorchScanEngine:
         if key is not None and key not in self.fallbacks:
             try:
                 with _torch_warnings_ignored():
-                    params, state = self.program(key, spec, backend)(
-                        (params, state), data.x, data.targets, indices[:full].reshape(-1, m), backend.asarray(eta)
-                    )
+                    params, state = typed(self.program(key, spec, backend)(
+                        untyped((params, state)), data.x, data.targets, indices[:full].reshape(-1, m),
+                        backend.asarray(eta),
+                    ))
             except Exception as exc:  # noqa: BLE001  (compilers fail in many ways; the loop computes the same numbers)
                 self._give_up(key, exc)
             else:
@@ -100,8 +102,7 @@ def configuration(spec: StepSpec, backend, params, data, m: int, steps: int) -> 
     """What a compiled epoch is specialised to: the step's settings, dtype,
     device, parameter and data shapes, mini-batch size and number of full
     mini-batches."""
-    weights, _ = params
-    shapes = tuple(tuple(w.shape) for w in weights), tuple(data.x.shape[1:]), tuple(data.targets.shape[1:])
+    shapes = tuple(tuple(p.weight.shape) for p in params), tuple(data.x.shape[1:]), tuple(data.targets.shape[1:])
     return spec.key(), backend.dtype_name, str(backend.device), shapes, m, steps
 
 
@@ -112,13 +113,37 @@ def scan_epoch(step):
 
     def epoch(carry, x, targets, batches, eta):
         def body(carry, ids):
-            params, state = carry
+            params, state = typed(carry)
             carry = step(params, state, torch.index_select(x, 0, ids), torch.index_select(targets, 0, ids), eta)
-            return carry, ids.new_zeros(())  # scan wants a tensor out of every step
+            return untyped(carry), ids.new_zeros(())  # scan wants a tensor out of every step
 
         return scan(body, carry, batches)[0]
 
     return epoch
+
+
+def untyped(tree):
+    """``tree`` (the carry: tuples, lists and dicts of tensors) with every
+    :class:`~anynet.model.params.Params` as a plain tuple: the body of
+    torch's scan may return tuples, lists and dicts of tensors only."""
+    if isinstance(tree, (tuple, list)):
+        items = [untyped(item) for item in tree]
+        return items if isinstance(tree, list) else tuple(items)
+    if isinstance(tree, dict):
+        return {key: untyped(value) for key, value in tree.items()}
+    return tree
+
+
+def typed(tree):
+    """The inverse of :func:`untyped`: in the carry, every list's pairs
+    (parameters, optimizer moments) are Params again."""
+    if isinstance(tree, list):
+        return [Params(*typed(item)) if isinstance(item, tuple) else typed(item) for item in tree]
+    if isinstance(tree, tuple):
+        return tuple(typed(item) for item in tree)
+    if isinstance(tree, dict):
+        return {key: typed(value) for key, value in tree.items()}
+    return tree
 
 
 def _own_code(function, name):

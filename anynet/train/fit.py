@@ -59,25 +59,24 @@ class TrainState:
     schedule: object = None  # a schedules.PlateauState or StepState
     best_accuracy: int = -1
     best_epoch: int | None = None
-    best_parameters: tuple | None = None  # (weights, biases) of the best epoch, for early stopping
+    best_parameters: list | None = None  # the best epoch's parameters (Params), for early stopping
     since_best: int = 0
     stopped: bool = False  # the schedule or early stopping ended the run
     history: list = field(default_factory=list)
     # the last epoch's parameters when early stopping restored the best ones at
     # the end: a longer resumed run goes on from these, as an uninterrupted one would
-    resume_parameters: tuple | None = None
+    resume_parameters: list | None = None
     # the host NumPy Generator the dropout masks are drawn from, one draw per
     # Dropout layer per step (None: the network has no dropout)
     mask_rng: object = None
 
     @classmethod
     def start(cls, model, config: TrainConfig, shuffler: Shuffler, mask_rng=None) -> "TrainState":
-        weights, biases = model.parameters()
         return cls(
             shuffler=shuffler,
             mask_rng=mask_rng,
             eta=config.eta,
-            optimizer_state=config.optimizer.init(weights, biases, xp=model.xp),
+            optimizer_state=config.optimizer.init(model.parameters(), xp=model.xp),
             schedule=config.eta_schedule.start(config.eta) if config.eta_schedule is not None else None,
         )
 
@@ -127,7 +126,7 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
         callback.on_train_begin(train)
     reg = config.regularizer(train.n)
     if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
-        model.set_parameters(*state.resume_parameters)  # a finished run, resumed for more epochs
+        model.set_parameters(state.resume_parameters)  # a finished run, resumed for more epochs
         state.resume_parameters = None
     with rank_threads(reducer):
         while state.epoch < config.epochs and not state.stopped:
@@ -141,7 +140,7 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
             _notify(callbacks, "on_epoch_end", report, state)
     if config.early_stopping is not None and state.best_parameters is not None:
         state.resume_parameters = model.parameters()
-        model.set_parameters(*state.best_parameters)
+        model.set_parameters(state.best_parameters)
     _notify(callbacks, "on_train_end", state)
     return state
 
@@ -185,7 +184,7 @@ def _epoch(model, train, config, state, reg, evaluation, progress, reducer, mask
     costs = [c for c in (report.training_cost, report.evaluation_cost) if c is not None]
     finite = reducer.agree(finite and all(np.isfinite(costs)))
     if not finite:
-        model.set_parameters(*last_good)
+        model.set_parameters(last_good)
         raise TrainingDiverged(
             f"training diverged in epoch {state.epoch}: the weights or the cost became NaN or inf at eta {state.eta:g}; "
             f"try a smaller eta (the parameters of the last finite epoch are kept)"
@@ -214,7 +213,7 @@ def _penalty(model, config):
     total_cost divides lmbda by the size of the data it measures)."""
     if not config.lmbda:
         return None
-    return lambda n: config.regularizer(n).penalty(model.weights, xp=model.xp)
+    return lambda n: config.regularizer(n).penalty(model.parameters(), xp=model.xp)
 
 
 def total_cost(model, data, penalty=None) -> float:

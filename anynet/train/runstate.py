@@ -22,6 +22,7 @@ from ..errors import CheckpointError
 from ..io.files import check_output_path
 from .fit import Callback, EpochReport, Shuffler, TrainConfig, TrainState
 from ..model.optimizers import OPTIMIZERS, REGULARIZATIONS
+from ..model.params import book_lists, from_book
 from .schedules import schedule_from_config
 
 RUN_VERSION = 1
@@ -54,17 +55,19 @@ def encode(config: TrainConfig, state: TrainState, *, data_sha256: str, extra: d
 
     optimizer_state = {}
     for key, value in state.optimizer_state.items():
-        if isinstance(value, list):
-            optimizer_state[key] = {"arrays": put(f"opt_{key}", value)}
+        if isinstance(value, list):  # moments, one Params per layer: stored as "{key}_w" and "{key}_b" lists
+            weights, biases = book_lists(value)
+            optimizer_state[f"{key}_w"] = {"arrays": put(f"opt_{key}_w", weights)}
+            optimizer_state[f"{key}_b"] = {"arrays": put(f"opt_{key}_b", biases)}
         else:
             optimizer_state[key] = {"value": int(value)}
     best = None
     if state.best_parameters is not None:
-        weights, biases = state.best_parameters
+        weights, biases = book_lists(state.best_parameters)
         best = {"weights": put("best_w", weights), "biases": put("best_b", biases)}
     resume = None
     if state.resume_parameters is not None:
-        weights, biases = state.resume_parameters
+        weights, biases = book_lists(state.resume_parameters)
         resume = {"weights": put("last_w", weights), "biases": put("last_b", biases)}
     shuffler = _encode_shuffler(state.shuffler, arrays)
     run = {
@@ -182,29 +185,43 @@ def _decode(run, arrays, backend):
     def take(prefix, count):
         return [backend.asarray(arrays[f"r_{prefix}_{i}"]) for i in range(count)]
 
-    # a count (Adam's t) as the 0-d integer array the optimizer keeps, which a compiled epoch can carry
-    optimizer_state = {
-        key: take(f"opt_{key}", spec["arrays"]) if "arrays" in spec
-        else backend.asarray(int(spec["value"]), dtype=backend.index_dtype)
-        for key, spec in run["optimizer_state"].items()
-    }
+    def pairs(spec, weights, biases):
+        return from_book(take(weights, spec["weights"]), take(biases, spec["biases"]))
+
     best, resume = run["best_parameters"], run["resume_parameters"]
     state = TrainState(
         shuffler=_decode_shuffler(run["shuffler"], arrays),
         eta=float(run["eta"]),
-        optimizer_state=optimizer_state,
+        optimizer_state=_decode_optimizer_state(run["optimizer_state"], take, backend),
         epoch=int(run["epoch"]),
         schedule=None if run["schedule"] is None else schedule_rule.restore(run["schedule"]),
         best_accuracy=run["best_accuracy"],
         best_epoch=run["best_epoch"],
-        best_parameters=None if best is None else (take("best_w", best["weights"]), take("best_b", best["biases"])),
+        best_parameters=None if best is None else pairs(best, "best_w", "best_b"),
         since_best=int(run["since_best"]),
         stopped=bool(run["stopped"]),
         history=[EpochReport(**r) for r in run["history"]],
-        resume_parameters=None if resume is None else (take("last_w", resume["weights"]), take("last_b", resume["biases"])),
+        resume_parameters=None if resume is None else pairs(resume, "last_w", "last_b"),
         mask_rng=None if run.get("mask_rng") is None else _decode_generator(run["mask_rng"]),
     )
     return config, state
+
+
+def _decode_optimizer_state(specs, take, backend) -> dict:
+    """The optimizer's state from the file's entries: moments stored as
+    ``{key}_w`` and ``{key}_b`` lists become one list of Params under
+    ``key``; a count (Adam's t) the 0-d integer array the optimizer keeps,
+    which a compiled epoch can carry."""
+    state = {}
+    for key, spec in specs.items():
+        if "arrays" not in spec:
+            state[key] = backend.asarray(int(spec["value"]), dtype=backend.index_dtype)
+        elif key.endswith("_w"):
+            state[key[:-2]] = from_book(take(f"opt_{key}", spec["arrays"]),
+                                        take(f"opt_{key[:-2]}_b", specs[f"{key[:-2]}_b"]["arrays"]))
+        elif not key.endswith("_b") or f"{key[:-2]}_w" not in specs:
+            raise CheckpointError(f"the run record's optimizer state has an unpaired entry {key!r}")
+    return state
 
 
 def _decode_shuffler(spec, arrays) -> Shuffler:

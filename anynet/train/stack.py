@@ -30,7 +30,7 @@ from .step import LocalReducer
 @dataclass
 class StackRun:
     """One network's run in a stack: its TrainState (history, schedule,
-    early stopping), its final ``(weights, biases)`` (views of the stack) and
+    early stopping), its final parameters (views of the stack) and
     the epoch it diverged in (None if it did not)."""
 
     state: TrainState
@@ -59,7 +59,7 @@ def fit_stack(models, train, configs, shufflers, *, evaluation=None, on_epoch=No
             for s, c in zip(shufflers, configs)]
     lmbdas = [c.lmbda for c in configs]
     reg = Regularizer(config.regularization, PerModel(lmbdas), train.n) if any(lmbdas) else None
-    opt_state = config.optimizer.init(model.weights, model.biases, xp=model.xp)
+    opt_state = config.optimizer.init(model.parameters(), xp=model.xp)
     engine, backend = engine_of(model), model.backend
     for epoch in range(config.epochs):
         if all(run.ended for run in runs):
@@ -91,7 +91,7 @@ def _end_epoch(model, k, run, config, epoch, seconds, train, evaluation, correct
     schedule and early stopping, history; a run that ends keeps its parameters."""
     if not finite[k]:
         run.diverged_in, run.ended = epoch, True
-        run.parameters = model.member_parameters(k, *last_good)
+        run.parameters = model.member_parameters(k, last_good)
         return
     report = EpochReport(epoch=epoch, eta=run.state.eta, seconds=seconds, n_training=train.n)
     if evaluation is not None:

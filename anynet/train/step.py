@@ -6,7 +6,7 @@ made of; and :class:`LocalReducer`, the reducer of one process.
 So that a step can be compiled, it keeps these rules (and so does everything
 it calls): only ``xp`` operations and Python arithmetic on Python numbers
 (no ``float()``, ``bool()``, ``if`` on an array); shapes only from
-``.shape``; it returns the containers it was given (lists of parameters, the
+``.shape``; it returns the containers it was given (a list of Params, the
 state dict with the same keys); the optimizer state holds arrays only; the
 per-run settings (layers, cost, optimizer, regulariser) are closed over, and
 eta is an argument of every call.
@@ -32,7 +32,8 @@ class LocalReducer:
     is_root = True
 
     def batch_gradients(self, grad_fn, x, targets, rows=None):
-        """``grad_fn(x, targets) -> (nabla_b, nabla_w)``, summed over the rows."""
+        """``grad_fn(x, targets)``: the gradient summed over the rows, one
+        Params per entry of the parameter list."""
         return grad_fn(x, targets)
 
     def local_rows(self, rows: int) -> tuple[int, int]:
@@ -60,8 +61,8 @@ def rank_threads(reducer):
 
 def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
     """``step(params, state, x, targets, eta, masks=None, rows=None) -> (params, state)``: one
-    mini-batch update of ``params = (weights list, biases list)`` and the
-    optimizer's ``state``, with learning rate ``eta`` (and ``masks``, one per
+    mini-batch update of ``params`` (a list of :class:`~anynet.model.params.Params`)
+    and the optimizer's ``state``, with learning rate ``eta`` (and ``masks``, one per
     layer, None where none, for the Dropout layers).  ``fuse`` runs the
     elementwise chains as fused kernels (CuPy); ``reducer`` (None: this
     process alone) combines the batch gradient across processes; with
@@ -72,18 +73,13 @@ def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
     update = optimizer.bind(reg=reg, xp=xp, fuse=fuse)
 
     def step(params, state, x, targets, eta, masks=None, rows=None):
-        weights, biases = params
         if reducer is None:
-            nabla_b, nabla_w = grads(weights, biases, x, targets, masks)
+            gradients = grads(params, x, targets, masks)
         elif rows is None:
-            grad_fn = functools.partial(grads, weights, biases, masks=masks)
-            nabla_b, nabla_w = reducer.batch_gradients(grad_fn, x, targets)
+            gradients = reducer.batch_gradients(functools.partial(grads, params, masks=masks), x, targets)
         else:  # x holds this rank's rows of a mini-batch of `rows` rows (reducer.local_rows)
-            grad_fn = functools.partial(grads, weights, biases, masks=masks)
-            nabla_b, nabla_w = reducer.batch_gradients(grad_fn, x, targets, rows=rows)
-        m = x.shape[-2] if rows is None else rows
-        weights, biases, state = update(weights, biases, nabla_w, nabla_b, state, eta, m)
-        return (weights, biases), state
+            gradients = reducer.batch_gradients(functools.partial(grads, params, masks=masks), x, targets, rows=rows)
+        return update(params, gradients, state, eta, x.shape[-2] if rows is None else rows)
 
     return step
 

@@ -24,6 +24,7 @@ from anynet.xp.backend import get_backend, to_numpy
 from anynet.model.layers.chain import mlp_gradients as backprop
 from anynet.model.costs import QuadraticCost
 from anynet.model.optimizers import SGD
+from anynet.model.params import book_lists, from_book
 
 SIZES = [8, 6, 3]
 N_SAMPLES = 40
@@ -78,7 +79,7 @@ def train(reducer, batch: int, *, backend="numpy", fail_rank=None) -> np.ndarray
     xp = be.xp
     x, targets, weights, biases = make_problem()
     x, targets = be.asarray(x), be.asarray(targets)
-    weights, biases = [be.asarray(w) for w in weights], [be.asarray(b) for b in biases]
+    params = from_book([be.asarray(w) for w in weights], [be.asarray(b) for b in biases])
     activations = [Sigmoid()] * (len(SIZES) - 1)
     order_rng = np.random.default_rng(7)
     optimizer = SGD()
@@ -91,17 +92,14 @@ def train(reducer, batch: int, *, backend="numpy", fail_rank=None) -> np.ndarray
             xb, tb = xp.take(x, rows, axis=0), xp.take(targets, rows, axis=0)
 
             def grad_fn(x_rows, target_rows):
-                return backprop(
-                    weights, biases, x_rows, target_rows, activations=activations, cost=QuadraticCost, xp=xp
-                )
+                return backprop(params, x_rows, target_rows, activations=activations, cost=QuadraticCost, xp=xp)
 
             with be.errstate():
-                nabla_b, nabla_w = reducer.batch_gradients(grad_fn, xb, tb)
-            weights, biases, _ = optimizer.step(
-                weights, biases, nabla_w, nabla_b, None, eta=ETA, m=xb.shape[0], reg=None, xp=xp
-            )
+                grads = reducer.batch_gradients(grad_fn, xb, tb)
+            params, _ = optimizer.step(params, grads, None, eta=ETA, m=xb.shape[0], reg=None, xp=xp)
         if reducer.agree(epoch + 1 == EPOCHS):  # rank 0 decides when to stop
             break
+    weights, biases = book_lists(params)
     return np.concatenate([to_numpy(a).ravel() for a in biases + weights])
 
 

@@ -36,25 +36,16 @@ from typing import Any, Callable, NamedTuple
 
 from ... import arguments
 from ...errors import ArgumentError
+from ..params import Params  # noqa: F401  (the layers' parameter type, defined beside the model)
 
 Array = Any
-
-
-class Params(NamedTuple):
-    """A layer's parameters, in one order everywhere: ``weight`` then ``bias``.
-    A dense layer's weight is the book's ``(out, in)``, its bias ``(out, 1)``;
-    a convolution's weight ``(filters, channels, height, width)``, its bias
-    ``(filters,)``.  Stacked networks add a leading K to both."""
-
-    weight: Array
-    bias: Array
 
 
 class Bound(NamedTuple):
     """A layer's computations with the namespace and kernels fixed
     (:meth:`Layer.bind`), all arguments positional: ``forward(params, x,
     train, mask) -> (y, saved)``, ``backward(params, saved, g, input_grad)
-    -> (g_in, grads)``; ``params`` is a ``(weight, bias)`` pair or None.  An
+    -> (g_in, grads)``; ``params`` and ``grads`` are :class:`Params` or None.  An
     output layer also has ``backward_delta(params, saved, delta,
     input_grad)``, from the error of its weighted input (None elsewhere)."""
 
@@ -89,20 +80,16 @@ class Layer:
         forward, backward = self.forward, self.backward
 
         def bound_forward(params, x, train=False, mask=None):
-            return forward(_params(params), x, xp=xp, train=train, mask=mask, fuse=fuse)
+            return forward(params, x, xp=xp, train=train, mask=mask, fuse=fuse)
 
         def bound_backward(params, saved, g, input_grad=True):
-            return backward(_params(params), saved, g, xp=xp, fuse=fuse, input_grad=input_grad)
+            return backward(params, saved, g, xp=xp, fuse=fuse, input_grad=input_grad)
 
         return Bound(bound_forward, bound_backward)
 
     def config(self) -> dict:
         """The layer's type and configuration, plain values only (what a checkpoint stores)."""
         return {"type": type(self).__name__, **dataclasses.asdict(self)}
-
-
-def _params(pair):
-    return None if pair is None else Params(*pair)
 
 
 def check_rank(layer, input_shape, rank: int, what: str) -> tuple:

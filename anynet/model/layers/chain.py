@@ -33,7 +33,7 @@ def output_shapes(layers, input_shape) -> list[tuple]:
 
 def param_shapes(layers, input_shape) -> list[Params]:
     """The shapes of the parameters of every layer that has any, in layer
-    order (the order of a model's weight and bias lists): one
+    order (the order of a model's parameter list): one
     :class:`Params` of shape tuples each.  The chain's shapes must fit."""
     shapes = [tuple(input_shape), *output_shapes(layers, input_shape)]
     found = (layer.param_shapes(shape) for layer, shape in zip(layers, shapes))
@@ -67,8 +67,7 @@ def init_params(layers, rng, input_shape) -> list:
     shapes = [tuple(input_shape), *output_shapes(layers, input_shape)]
     if layers and all(isinstance(layer, Dense) for layer in layers) and len({l.initializer for l in layers}) == 1:
         sizes = [layers[0].n_in, *(layer.n_out for layer in layers)]
-        biases, weights = get_initializer(layers[0].initializer)(sizes, rng)
-        return [Params(w, b) for w, b in zip(weights, biases)]
+        return get_initializer(layers[0].initializer)(sizes, rng)
     return [layer.init(rng, shape) for layer, shape in zip(layers, shapes)]
 
 
@@ -100,54 +99,55 @@ def output_layer(layers, params, x, *, xp, masks=None, fuse=None, activate=True)
     return saved.z, saved.a
 
 
-def per_layer(layers, weights, biases) -> list:
-    """Each layer's :class:`Params` (None for a layer without parameters) from
-    the weight and bias lists of the layers that have them, in layer order."""
-    pairs = iter(zip(weights, biases))
-    return [Params(*next(pairs)) if layer.has_params else None for layer in layers]
+def per_layer(layers, params) -> list:
+    """Each layer's :class:`Params` (None for a layer without parameters)
+    from a model's parameter list (one Params per layer that has any, in
+    layer order)."""
+    if len(params) == len(layers):
+        return list(params)
+    found = iter(params)
+    return [next(found) if layer.has_params else None for layer in layers]
 
 
-def gradients(layers, weights, biases, x, y, *, cost, xp, masks=None, fuse=None):
-    """``(nabla_b, nabla_w)``: :func:`backprop` on the weight and bias lists
-    of the layers that have parameters, in the lists' shapes (the loop's and
-    the optimizers' form; the book's order, biases first)."""
-    return gradient_fn(layers, cost=cost, xp=xp, fuse=fuse)(weights, biases, x, y, masks)
+def gradients(layers, params, x, y, *, cost, xp, masks=None, fuse=None) -> list:
+    """The gradient of ``cost`` summed over the batch ``(x, y)``, in the form
+    of a model's parameters: one :class:`Params` per layer that has any."""
+    return gradient_fn(layers, cost=cost, xp=xp, fuse=fuse)(params, x, y, masks)
 
 
 def gradient_fn(layers, *, cost, xp, fuse=None):
-    """``grads(weights, biases, x, y, masks=None) -> (nabla_b, nabla_w)``:
-    :func:`gradients` with each layer's computations bound once
+    """``grads(params, x, y, masks=None) -> list of Params``: :func:`gradients`
+    with each layer's computations bound once
     (:meth:`~anynet.model.layers.base.Layer.bind`), for a training step that
     calls it once per mini-batch: the same operations, in the same order."""
     layers = tuple(layers)
     run = _backprop_fn(layers, cost=cost, xp=xp, fuse=fuse)
     slots = tuple(i for i, layer in enumerate(layers) if layer.has_params)
     if len(slots) == len(layers):
-        def grads(weights, biases, x, y, masks=None):
-            per_layer = run(list(zip(weights, biases)), x, y, masks)
-            return [g[1] for g in per_layer], [g[0] for g in per_layer]
-    else:
-        def grads(weights, biases, x, y, masks=None):
-            per_layer = run(_pairs(layers, weights, biases), x, y, masks)
-            return [per_layer[i][1] for i in slots], [per_layer[i][0] for i in slots]
+        return run  # every layer has parameters: the lists line up
+
+    def grads(params, x, y, masks=None):
+        found = iter(params)
+        every = run([next(found) if layer.has_params else None for layer in layers], x, y, masks)
+        return [every[i] for i in slots]
+
     return grads
 
 
-def mlp_gradients(weights, biases, x, y, *, activations, cost, xp, fuse=None):
-    """:func:`gradients` of the book's network given by its parameter lists
-    and one Activation per layer: ``(nabla_b, nabla_w)``."""
-    return gradients(_dense_for(weights, activations), weights, biases, x, y, cost=cost, xp=xp, fuse=fuse)
+def mlp_gradients(params, x, y, *, activations, cost, xp, fuse=None) -> list:
+    """:func:`gradients` of the book's network given by its parameters (one
+    Params per layer) and one Activation per layer."""
+    return gradients(_dense_for(params, activations), params, x, y, cost=cost, xp=xp, fuse=fuse)
 
 
-def mlp_output(weights, biases, x, *, activations, xp, fuse=None, activate=True):
-    """:func:`output_layer` of the book's network given by its parameter lists
-    and one Activation per layer: ``(z, a)``."""
-    layers = _dense_for(weights, activations)
-    return output_layer(layers, per_layer(layers, weights, biases), x, xp=xp, fuse=fuse, activate=activate)
+def mlp_output(params, x, *, activations, xp, fuse=None, activate=True):
+    """:func:`output_layer` of the book's network given by its parameters (one
+    Params per layer) and one Activation per layer: ``(z, a)``."""
+    return output_layer(_dense_for(params, activations), list(params), x, xp=xp, fuse=fuse, activate=activate)
 
 
-def _dense_for(weights, activations) -> list:
-    return [Dense(w.shape[-1], w.shape[-2], act) for w, act in zip(weights, activations)]
+def _dense_for(params, activations) -> list:
+    return [Dense(p.weight.shape[-1], p.weight.shape[-2], act) for p, act in zip(params, activations)]
 
 
 def dense_layers(sizes, activations) -> list:
@@ -159,14 +159,13 @@ def dense_layers(sizes, activations) -> list:
 def backprop(layers, params, x, y, *, cost, xp, masks=None, fuse=None) -> list:
     """The gradient of ``cost`` summed over the batch ``(x, y)``: one
     :class:`Params` (or None) per layer, in the shapes of ``params``."""
-    grads = _backprop_fn(tuple(layers), cost=cost, xp=xp, fuse=fuse)(params, x, y, masks)
-    return [None if g is None else Params(*g) for g in grads]
+    return _backprop_fn(tuple(layers), cost=cost, xp=xp, fuse=fuse)(params, x, y, masks)
 
 
 def _backprop_fn(layers, *, cost, xp, fuse):
     """``run(params, x, y, masks) -> grads``: backpropagation with every
-    layer bound (``params`` and ``grads``: a ``(weight, bias)`` pair or None
-    per layer).  The output error comes from the cost, then flows back
+    layer bound (``params`` and ``grads``: a :class:`Params` or None per
+    layer).  The output error comes from the cost, then flows back
     through each layer's ``backward``."""
     output = layers[-1]
     if not isinstance(output, Dense):
@@ -177,7 +176,7 @@ def _backprop_fn(layers, *, cost, xp, fuse):
     output_backward, output_delta, act = bound[-1].backward_delta, cost.output_delta, output.act
     input_grad, no_masks = len(layers) > 1, (None,) * len(layers)
 
-    def run(params, x, y, masks):
+    def run(params, x, y, masks=None):
         saved = []
         a = x
         for forward, p, mask in zip(forwards, params, no_masks if masks is None else _masks(layers, masks)):
@@ -191,12 +190,6 @@ def _backprop_fn(layers, *, cost, xp, fuse):
         return grads
 
     return run
-
-
-def _pairs(layers, weights, biases) -> list:
-    """Each layer's ``(weight, bias)`` (None for a layer without parameters)."""
-    pairs = iter(zip(weights, biases))
-    return [next(pairs) if layer.has_params else None for layer in layers]
 
 
 def _masks(layers, masks):

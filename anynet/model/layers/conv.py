@@ -90,7 +90,7 @@ class Conv2D(Layer):
     def init(self, rng, input_shape) -> Params:
         """Biases then weights, drawn by the named dense initializer for the filter matrix."""
         self.output_shape(input_shape)
-        (bias,), (weight,) = get_initializer(self.initializer)([self.fan_in, self.out_channels], rng)
+        ((weight, bias),) = get_initializer(self.initializer)([self.fan_in, self.out_channels], rng)
         return Params(weight.reshape((self.out_channels, self.in_channels, *self.kernel)), bias.reshape(-1))
 
     def forward(self, params, x, *, xp, train=False, mask=None, fuse=None):

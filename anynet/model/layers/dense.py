@@ -68,8 +68,8 @@ class Dense(Layer):
     def init(self, rng, input_shape) -> Params:
         """Biases then weights, drawn by the named initializer for sizes ``[n_in, n_out]``."""
         self.output_shape(input_shape)
-        (bias,), (weight,) = get_initializer(self.initializer)([self.n_in, self.n_out], rng)
-        return Params(weight, bias)
+        (params,) = get_initializer(self.initializer)([self.n_in, self.n_out], rng)
+        return params
 
     def bind(self, *, xp, fuse=None) -> Bound:
         """The forward, backward and backward_delta on ``xp`` with ``fuse``
@@ -91,20 +91,17 @@ class Dense(Layer):
 
     def backward(self, params, saved, g, *, xp, fuse=None, input_grad=True):
         """``(g_in, grads)`` from ``g = dC/da``: the delta is ``g * act'(z)``."""
-        g_in, (nabla_w, nabla_b) = self.bind(xp=xp, fuse=fuse).backward(params, saved, g, input_grad)
-        return g_in, Params(nabla_w, nabla_b)
+        return self.bind(xp=xp, fuse=fuse).backward(params, saved, g, input_grad)
 
     def backward_delta(self, params, saved, delta, *, xp, input_grad=True):
         """``(g_in, grads)`` from the error ``delta = dC/dz`` of this layer's
         weighted input (an output layer's, which the cost gives directly)."""
-        g_in, (nabla_w, nabla_b) = self.bind(xp=xp).backward_delta(params, saved, delta, input_grad)
-        return g_in, Params(nabla_w, nabla_b)
+        return self.bind(xp=xp).backward_delta(params, saved, delta, input_grad)
 
 
 def _bind(act, xp, fuse) -> Bound:
     """A Dense layer's computations with its activation, ``xp`` and kernels
-    fixed; ``params`` are ``(weight, bias)`` pairs and the gradients come as
-    ``(nabla_w, nabla_b)`` pairs (a training step calls these once per
+    fixed; ``params`` and the gradients are :class:`Params` (a training step calls these once per
     mini-batch: no lookups or keyword arguments here that can be made once)."""
     layer, backward_fn = fused(fuse, backprop.layer, backprop.backward)
     transpose, total, reshape = xp.matrix_transpose, xp.sum, xp.reshape
@@ -120,7 +117,7 @@ def _bind(act, xp, fuse) -> Bound:
         # call on NumPy against expand_dims' 4.8 us (its axis checks run in Python)
         nabla_b = reshape(summed, (*summed.shape, 1))
         nabla_w = transpose(delta) @ saved[0]
-        return (delta @ params[0] if input_grad else None), (nabla_w, nabla_b)
+        return (delta @ params[0] if input_grad else None), _new(Params, (nabla_w, nabla_b))
 
     def backward(params, saved, g, input_grad=True):
         _, z, a = saved
