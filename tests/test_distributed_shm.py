@@ -75,16 +75,47 @@ def test_share_memory_must_be_a_bool():
         MPIReducer(FakeComm(FakeWorld(1), 0), share_memory="yes")
 
 
+def test_a_step_is_complete_once_every_rank_has_posted():
+    world = FakeWorld(2)
+    opened = world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64"))
+    for rows in opened:
+        rows.next()
+    seen = [opened[0].Test()]
+    opened[0].post(0)
+    seen.append(opened[1].Test())
+    opened[1].post(1)
+    seen += [opened[0].Test(), opened[1].Test()]
+    opened[0].next()
+    seen.append(opened[0].Test())  # the next step waits for new posts
+    assert seen == [False, False, True, True, False]
+
+
 class NoGather(FakeComm):
     def Iallgatherv(self, send, spec):
         raise AssertionError("a block vector crossed MPI")
 
+    def Ibarrier(self):
+        raise AssertionError("a barrier was called")
 
-def test_with_shared_rows_no_block_vector_crosses_mpi():
-    world = FakeWorld(2)
+
+@pytest.mark.skipif(not shm.SharedRows.posts_suffice, reason="posts alone are used on x86-64 only")
+def test_with_posts_a_step_makes_no_mpi_call():
     make = lambda world, rank: MPIReducer(NoGather(world, rank), block_size=3)  # noqa: E731
-    shared = train_ranks(2, make, 10)
+    assert train_ranks(3, make, 10)[0].tobytes() == train_ranks(1, mpi_reducer("exact", 3), 10)[0].tobytes()
+
+
+def test_without_posts_the_ranks_meet_at_a_barrier(monkeypatch):
+    monkeypatch.setattr(shm.SharedRows, "posts_suffice", False)
+    shared = train_ranks(2, mpi_reducer("exact", 3), 10)
     assert shared[0].tobytes() == train_ranks(2, mpi_reducer("exact", 3, share_memory=False), 10)[0].tobytes()
+    world = FakeWorld(2)
+    with pytest.raises(AssertionError, match="a barrier was called"):
+        world.run(lambda rank: MPIReducer(NoGather(world, rank), block_size=3)
+                  .batch_gradients(_grad_fn, np.zeros((10, 2)), np.zeros((10, 1))))
+
+
+def test_without_shared_rows_block_vectors_cross_mpi():
+    world = FakeWorld(2)
     with pytest.raises(AssertionError, match="crossed MPI"):
         world.run(lambda rank: MPIReducer(NoGather(world, rank), block_size=3, share_memory=False)
                   .batch_gradients(_grad_fn, np.zeros((10, 2)), np.zeros((10, 1))))

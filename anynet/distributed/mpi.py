@@ -82,11 +82,13 @@ class MPIReducer(BlockReducer):
     on every rank.  With NumPy gradients and every rank on one machine, the
     ranks write their block vectors into memory they all map
     (:class:`~anynet.distributed.shm.SharedRows`; ``share_memory=False``
-    turns that off) and meet at one ``Ibarrier`` a step; otherwise the
-    vectors cross MPI (``Iallgatherv``).  ``reduce="fast"`` computes each
-    rank's share in one call and sums with one ``Iallreduce``: less work and
-    traffic, equal only to rounding.  Both wait by polling with naps
-    (:func:`wait`), which leaves the core to ranks that still compute.  Any
+    turns that off) and wait until every rank has posted its own there (on
+    x86-64; elsewhere at one ``Ibarrier``): no MPI call in a step.
+    Otherwise the vectors cross MPI (``Iallgatherv``).  ``reduce="fast"``
+    computes each rank's share in one call and sums with one
+    ``Iallreduce``: less work and traffic, equal only to rounding.  Every
+    wait polls, then yields the core, then naps (:func:`wait`), which leaves
+    the core to ranks that still compute.  Any
     fixed ``block_size`` is exact; bigger blocks mean fewer, larger matrix
     products and fewer vectors to gather.  The
     default (None) cuts every mini-batch into 4 blocks (``ceil(m / 4)``
@@ -131,8 +133,9 @@ class MPIReducer(BlockReducer):
     def _fold_blocks(self, layout, grads, plan):
         """On the host (NumPy gradients): this rank's block gradients are
         written straight into its rows of the ``(K, P)`` block rows, which
-        every rank maps where all run on one machine (:class:`SharedRows`;
-        then a barrier is the only MPI call), else gathered into them by
+        every rank maps where all run on one machine (:class:`SharedRows`:
+        the ranks post their rows there and wait for each other's posts),
+        else gathered into them by
         ``Iallgatherv`` from a send buffer (both kept from step to step);
         the rows are folded into one new vector (:func:`fold_rows`).  Other
         backends flatten on their device and cross in one copy."""
@@ -143,7 +146,8 @@ class MPIReducer(BlockReducer):
             rows = shared.next()
             for row, gradient in zip(rows[plan.firsts[self.rank] :], grads):
                 write_row(row, layout.arrays(gradient), layout.shapes)
-            self._wait(self.comm.Ibarrier())
+            shared.post(self.rank)
+            self._wait(shared if shared.posts_suffice else self.comm.Ibarrier())
             return fold_rows(rows)
         mine = self._buffer("send", len(grads), layout)
         for row, gradient in zip(mine, grads):
@@ -161,7 +165,8 @@ class MPIReducer(BlockReducer):
             return last[2]  # every step but those after a change of batch size
         key = ("shared", blocks, layout.size, layout.backend.dtype_name)
         if key not in self._buffers:
-            usable = self.share_memory and self.size > 1 and callable(getattr(self.comm, "Ibarrier", None))
+            barrier = SharedRows.posts_suffice or callable(getattr(self.comm, "Ibarrier", None))
+            usable = self.share_memory and self.size > 1 and barrier
             self._buffers[key] = SharedRows.open(self.comm, *key[1:]) if usable else None
         self._last_shared = (blocks, layout, self._buffers[key])
         return self._buffers[key]
