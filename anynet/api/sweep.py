@@ -3,9 +3,10 @@ trained together as stacks, each network equal to its separate run
 ``Network(sizes, cost, seed=s, ...).SGD(...)``: bit for bit on NumPy, to
 rounding on the other backends.
 
-A thin front: it builds the Networks, splits them into stacks and hands
-each stack to the training loop of :mod:`anynet.train.stack` (fit's pieces
-per network), through the Networks' public surface only.  Under MPI (``comm=``), the configurations are split across the ranks in
+A thin front: it builds the Networks, splits them into stacks and trains
+each stack with the one training loop, :func:`anynet.train.fit.fit` (a
+:class:`~anynet.model.stacked.StackedModel`: each network its own run),
+through the Networks' public surface only.  Under MPI (``comm=``), the configurations are split across the ranks in
 contiguous blocks and every rank returns all the trained networks.
 """
 
@@ -19,11 +20,11 @@ import numpy as np
 
 from .. import arguments
 from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
-from ..train.fit import Shuffler, TrainConfig
-from ..train.stack import fit_stack
+from ..train.fit import Callback, Shuffler, TrainConfig, fit
 from ..model.layers import Dense, Layer, chain
 from ..model.memory import check_memory, shortfall
 from ..model.params import book_lists
+from ..model.stacked import StackedModel
 from ..xp.backend import get_backend
 from .network_api import Network
 
@@ -57,16 +58,15 @@ def sweep(sizes, training_data, epochs, mini_batch_size, eta, lmbda=0.0, seeds=0
     etas = _values("eta", eta, lambda v: arguments.real("eta", v, low=0.0, low_open=True))
     lmbdas = _values("lmbda", lmbda, lambda v: arguments.real("lmbda", v, low=0.0))
     settings = list(itertools.product(seeds, etas, lmbdas))
-    configs = [TrainConfig(epochs, mini_batch_size, e, l, regularization, optimizer,
-                           True if eta_schedule is True else eta_schedule, early_stopping) for _, e, l in settings]
+    monitors = frozenset(() if evaluation_data is None else ("evaluation_accuracy",))  # every epoch's, as SGD's
+    configs = [TrainConfig(epochs, mini_batch_size, e, l, regularization, optimizer, True if eta_schedule is True
+                           else eta_schedule, early_stopping, monitors) for _, e, l in settings]
     nets = [Network(sizes, cost, seed=s, **network_options) for s, _, _ in settings]
     for net, (s, e, l) in zip(nets, settings):
         net.sweep = {"seed": s, "eta": e, "lmbda": l, "diverged_in": None}
     first = nets[0]
     train = first.to_device(training_data, name="training_data")
     evaluation = None if evaluation_data is None else first.to_device(evaluation_data, name="evaluation_data")
-    if configs[0].selects_epochs and evaluation is None:
-        raise ArgumentError("eta_schedule and early_stopping need evaluation_data to measure accuracy on")
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     mine = np.array_split(np.arange(len(nets)), size)[rank].tolist()
     per_stack = stack or max(len(mine), 1)
@@ -170,32 +170,44 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
     final parameters and history."""
     first = nets[0]
     check_memory(first.model.layers, first.model.input_shape, first.backend, copies=6 * len(nets))
-    runs = fit_stack([net.model for net in nets], train, configs, [Shuffler(train.n, net.rng) for net in nets],
-                     evaluation=evaluation, on_epoch=lambda epoch, runs, seconds: say(epoch, indices, runs, seconds))
-    for net, run, config in zip(nets, runs, configs):
-        net.weights, net.biases = book_lists(run.parameters)  # checked copies, off the stack
+    model = StackedModel([net.model for net in nets])
+    states = fit(model, train, configs, shuffler=[Shuffler(train.n, net.rng) for net in nets], evaluation=evaluation,
+                 callbacks=[_EpochLines(say, indices)])
+    for k, (net, state, config) in enumerate(zip(nets, states, configs)):
+        net.weights, net.biases = book_lists(model.member_parameters(k))  # checked copies, off the stack
         net.regularization = config.regularization
-        net.history = run.state.history
-        net.sweep["diverged_in"] = run.diverged_in
+        net.history = state.history
+        net.sweep["diverged_in"] = state.diverged_in
+
+
+class _EpochLines(Callback):
+    """``say(epoch, indices, states, seconds)`` after each epoch of a stack."""
+
+    def __init__(self, say, indices):
+        self.say, self.indices = say, indices
+
+    def on_epoch_end(self, reports, states):
+        report = next(r for r in reports if r is not None)  # a network trained in every epoch fit runs
+        self.say(report.epoch, self.indices, states, report.seconds)
 
 
 def _printer(settings, verbose, evaluation_name):
-    """``say(label, epoch, indices, runs, seconds)``: one line per epoch of a stack."""
+    """``say(label, epoch, indices, states, seconds)``: one line per epoch of a stack."""
 
-    def say(label, epoch, indices, runs, seconds):
+    def say(label, epoch, indices, states, seconds):
         if not verbose:
             return
-        active = sum(not run.ended for run in runs)
-        scored = [(run.state.history[-1].evaluation_accuracy, i) for i, run in zip(indices, runs)
-                  if run.state.history and run.state.history[-1].epoch == epoch
-                  and run.state.history[-1].evaluation_accuracy is not None]
+        active = sum(not state.ended for state in states)
+        scored = [(state.history[-1].evaluation_accuracy, i, state.history[-1].n_evaluation)
+                  for i, state in zip(indices, states)
+                  if state.history and state.history[-1].epoch == epoch
+                  and state.history[-1].evaluation_accuracy is not None]
         best = ""
         if scored:
-            accuracy, i = max(scored, key=lambda score: (score[0], -score[1]))  # the first of equals
+            accuracy, i, n = max(scored, key=lambda score: (score[0], -score[1]))  # the first of equals
             s, e, l = settings[i]
-            n = runs[0].state.history[-1].n_evaluation
             best = f", best {evaluation_name} accuracy {accuracy / n:.2%} (seed {s}, eta {e:g}, lmbda {l:g})"
-        networks = f"{len(runs)} network{'s' if len(runs) > 1 else ''}"
+        networks = f"{len(states)} network{'s' if len(states) > 1 else ''}"
         print(f"{label}Epoch {epoch}: {networks} ({active} still training){best}, {seconds:.2f} s", flush=True)
 
     return say

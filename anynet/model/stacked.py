@@ -138,16 +138,16 @@ class StackedModel(Model):
         """The parameters of network ``k`` (views of the stack, or of the given list)."""
         return [Params(p.weight[k, ...], p.bias[k, ...]) for p in (self.params if params is None else params)]
 
+    def set_members(self, members) -> None:
+        """Install each network's parameters (K lists of Params) as the stack's."""
+        xp = self.xp
+        self.set_parameters([Params(xp.stack([m[l].weight for m in members]), xp.stack([m[l].bias for m in members]))
+                             for l in range(len(members[0]))])
+
     def member(self, k) -> Model:
         """Network ``k`` as a Model viewing the stack's current parameters."""
         return Model(self.layers, cost=self.cost, backend=self.backend, params=self.member_parameters(k),
                      input_shape=self.input_shape)
-
-    def correct(self, data):
-        """How many rows of ``data`` each network classifies correctly: a
-        ``(K,)`` integer array.  Each network is measured as a single one is
-        (same products, same chunks), so the counts equal the separate runs'."""
-        return self.xp.stack([self.member(k).correct(data) for k in range(self.k)])
 
     def all_finite(self, params=None):
         """A ``(K,)`` boolean array: network k holds no NaN or inf."""

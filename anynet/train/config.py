@@ -112,13 +112,15 @@ class TrainConfig:
         m = self.mini_batch_size
         return n // m if self.drop_last else -(-n // m)
 
-    def regularizer(self, n: int):
+    def regularizer(self, n: int, lmbda=None):
         """The weight penalty for a dataset of ``n`` samples (None without lmbda):
-        lmbda divided by ``n`` or by its number of whole mini-batches."""
-        if not self.lmbda:
+        lmbda divided by ``n`` or by its number of whole mini-batches.  A
+        stack of networks gives each its own ``lmbda`` (a PerModel)."""
+        lmbda = self.lmbda if lmbda is None else lmbda
+        if not lmbda:
             return None
         divisor = n if self.lmbda_divisor == "samples" else n // self.mini_batch_size
         if divisor == 0:
             raise ArgumentError(f"lmbda is divided by the number of whole mini-batches, and {n} samples "
                                 f"make none of {self.mini_batch_size}")
-        return Regularizer(self.regularization, self.lmbda, divisor)
+        return Regularizer(self.regularization, lmbda, divisor)

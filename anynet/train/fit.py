@@ -1,104 +1,35 @@
-"""THE training loop.  Every front (anynet.Network, the book's network and
-network2 modules, the command line, the scikit-learn estimator) calls
-:func:`fit`; sweeps (:mod:`anynet.sweep`) run its pieces per network of a
-stack (Shuffler, TrainState, select_epoch, the same step).
+"""THE training loop.  Every front (anynet.Network, the book's network,
+network2 and network3 modules, the command line, the scikit-learn estimator,
+sweeps) calls :func:`fit`, which trains a stack of K >= 1 networks: a
+single Model is K = 1, a :class:`~anynet.model.stacked.StackedModel` (a
+sweep's K networks of one shape) trains each network as its own run.
 
 ``fit`` owns the order of the samples, the mini-batches (through
 :mod:`anynet.train.engine`), the optimizer state, L1/L2, the eta schedule, early
-stopping, the monitors, callbacks, the progress bar and the divergence check.
-Everything that decides the next step lives in :class:`TrainState`, so a run
-saved after any epoch resumes bit for bit (:mod:`anynet.train.runstate`).
+stopping, the monitors, callbacks, the progress bar and the divergence check,
+each per network.  Everything that decides the next step lives in
+:class:`~anynet.train.state.TrainState`, so a run saved after any epoch
+resumes bit for bit (:mod:`anynet.train.runstate`).
 """
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .config import MONITORS, EpochReport, TrainConfig  # noqa: F401  (re-exported: the loop's public types)
-from .dropout import DropoutMasks
+from .dropout import DropoutMasks, needs_mask
 from .engine import run_epoch
 from .engines import engine_of
+from .state import Callback, Shuffler, TrainState  # noqa: F401  (re-exported: the loop's public types)
 from .step import LocalReducer, rank_threads
 from ..errors import ArgumentError, TrainingDiverged
-
-class Shuffler:
-    """The order of the training samples, shuffled at the start of each epoch
-    as the book's SGD shuffles its list: each epoch continues from the last
-    one's order.  ``rng`` is a NumPy Generator, or None for the global
-    ``random`` module the book uses (the same calls, so the same orders), or
-    a ``random.Random`` (a resumed unseeded run continues the global
-    module's draws with one of its own)."""
-
-    def __init__(self, n: int, rng=None):
-        self.rng = rng
-        self.order = list(range(n)) if rng is None else np.arange(n)
-
-    def next_epoch(self) -> np.ndarray:
-        if self.rng is None:
-            random.shuffle(self.order)
-        elif isinstance(self.rng, random.Random):
-            self.rng.shuffle(self.order)
-        else:
-            self.rng.shuffle(self.order)
-        return np.asarray(self.order)
+from ..model.stacked import PerModel, StackedModel
 
 
-@dataclass
-class TrainState:
-    """Everything that decides the rest of a run: restored from a checkpoint,
-    it continues exactly as the uninterrupted run would."""
-
-    shuffler: Shuffler
-    eta: float
-    optimizer_state: dict
-    epoch: int = 0  # epochs completed
-    schedule: object = None  # a schedules.PlateauState or StepState
-    best_accuracy: int = -1
-    best_epoch: int | None = None
-    best_parameters: list | None = None  # the best epoch's parameters (Params), for early stopping
-    since_best: int = 0
-    stopped: bool = False  # the schedule or early stopping ended the run
-    history: list = field(default_factory=list)
-    # the last epoch's parameters when early stopping restored the best ones at
-    # the end: a longer resumed run goes on from these, as an uninterrupted one would
-    resume_parameters: list | None = None
-    # the host NumPy Generator the dropout masks are drawn from, one draw per
-    # Dropout layer per step (None: the network has no dropout)
-    mask_rng: object = None
-
-    @classmethod
-    def start(cls, model, config: TrainConfig, shuffler: Shuffler, mask_rng=None) -> "TrainState":
-        return cls(
-            shuffler=shuffler,
-            mask_rng=mask_rng,
-            eta=config.eta,
-            optimizer_state=config.optimizer.init(model.parameters(), xp=model.xp),
-            schedule=config.eta_schedule.start(config.eta) if config.eta_schedule is not None else None,
-        )
-
-
-class Callback:
-    """Called by :func:`fit`: once before the first step, after every epoch
-    with its report, and once at the end.  Every callback is called even when
-    an earlier one raised; the first error ends the run once all have seen
-    the epoch."""
-
-    def on_train_begin(self, train) -> None:
-        """Before the first step, with the training data (a DeviceData)."""
-
-    def on_epoch_end(self, report: EpochReport, state: TrainState) -> None:
-        pass
-
-    def on_train_end(self, state: TrainState) -> None:
-        pass
-
-
-def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluation=None,
-        callbacks=(), progress=False, reducer=None, mask_rng=None) -> TrainState:
+def fit(model, train, config, *, state=None, shuffler=None, evaluation=None,
+        callbacks=(), progress=False, reducer=None, mask_rng=None):
     """Train ``model`` on ``train`` (a DeviceData) as ``config`` says, from
     ``state`` (a resumed run) or from the start with ``shuffler``'s order;
     measure ``evaluation`` (a DeviceData) after each epoch.  A model with
@@ -112,37 +43,77 @@ def fit(model, train, config: TrainConfig, *, state=None, shuffler=None, evaluat
 
     Raises TrainingDiverged, with the parameters of the last finite epoch
     restored, when the weights or a monitored cost become NaN or inf.
+
+    A :class:`~anynet.model.stacked.StackedModel` of K networks is K runs at
+    once, each network's as fit trains it alone: ``config`` and ``shuffler``
+    are then lists, one per network (configurations that differ only in eta,
+    lmbda and their schedules), callbacks get lists of reports and states,
+    and fit returns the list of TrainStates.  A network whose run ends
+    (stopped; or diverged: ``diverged_in`` records the epoch, nothing is
+    raised) rides along without effect on the others until all have ended;
+    at the end the stack holds each network's final parameters (the best
+    epoch's under early stopping, the last finite epoch's after a divergence).
     """
+    stacked = isinstance(model, StackedModel)
     reducer = LocalReducer() if reducer is None else reducer
-    if state is None:
-        state = TrainState.start(model, config, shuffler or Shuffler(train.n), mask_rng)
-    masks = DropoutMasks.for_run(model, state.mask_rng, reducer)
-    if config.selects_epochs and evaluation is None:
+    configs, states = _start(model, train, config, state, shuffler, mask_rng, stacked)
+    masks = DropoutMasks.for_run(model, states[0].mask_rng, reducer)
+    if configs[0].selects_epochs and evaluation is None:
         raise ArgumentError("eta_schedule and early_stopping need evaluation_data to measure accuracy on")
     for data in (train, evaluation):
         if data is not None and data.pending is not None:
             data.pending.verify(model.xp)  # device-side checks: one transfer per run
     for callback in callbacks:
         callback.on_train_begin(train)
-    reg = config.regularizer(train.n)
-    if state.resume_parameters is not None and state.epoch < config.epochs and not state.stopped:
-        model.set_parameters(state.resume_parameters)  # a finished run, resumed for more epochs
+    reg = _regularizer(configs, train.n, stacked)
+    state = states[0]
+    if state.resume_parameters is not None and state.epoch < configs[0].epochs and not state.stopped:
+        model.set_parameters(state.resume_parameters)  # a finished single run, resumed for more epochs
         state.resume_parameters = None
+    opt_state = configs[0].optimizer.init(model.parameters(), xp=model.xp) if stacked else states[0].optimizer_state
+    finals = [None] * len(states)  # the parameters of a stacked network whose run has ended
     with rank_threads(reducer):
-        while state.epoch < config.epochs and not state.stopped:
-            report = _epoch(model, train, config, state, reg, evaluation, progress and reducer.is_root, reducer, masks)
-            select_epoch(model, config, state, report)
-            # Ranks of a multi-process run take rank 0's decisions, so none can
-            # leave the loop while the others wait in a collective.
-            state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
-            state.epoch += 1
-            state.history.append(report)
-            _notify(callbacks, "on_epoch_end", report, state)
-    if config.early_stopping is not None and state.best_parameters is not None:
-        state.resume_parameters = model.parameters()
-        model.set_parameters(state.best_parameters)
-    _notify(callbacks, "on_train_end", state)
-    return state
+        while any(not s.ended and s.epoch < c.epochs for s, c in zip(states, configs)):
+            reports, opt_state = _epoch(model, train, configs, states, reg, opt_state, evaluation,
+                                        progress and reducer.is_root, reducer, masks, finals)
+            for k, report in enumerate(reports):
+                if report is not None and states[k].diverged_in is None:
+                    _close_epoch(model, k, configs[k], states[k], report, reducer, finals)
+            _notify(callbacks, "on_epoch_end", *((reports, states) if stacked else (reports[0], states[0])))
+    _finish(model, configs, states, finals)
+    _notify(callbacks, "on_train_end", states if stacked else states[0])
+    return states if stacked else states[0]
+
+
+def _start(model, train, config, state, shuffler, mask_rng, stacked):
+    """``(configs, states)``: one per network.  A single model's run starts
+    from ``state`` (resumed) or afresh; a stack's runs start afresh, each
+    from its own shuffler (and a stack refuses what it cannot train yet)."""
+    if not stacked:
+        if state is None:
+            state = TrainState.start(model, config, shuffler or Shuffler(train.n), mask_rng)
+        return [config], [state]
+    configs, shufflers = list(config), list(shuffler)
+    if not len(configs) == len(shufflers) == model.k:
+        raise ArgumentError(f"a stack of {model.k} networks needs {model.k} configs and shufflers, "
+                            f"got {len(configs)} and {len(shufflers)}")
+    kinds = ", ".join(type(layer).__name__ for layer in model.layers)
+    if configs[0].optimizer.counts_steps and not model.is_dense:
+        raise ArgumentError(f"{configs[0].optimizer.name} cannot train a stack of networks of {kinds} layers yet "
+                            "(its step count meets each network's eta as a dense network's parameters); use sgd or "
+                            "momentum, or train the networks one by one")
+    if any(needs_mask(layer) for layer in model.layers):
+        raise ArgumentError(f"a stack of networks of {kinds} layers cannot train with Dropout yet (each network "
+                            "would need its own masks); train the networks one by one")
+    return configs, [TrainState.begin(c, s, {}) for c, s in zip(configs, shufflers)]
+
+
+def _regularizer(configs, n, stacked):
+    """The run's weight penalty: a stack's lmbda is one per network (PerModel)."""
+    if not stacked:
+        return configs[0].regularizer(n)
+    lmbdas = [c.lmbda for c in configs]
+    return configs[0].regularizer(n, PerModel(lmbdas)) if any(lmbdas) else None
 
 
 def _notify(callbacks, method, *args) -> None:
@@ -160,37 +131,103 @@ def _notify(callbacks, method, *args) -> None:
         raise error
 
 
-def _epoch(model, train, config, state, reg, evaluation, progress, reducer, masks=None) -> EpochReport:
-    start = time.perf_counter()
-    order = state.shuffler.next_epoch() if config.shuffle else np.arange(train.n)
+def _order(state, config, n, reducer) -> np.ndarray:
+    """This epoch's sample order of one network."""
+    order = state.shuffler.next_epoch() if config.shuffle else np.arange(n)
     if reducer.size > 1:
         order = reducer.agree(order)  # the global `random` of an unseeded run differs between processes
     if config.drop_last:
-        order = order[: config.steps_per_epoch(train.n) * config.mini_batch_size]
+        order = order[: config.steps_per_epoch(n) * config.mini_batch_size]
+    return order
+
+
+def _epoch(model, train, configs, states, reg, opt_state, evaluation, progress, reducer, masks, finals):
+    """One epoch of steps for every network, then ``(reports, opt_state)``:
+    the report of each network that trained (None for one whose run had
+    ended; a stacked network that diverged now has one, and ``diverged_in``)."""
+    start = time.perf_counter()
+    stacked, first = isinstance(model, StackedModel), states[0]
+    orders = [_order(s, c, train.n, reducer) for s, c in zip(states, configs)]  # ended runs' own streams only
     last_good = model.parameters()
-    bar = _progress_bar(train.n, state.epoch) if progress else None
+    bar = _progress_bar(train.n, max(s.epoch for s in states)) if progress else None
     try:
-        state.optimizer_state = run_epoch(
-            model, train, order, engine=engine_of(model, reducer, compile=config.compile, host_draws=masks is not None),
-            mini_batch_size=config.mini_batch_size, eta=state.eta, reg=reg,
-            optimizer=config.optimizer, opt_state=state.optimizer_state, reducer=reducer, bar=bar, masks=masks,
+        opt_state = run_epoch(
+            model, train, np.stack(orders) if stacked else orders[0],
+            engine=engine_of(model, reducer, compile=configs[0].compile, host_draws=masks is not None),
+            mini_batch_size=configs[0].mini_batch_size, eta=PerModel([s.eta for s in states]) if stacked else first.eta,
+            reg=reg, optimizer=configs[0].optimizer, opt_state=opt_state, reducer=reducer, bar=bar, masks=masks,
         )
     finally:
         if bar is not None:
             bar.close()
-    report = EpochReport(epoch=state.epoch, eta=state.eta, seconds=0.0, n_training=train.n)
-    _measure(model, config, report, train, evaluation)
-    finite = bool(model.all_finite())  # once per epoch, never per step
+    if not stacked:
+        first.optimizer_state = opt_state
+    reports = [None if s.ended else EpochReport(epoch=s.epoch, eta=s.eta, seconds=0.0, n_training=train.n)
+               for s in states]
+    for k, report in enumerate(reports):
+        if report is not None:
+            _measure(model.member(k) if stacked else model, configs[k], report, train, evaluation)
+    flags = model.all_finite()  # read once per epoch, never per step
+    finite = model.backend.to_numpy(flags).reshape(-1) if stacked else [bool(flags)]
+    for k, report in enumerate(reports):
+        if report is not None and not _finite(finite[k], report, reducer, stacked):
+            _diverged(model, k, states[k], last_good, finals)
+    seconds = time.perf_counter() - start
+    for report in reports:
+        if report is not None:
+            report.seconds = seconds
+    return reports, opt_state
+
+
+def _finite(flag, report, reducer, stacked) -> bool:
+    """The network's parameters and monitored costs are finite (a single
+    run's ranks agree on rank 0's answer)."""
     costs = [c for c in (report.training_cost, report.evaluation_cost) if c is not None]
-    finite = reducer.agree(finite and all(np.isfinite(costs)))
-    if not finite:
+    finite = bool(flag) and all(np.isfinite(costs))
+    return finite if stacked else reducer.agree(finite)
+
+
+def _diverged(model, k, state, last_good, finals) -> None:
+    """A network diverged: a single run restores its last finite epoch's
+    parameters and raises; a stacked network's run ends there, keeping them."""
+    if not isinstance(model, StackedModel):
         model.set_parameters(last_good)
         raise TrainingDiverged(
             f"training diverged in epoch {state.epoch}: the weights or the cost became NaN or inf at eta {state.eta:g}; "
             f"try a smaller eta (the parameters of the last finite epoch are kept)"
         )
-    report.seconds = time.perf_counter() - start
-    return report
+    state.diverged_in, finals[k] = state.epoch, model.member_parameters(k, last_good)
+
+
+def _close_epoch(model, k, config, state, report, reducer, finals) -> None:
+    """Network k's epoch selection after its report: early stopping and the
+    schedule, the epoch counted and recorded; a stacked network that stops
+    keeps its parameters of now."""
+    stacked = isinstance(model, StackedModel)
+    select_epoch(model.member(k) if stacked else model, config, state, report)
+    # Ranks of a multi-process run take rank 0's decisions, so none can
+    # leave the loop while the others wait in a collective.
+    state.eta, state.stopped = reducer.agree((state.eta, state.stopped))
+    state.epoch += 1
+    state.history.append(report)
+    if stacked and state.stopped:
+        finals[k] = model.member_parameters(k)
+
+
+def _finish(model, configs, states, finals) -> None:
+    """Each network's final parameters into the model: the best epoch's under
+    early stopping (the last epoch's kept to resume from), else those its run
+    ended with."""
+    stacked = isinstance(model, StackedModel)
+    for k, (config, state) in enumerate(zip(configs, states)):
+        current = finals[k] if finals[k] is not None else (model.member_parameters(k) if stacked else model.parameters())
+        finals[k] = current
+        if config.early_stopping is not None and state.best_parameters is not None and state.diverged_in is None:
+            state.resume_parameters, finals[k] = current, state.best_parameters
+            if not stacked:
+                model.set_parameters(state.best_parameters)
+    if stacked:
+        model.set_members(finals)
 
 
 def _measure(model, config, report, train, evaluation) -> None:
