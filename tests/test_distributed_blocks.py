@@ -84,6 +84,14 @@ def test_wait_tests_the_request_until_it_completes(done, monkeypatch):
     assert naps == [1e-5] * (done - 1)  # no spinning or yielding asked: a nap between tests
 
 
+@pytest.mark.parametrize("cores, spin_s", [(2, 0.0), (4, 50e-6)])
+def test_more_ranks_than_cores_do_not_spin(cores, spin_s, monkeypatch):
+    from anynet.distributed import mpi
+
+    monkeypatch.setattr(mpi, "usable_cores", lambda: cores)
+    assert mpi.MPIReducer(FakeComm(FakeWorld(4), 0)).spin_s == spin_s  # 4 ranks, all on this machine
+
+
 def test_wait_spins_then_yields_then_naps(monkeypatch):
     from anynet.distributed import mpi
 

@@ -21,6 +21,7 @@ from ..errors import ArgumentTypeError, BackendUnavailable
 from .blocks import BlockReducer
 from .guard import abort_communicator
 from .shm import SharedRows
+from .threads import local_ranks, usable_cores
 
 # How a rank waits for the others in a collective: MPI's own wait spins on a
 # core, which the ranks that have not arrived yet may need (more ranks than
@@ -88,7 +89,8 @@ class MPIReducer(BlockReducer):
     computes each rank's share in one call and sums with one
     ``Iallreduce``: less work and traffic, equal only to rounding.  Every
     wait polls, then yields the core, then naps (:func:`wait`), which leaves
-    the core to ranks that still compute.  Any
+    the core to ranks that still compute; with more ranks than cores on the
+    machine it yields from the first poll (``spin_s`` 0).  Any
     fixed ``block_size`` is exact; bigger blocks mean fewer, larger matrix
     products and fewer vectors to gather.  The
     default (None) cuts every mini-batch into 4 blocks (``ceil(m / 4)``
@@ -98,7 +100,6 @@ class MPIReducer(BlockReducer):
     ~190x one whole-batch call with blocks of 1 and 2x with blocks of 32.
     """
 
-    _wait = staticmethod(wait)  # how a collective is waited for
 
     def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None, share_memory: bool = True):
         super().__init__(reduce=reduce, block_size=block_size)
@@ -108,6 +109,10 @@ class MPIReducer(BlockReducer):
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        # more ranks than cores here: a waiting rank spins on a core that another
+        # rank needs, so it yields at once (4 ranks on 2 cores: 417 against 447 us
+        # of CPU a rank and step, measured by thread CPU time)
+        self.spin_s = 0.0 if local_ranks(self.size) > usable_cores() else SPIN_S
         self._buffers = {}
         self._last_shared = (None, None, None)
 
@@ -129,6 +134,10 @@ class MPIReducer(BlockReducer):
     def abort(self, exc: BaseException) -> None:
         """Print which rank failed and why, then end every rank (exit code 1)."""
         abort_communicator(self.comm, exc)
+
+    def _wait(self, request) -> None:
+        """Wait for ``request`` (:func:`wait`, spinning ``spin_s`` seconds first)."""
+        wait(request, spin_s=self.spin_s)
 
     def _fold_blocks(self, layout, grads, plan):
         """On the host (NumPy gradients): this rank's block gradients are
