@@ -84,5 +84,5 @@ def test_a_stack_is_each_networks_own_run_bit_for_bit():
 def test_a_stack_needs_one_config_and_shuffler_per_network():
     stack = StackedModel([model(0), model(1)])
     train = data(stack, 10)
-    with pytest.raises(ArgumentError, match="a stack of 2 networks needs 2 configs and shufflers, got 1 and 2"):
+    with pytest.raises(ArgumentError, match="a stack of 2 networks needs 2 configs, shufflers and mask generators, got 1, 2 and 2"):
         fit(stack, train, configs()[:1], shuffler=[Shuffler(N), Shuffler(N)])

@@ -89,7 +89,7 @@ class Network(BookColumns, Predicting, Saving):
         self.class_names = None  # their names, where the data has names its labels are not (Fashion-MNIST's)
         self.history = []  # the EpochReports of the last run
         self.compile = None  # its runs' default TrainConfig.compile
-        self._mask_rng = construction.mask_generator(model, self._seed)  # None without dropout
+        self.mask_rng = construction.mask_generator(model, self._seed)  # dropout masks across runs (None without)
 
     @classmethod
     def from_model(cls, model, *, seed=None):
@@ -251,7 +251,7 @@ class Network(BookColumns, Predicting, Saving):
         config = replace(config, compile=self.compile) if config.compile is None else config
         shuffler = Shuffler(train.n, self._rng) if state is None else None
         state = fit(model, train, config, state=state, shuffler=shuffler, evaluation=evaluation,
-                    callbacks=callbacks, progress=progress, reducer=reducer, mask_rng=self._mask_rng)
+                    callbacks=callbacks, progress=progress, reducer=reducer, mask_rng=self.mask_rng)
         self.history = state.history
         return state
 

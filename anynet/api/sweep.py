@@ -172,7 +172,7 @@ def _train_stack(nets, configs, indices, train, evaluation, say) -> None:
     check_memory(first.model.layers, first.model.input_shape, first.backend, copies=6 * len(nets))
     model = StackedModel([net.model for net in nets])
     states = fit(model, train, configs, shuffler=[Shuffler(train.n, net.rng) for net in nets], evaluation=evaluation,
-                 callbacks=[_EpochLines(say, indices)])
+                 callbacks=[_EpochLines(say, indices)], mask_rng=[net.mask_rng for net in nets])
     for k, (net, state, config) in enumerate(zip(nets, states, configs)):
         net.weights, net.biases = book_lists(model.member_parameters(k))  # checked copies, off the stack
         net.regularization = config.regularization

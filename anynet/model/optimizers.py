@@ -7,10 +7,8 @@ Parameters, gradients and moments are lists of
 ``grads`` are summed over a mini-batch of ``m`` samples; the mean gradient
 is ``nabla / m`` plus the regularisation term ``decay(w)`` (weights only, as
 in the book).  An optimizer's state is a dict of such lists (and a step
-count), so a checkpoint can store it and a compiled epoch (JAX's
-``lax.scan``, torch's scan) can carry it: arrays only, never None or a
-Python int (Adam's step count is a 0-d integer array), and nothing in a step
-turns an array into a Python number.
+count) that a checkpoint stores and a compiled epoch carries: arrays only
+(Adam's step count is a 0-d integer array), never turned into Python numbers.
 
 Each update is written once, for one array, as a function of arrays, numbers
 and ``xp`` (``sgd_update``, ``momentum_update``, ``adam_update``): a step maps
@@ -54,7 +52,6 @@ class Regularizer:
 
 class Optimizer:
     name = ""
-    counts_steps = False  # a step count in the state (0-d), which a per-network eta meets (anynet.model.stacked.PerModel)
 
     def init(self, params, *, xp) -> dict:
         """The optimiser's initial state for ``params`` (a list of Params)."""
@@ -239,7 +236,6 @@ class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) with bias correction; eta is the step size."""
 
     name = "adam"
-    counts_steps = True
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8):
         self.beta1 = arguments.real("Adam beta1", beta1, low=0.0, high=1.0, high_open=True)
@@ -252,22 +248,22 @@ class Adam(Optimizer):
     def step(self, params, grads, state, *, eta, m, reg, xp, fuse=None):
         (update,) = fused(fuse, adam_update)
         t = state["t"] + 1
-        # The bias corrections in float64 where the namespace has one (not
-        # JAX's 32-bit mode): in float32, 1 - b2**t would lose 1e-5 of its
-        # value to cancellation.  Then in the parameters' dtype, which a
-        # float64 0-d array would otherwise promote.  NumPy returns t + 1 as a
-        # scalar, whose ** is C's pow, as a Python int's is: NumPy's results
-        # are bit for bit those of a Python int t, in both dtypes.
+        # The bias corrections in float64 where the namespace has one (not JAX's
+        # 32-bit mode; in float32, 1 - b2**t would lose 1e-5 to cancellation),
+        # then in the parameters' dtype.  NumPy returns t + 1 as a scalar, whose
+        # ** is C's pow, as a Python int's is: the bits of a Python int t.
         dtype, tf = params[0].weight.dtype, xp.astype(t, _widest_float(xp))
         b1, b2, eps = self.beta1, self.beta2, self.eps
-        step_size = xp.astype(eta / (1 - b1**tf), dtype)
+        correction, sizes = 1 - b1**tf, {}
         root_correction = xp.astype((1 - b2**tf) ** 0.5, dtype)
-        constants = (b1, b2, step_size, root_correction, eps)
         coef, kind = _coef(reg), _kind(reg)
         new, moments, variances = [], [], []
         for p, mo, v, g in zip(params, state["m"], state["v"], grads):
-            w, mw, vw = update(p.weight, mo.weight, v.weight, g.weight, m, coef, *constants, kind=kind, xp=xp)
-            b, mb, vb = update(p.bias, mo.bias, v.bias, g.bias, m, 0.0, *constants, kind=None, xp=xp)
+            size_w, size_b = (_step_size(sizes, eta, correction, a, dtype, xp) for a in p)
+            w, mw, vw = update(p.weight, mo.weight, v.weight, g.weight, m, coef, b1, b2, size_w, root_correction, eps,
+                               kind=kind, xp=xp)
+            b, mb, vb = update(p.bias, mo.bias, v.bias, g.bias, m, 0.0, b1, b2, size_b, root_correction, eps,
+                               kind=None, xp=xp)
             new.append(Params(w, b))
             moments.append(Params(mw, mb))
             variances.append(Params(vw, vb))
@@ -275,6 +271,18 @@ class Adam(Optimizer):
 
     def config(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+def _step_size(sizes, eta, correction, like, dtype, xp):
+    """Adam's ``eta / (1 - b1**t)`` in ``dtype`` and ``like``'s rank (once per
+    rank): a stack's per-network eta (a PerModel) then gives one value per
+    network whatever the parameters' rank (a conv weight's, its bias's).  The
+    power is taken on the 0-d value (C's pow on NumPy), then reshaped."""
+    rank = like.ndim
+    size = sizes.get(rank)
+    if size is None:
+        size = sizes[rank] = xp.astype(eta / xp.reshape(correction, (1,) * rank), dtype)
+    return size
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

@@ -33,10 +33,10 @@ class PerModel:
     the values become a ``(K, 1, ..., 1)`` array of its dtype, device and
     rank (cached): network k's value meets network k's parameters, whatever
     their rank (a dense weight ``(K, y, x)``, a convolution's ``(K, F, C, kh,
-    kw)``, its bias ``(K, F)``).  With a 0-d array (Adam's step count) they
-    become ``(K, 1, 1)``, the rank of a dense network's parameters: a stack
-    whose parameters have other ranks takes no such optimizer (the sweep
-    refuses it before training)."""
+    kw)``, its bias ``(K, F)``).  With a 0-d array they become ``(K, 1,
+    1)``, the rank of a dense network's parameters: a 0-d value that is to
+    meet other ranks takes their rank first (Adam's step size,
+    ``optimizers._step_size``)."""
 
     __array_priority__ = 1000  # a NumPy array on the left defers to our __r*__
 

@@ -11,9 +11,10 @@ class StackedEngine:
 
     name = "stacked"
 
-    def epoch(self, spec, backend, params, state, data, indices, *, m, eta, reducer=None, bar=None):
+    def epoch(self, spec, backend, params, state, data, indices, *, m, eta, reducer=None, bar=None, masks=None):
         """Like :meth:`anynet.train.engine.LoopEngine.epoch` with ``indices`` of
-        shape ``(K, n)``, one permutation per network, and ``eta`` a PerModel."""
+        shape ``(K, n)``, one permutation per network, ``eta`` a PerModel and
+        ``masks`` (a DropoutMasks of K generators) each step's stacked masks."""
         xp = backend.xp
         step = spec.step(xp)
         k, n = indices.shape
@@ -23,7 +24,7 @@ class StackedEngine:
             flat = xp.reshape(indices[:, start : start + rows], (k * rows,))
             x = xp.reshape(backend.take_rows(data.x, flat), (k, rows, n_in))
             targets = xp.reshape(backend.take_rows(data.targets, flat), (k, rows, n_out))
-            params, state = step(params, state, x, targets, eta)
+            params, state = step(params, state, x, targets, eta, None if masks is None else masks.draw(rows))
             if bar is not None:
                 bar.update(rows)
         return params, state

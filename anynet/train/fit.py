@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from .config import MONITORS, EpochReport, TrainConfig  # noqa: F401  (re-exported: the loop's public types)
-from .dropout import DropoutMasks, needs_mask
+from .dropout import DropoutMasks
 from .engine import run_epoch
 from .engines import engine_of
 from .state import Callback, Shuffler, TrainState  # noqa: F401  (re-exported: the loop's public types)
@@ -45,9 +45,10 @@ def fit(model, train, config, *, state=None, shuffler=None, evaluation=None,
     restored, when the weights or a monitored cost become NaN or inf.
 
     A :class:`~anynet.model.stacked.StackedModel` of K networks is K runs at
-    once, each network's as fit trains it alone: ``config`` and ``shuffler``
-    are then lists, one per network (configurations that differ only in eta,
-    lmbda and their schedules), callbacks get lists of reports and states,
+    once, each network's as fit trains it alone: ``config``, ``shuffler``
+    and ``mask_rng`` are then lists, one per network (configurations that
+    differ only in eta, lmbda and their schedules; each network's dropout
+    masks from its own generator), callbacks get lists of reports and states,
     and fit returns the list of TrainStates.  A network whose run ends
     (stopped; or diverged: ``diverged_in`` records the epoch, nothing is
     raised) rides along without effect on the others until all have ended;
@@ -57,7 +58,7 @@ def fit(model, train, config, *, state=None, shuffler=None, evaluation=None,
     stacked = isinstance(model, StackedModel)
     reducer = LocalReducer() if reducer is None else reducer
     configs, states = _start(model, train, config, state, shuffler, mask_rng, stacked)
-    masks = DropoutMasks.for_run(model, states[0].mask_rng, reducer)
+    masks = DropoutMasks.for_run(model, [s.mask_rng for s in states] if stacked else states[0].mask_rng, reducer)
     if configs[0].selects_epochs and evaluation is None:
         raise ArgumentError("eta_schedule and early_stopping need evaluation_data to measure accuracy on")
     for data in (train, evaluation):
@@ -88,24 +89,17 @@ def fit(model, train, config, *, state=None, shuffler=None, evaluation=None,
 def _start(model, train, config, state, shuffler, mask_rng, stacked):
     """``(configs, states)``: one per network.  A single model's run starts
     from ``state`` (resumed) or afresh; a stack's runs start afresh, each
-    from its own shuffler (and a stack refuses what it cannot train yet)."""
+    from its own shuffler and mask generator."""
     if not stacked:
         if state is None:
             state = TrainState.start(model, config, shuffler or Shuffler(train.n), mask_rng)
         return [config], [state]
     configs, shufflers = list(config), list(shuffler)
-    if not len(configs) == len(shufflers) == model.k:
-        raise ArgumentError(f"a stack of {model.k} networks needs {model.k} configs and shufflers, "
-                            f"got {len(configs)} and {len(shufflers)}")
-    kinds = ", ".join(type(layer).__name__ for layer in model.layers)
-    if configs[0].optimizer.counts_steps and not model.is_dense:
-        raise ArgumentError(f"{configs[0].optimizer.name} cannot train a stack of networks of {kinds} layers yet "
-                            "(its step count meets each network's eta as a dense network's parameters); use sgd or "
-                            "momentum, or train the networks one by one")
-    if any(needs_mask(layer) for layer in model.layers):
-        raise ArgumentError(f"a stack of networks of {kinds} layers cannot train with Dropout yet (each network "
-                            "would need its own masks); train the networks one by one")
-    return configs, [TrainState.begin(c, s, {}) for c, s in zip(configs, shufflers)]
+    mask_rngs = [None] * model.k if mask_rng is None else list(mask_rng)
+    if not len(configs) == len(shufflers) == len(mask_rngs) == model.k:
+        raise ArgumentError(f"a stack of {model.k} networks needs {model.k} configs, shufflers and mask generators, "
+                            f"got {len(configs)}, {len(shufflers)} and {len(mask_rngs)}")
+    return configs, [TrainState.begin(c, s, {}, r) for c, s, r in zip(configs, shufflers, mask_rngs)]
 
 
 def _regularizer(configs, n, stacked):
