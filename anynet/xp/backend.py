@@ -75,7 +75,7 @@ class Backend:
         """The rows ``indices`` (in range) of ``x``, by the library's own gather:
         array-api-compat's torch ``take`` adds three operations for negative indices."""
         if self.name in ("numpy", "cupy"):
-            return x.take(indices, axis=0)
+            return x.take(indices, 0)  # axis 0, positionally: no keyword parse per mini-batch
         if self.name == "torch":
             import torch
 
