@@ -16,7 +16,10 @@ Each candidate's trained network is saved under ``--work`` (``cand-K.npz``)
 with its row (``cand-K.json``), and a candidate whose files are there is not
 trained again, so a run cut short continues where it stopped; ``--only``
 trains just those candidates (numbers from 1) and chooses among the ones
-finished.  Time is the process's CPU time per candidate (pausing the process
+saved.  The row and best network are written after every epoch, so a
+candidate stopped at a time budget (the process killed) keeps its best epoch
+so far; ``--no-train`` then chooses among what is saved (rows say
+``finished: false`` for such a candidate).  Time is the process's CPU time per candidate (pausing the process
 does not add to it).  Writes ``fashion-conv-<machine>.json`` and ``.png``
 (validation accuracy per epoch).  ``--quick``: 2 epochs on 2,000 images.
 """
@@ -44,13 +47,21 @@ CANDIDATES = [
 ]
 
 
-def train_candidate(k, dataset, preset, work: Path, epochs, quick):
-    """Candidate ``k`` trained (or its saved result read back): its row and network."""
+def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True):
+    """Candidate ``k`` trained (or its saved result read back): its row and
+    network.  After every epoch its row so far is written, and its network
+    whenever the validation accuracy is the best so far, so a run stopped
+    early (killed at a time budget) leaves its best epoch's network and a row
+    with ``finished: false``; ``train=False`` only reads such files back."""
     layers, mirror = CANDIDATES[k]
     row_path, net_path = work / f"cand-{k + 1}.json", work / f"cand-{k + 1}.npz"
     if row_path.exists() and net_path.exists():
-        print(f"candidate {k + 1}: read back from {row_path}", flush=True)
-        return json.loads(row_path.read_text()), anynet.load(net_path)
+        row = json.loads(row_path.read_text())
+        if row["finished"] or not train:
+            print(f"candidate {k + 1}: read back from {row_path}", flush=True)
+            return row, anynet.load(net_path)
+    if not train:
+        return None
     network, training = split({**preset, "layers": layers})
     if epochs is not None:
         training["epochs"] = epochs
@@ -58,19 +69,27 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick):
     print(f"candidate {k + 1}: {layers}, mirrored={mirror}, {training['epochs']} epochs at most", flush=True)
     net = anynet.Network(**network)
     began, cpu = time.perf_counter(), time.process_time()
+    row = {"layers": layers, "mirrored": mirror, "validation_per_epoch": [], "etas": [],
+           "training_images": len(data.train[1]), "quick": quick, "finished": False}
+
+    def after_epoch(report):
+        accuracies = row["validation_per_epoch"]
+        accuracies.append(report.evaluation_accuracy)
+        row["etas"].append(report.eta)
+        best = max(range(len(accuracies)), key=lambda e: (accuracies[e], -e))
+        row.update(epochs_run=len(accuracies), best_epoch=best, best_validation=accuracies[best] / len(dataset.validation[1]),
+                   cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - began)
+        if best == len(accuracies) - 1:
+            net.save(net_path)
+        harness.save_json(row_path, row)
+
     net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
-            evaluation_data=dataset.validation, **training)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - began
-    accuracies = [r.evaluation_accuracy for r in net.history]
-    best = max(range(len(accuracies)), key=lambda e: (accuracies[e], -e))
-    row = {"layers": layers, "mirrored": mirror, "epochs_run": len(accuracies), "best_epoch": best,
-           "best_validation": accuracies[best] / len(dataset.validation[1]), "validation_per_epoch": accuracies,
-           "etas": [r.eta for r in net.history], "cpu_seconds": cpu, "wall_seconds": wall,
-           "training_images": len(data.train[1]), "quick": quick}
-    net.save(net_path)
+            evaluation_data=dataset.validation, callback=after_epoch, **training)
+    row.update(finished=True, cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - began)
+    net.save(net_path)  # the best epoch's weights: early stopping restored them, or the last epoch was the best
     harness.save_json(row_path, row)
-    print(f"candidate {k + 1}: best validation {100 * row['best_validation']:.2f}% at epoch {best}; "
-          f"{cpu:.0f} CPU s", flush=True)
+    print(f"candidate {k + 1}: best validation {100 * row['best_validation']:.2f}% at epoch {row['best_epoch']}; "
+          f"{row['cpu_seconds']:.0f} CPU s", flush=True)
     return row, net
 
 
@@ -80,6 +99,8 @@ def main(argv=None):
                         help="folder for each candidate's network and row (default ./fashion-conv-work)")
     parser.add_argument("--epochs", type=int, help="epochs at most (default: the preset's)")
     parser.add_argument("--only", help="train only these candidates (numbers from 1, comma-separated)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: choose among the candidates saved under --work (finished or stopped)")
     args = harness.parse(parser, argv)
     info = harness.machine_info(args)
     print(harness.describe(info), flush=True)
@@ -93,17 +114,19 @@ def main(argv=None):
     wanted = range(len(CANDIDATES)) if not args.only else [int(k) - 1 for k in args.only.split(",")]
     finished = {}
     for k in range(len(CANDIDATES)):
-        if k in wanted or (args.work / f"cand-{k + 1}.json").exists():
-            finished[k] = train_candidate(k, dataset, preset, args.work, epochs, args.quick)
+        if (k in wanted and not args.no_train) or (args.work / f"cand-{k + 1}.json").exists():
+            result = train_candidate(k, dataset, preset, args.work, epochs, args.quick, train=not args.no_train)
+            if result is not None:
+                finished[k] = result
     # The choice: validation accuracy only (first of equals in CANDIDATES order).
     winner = max(finished, key=lambda k: (finished[k][0]["best_validation"], -k))
     correct, n = finished[winner][1].evaluate(dataset.test), len(dataset.test[1])
     test = correct / n
     rows = {k: row for k, (row, _) in finished.items()}
     print(harness.format_table(
-        ["#", "layers", "mirrored", "best val %", "epoch", "epochs", "CPU s", "test %"],
+        ["#", "layers", "mirrored", "best val %", "epoch", "epochs", "finished", "CPU s", "test %"],
         [[k + 1, r["layers"], "yes" if r["mirrored"] else "no", f"{100 * r['best_validation']:.2f}", r["best_epoch"],
-          r["epochs_run"], f"{r['cpu_seconds']:.0f}", f"{100 * test:.2f}  <- chosen" if k == winner else ""]
+          r["epochs_run"], "yes" if r["finished"] else "stopped", f"{r['cpu_seconds']:.0f}", f"{100 * test:.2f}  <- chosen" if k == winner else ""]
          for k, r in rows.items()]))
     met = 100 * test >= TARGET
     print(f"chosen on validation: candidate {winner + 1}: test accuracy {100 * test:.2f}% ({correct}/{n}); "
