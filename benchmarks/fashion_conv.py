@@ -114,8 +114,9 @@ def main(argv=None):
     wanted = range(len(CANDIDATES)) if not args.only else [int(k) - 1 for k in args.only.split(",")]
     finished = {}
     for k in range(len(CANDIDATES)):
-        if (k in wanted and not args.no_train) or (args.work / f"cand-{k + 1}.json").exists():
-            result = train_candidate(k, dataset, preset, args.work, epochs, args.quick, train=not args.no_train)
+        train = k in wanted and not args.no_train
+        if train or (args.work / f"cand-{k + 1}.json").exists():
+            result = train_candidate(k, dataset, preset, args.work, epochs, args.quick, train=train)
             if result is not None:
                 finished[k] = result
     # The choice: validation accuracy only (first of equals in CANDIDATES order).
