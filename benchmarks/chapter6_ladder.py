@@ -21,7 +21,8 @@ so a budget that runs out keeps the finished runs.
 
 ``--quick`` runs every rung for one epoch on the first 1,000 training,
 validation and test images (a smoke run; results not comparable).
-``--pid-file`` appends each child's process id to FILE (for whoever pauses
+``--only K,K`` runs those rungs (numbers from 1) and keeps the other rows
+of the JSON already there.  ``--pid-file`` appends each child's process id to FILE (for whoever pauses
 long runs).  The book's MNIST results of the same scripts (its chapter 6,
 60 epochs, 40 for dropout) are stored beside each run as ``book_mnist``.
 """
@@ -29,6 +30,7 @@ long runs).  The book's MNIST results of the same scripts (its chapter 6,
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import re
@@ -173,7 +175,10 @@ def main(argv=None):
     write_data(args.work, args.quick)
     stem = "chapter6-ladder-" + harness.run_slug(info, args.threads, args.quick)
     path = args.out / f"{stem}.json"
-    rows = []
+    # --only: the other runs' rows of an earlier run of this command are kept
+    earlier = json.loads(path.read_text())["rows"] if args.only and path.exists() else []
+    names = [run[0] for run in RUNS]
+    rows = [row for row in earlier if row["run"] not in {names[k] for k in chosen}]
     for k in chosen:
         run = RUNS[k]
         text, cpu, wall = run_one(run, epochs[k], args.work, args.work / f"run{k + 1}.log", args.pid_file)
@@ -184,6 +189,7 @@ def main(argv=None):
                      "best_epoch": per_epoch.index(max(per_epoch)),
                      "test_percent": float(closing.group(3)), "validation_per_epoch": per_epoch,
                      "cpu_seconds": cpu, "wall_seconds": wall, "script": script(run, epochs[k])})
+        rows.sort(key=lambda row: names.index(row["run"]))
         print(f"{run[0]}: {epochs[k]} epochs, test {closing.group(3)}% at the best validation "
               f"{closing.group(1)}%; {cpu:.0f} CPU s ({wall:.0f} s wall)", flush=True)
         harness.save_json(path, {"benchmark": "chapter6_ladder", "machine": info, "quick": args.quick,
