@@ -79,9 +79,9 @@ class ThreadsSeen(LocalReducer):
     def __init__(self, size):
         self.size, self.seen = size, set()
 
-    def batch_gradients(self, grad_fn, x, targets):
+    def batch_gradients(self, grad_fn, x, targets, rows=None):
         self.seen.update(blas_threads())
-        return grad_fn(x, targets)
+        return grad_fn(x, targets)  # local_rows (LocalReducer's): every row of the mini-batch is here
 
 
 def test_fit_limits_the_threads_of_a_multi_rank_run_only_while_it_trains(four_cores):
