@@ -19,7 +19,16 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(shm.SHARED_DIRECTORY), reason=
 
 
 def _ours():
-    return {name for name in os.listdir(shm.SHARED_DIRECTORY) if name.startswith("anynet-")}
+    """This process's shared files (fake ranks are threads of it)."""
+    return {name for name in os.listdir(shm.SHARED_DIRECTORY) if name.startswith(f"anynet-{os.getpid()}-")}
+
+
+@pytest.fixture(autouse=True)
+def nothing_left():
+    """Every test here, failing ranks included, leaves no shared file behind."""
+    before = _ours()
+    yield
+    assert _ours() <= before, "a shared-memory file was left in /dev/shm"
 
 
 def test_every_rank_maps_the_same_rows_and_no_file_is_left():

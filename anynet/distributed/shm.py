@@ -79,15 +79,17 @@ class SharedRows:
         # every rank is here before the file is made: none can fail in its
         # training between the file's making and its removal below
         comm.allgather(None)
-        path = None
-        if comm.Get_rank() == 0:
-            path = _create(nbytes)
-        path = comm.bcast(path, root=0)
-        memory = None if path is None else _map(path, nbytes)
-        everyone = comm.allgather(memory is not None)  # every rank has it mapped (or failed)
-        if comm.Get_rank() == 0 and path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        path = memory = None
+        try:
+            if comm.Get_rank() == 0:
+                path = _create(nbytes)
+            path = comm.bcast(path, root=0)
+            memory = None if path is None else _map(path, nbytes)
+            everyone = comm.allgather(memory is not None)  # every rank has it mapped (or failed)
+        finally:  # removed once every rank has it mapped, or on any error
+            if comm.Get_rank() == 0 and path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
         if not all(everyone):
             if memory is not None:
                 memory.close()
