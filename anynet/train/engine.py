@@ -45,9 +45,10 @@ class LoopEngine:
         n = indices.shape[0]
         # a rank of several reads only the rows it computes (not with dropout masks, drawn per mini-batch)
         local_rows = getattr(reducer, "local_rows", None) if masks is None and getattr(reducer, "size", 1) > 1 else None
-        for k in range(0, n, m):
-            stop = min(k + m, n)
-            idx = indices[k:stop]  # the standard leaves out-of-range stops undefined
+        inputs, targets = backend.row_gather(data.x), backend.row_gather(data.targets)
+        stops = [*range(m, n, m), n]  # the standard leaves out-of-range stops undefined
+        for k, stop in zip(range(0, n, m), stops):
+            idx = indices[k:stop]
             if local_rows is None:
                 step_masks = None if masks is None else masks.draw(stop - k)
                 rows = None
@@ -55,8 +56,7 @@ class LoopEngine:
                 step_masks, rows = None, stop - k
                 start, end = local_rows(rows)
                 idx = idx[start:end]
-            x = backend.take_rows(data.x, idx)
-            params, state = step(params, state, x, backend.take_rows(data.targets, idx), eta, step_masks, rows)
+            params, state = step(params, state, inputs(idx), targets(idx), eta, step_masks, rows)
             if bar is not None:
                 bar.update(stop - k)
         return params, state

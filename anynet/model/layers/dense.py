@@ -112,9 +112,10 @@ def _bind(act, xp, fuse) -> Bound:
         return a, _new(DenseSaved, (x, z, a))  # a NamedTuple without its Python-level __new__
 
     def backward_delta(params, saved, delta, input_grad=True):
-        # the bias gradient as the biases' column: the row of sums, transposed (a view; no Python
+        # the bias gradient as the biases' column: the sums with a new last axis, by indexing (a
+        # contiguous view, as the biases are: a compiled epoch carries the same layout; no Python
         # frame on NumPy, where a reshape or expand_dims costs one)
-        nabla_b = transpose(total(delta, axis=-2, keepdims=True))
+        nabla_b = total(delta, axis=-2)[..., None]
         nabla_w = transpose(delta) @ saved[0]
         return (delta @ params[0] if input_grad else None), _new(Params, (nabla_w, nabla_b))
 
