@@ -52,10 +52,10 @@ class LoopEngine:
             if local_rows is None:
                 step_masks = None if masks is None else masks.draw(stop - k)
                 rows = None
-            else:
+            else:  # a reducer that reads every row (a LocalReducer's kind) keeps the call without rows=
                 step_masks, rows = None, stop - k
                 start, end = local_rows(rows)
-                idx = idx[start:end]
+                idx, rows = (idx, None) if (start, end) == (0, rows) else (idx[start:end], rows)
             params, state = step(params, state, inputs(idx), targets(idx), eta, step_masks, rows)
             if bar is not None:
                 bar.update(stop - k)
