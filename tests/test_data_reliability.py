@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -190,6 +191,25 @@ def test_finding10_pickle_arrays_of_objects_or_text_are_refused(tmp_path, dtype_
     path.write_bytes(data)
     with pytest.raises(DataError, match=problem):
         load_mnist_pickle(path)
+
+
+def test_pickle_bound_is_cumulative_and_the_refusal_says_what_was_read(tmp_path, monkeypatch):
+    """MAX_PICKLE_BYTES bounds the whole decompressed stream, not one read: the refusal says how many
+    bytes came before the read that crossed it (the old message named only that read, 'it asks to
+    read 600 bytes, beyond the 1,000', which reads as a lie when 600 < 1,000)."""
+    import pickle
+
+    from anynet.datasets import pickled
+
+    monkeypatch.setattr(pickled, "MAX_PICKLE_BYTES", 1000)
+    path = tmp_path / "mnist.pkl"
+    path.write_bytes(pickle.dumps(("a" * 600, "b" * 600), protocol=2))  # no frames: one read per string
+    with pytest.raises(DataError) as caught:
+        load_mnist_pickle(path)
+    message = str(caught.value)
+    done = int(re.search(r"after ([\d,]+) bytes it asks to read 600 more", message)[1].replace(",", ""))
+    assert 600 < done < 1000  # the first string and its opcodes were read before
+    assert f"{done + 600:,} in all, beyond the 1,000 a MNIST pickle may hold" in message
 
 
 # --------------------------------------------------- (14) FIFOs and devices

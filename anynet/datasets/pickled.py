@@ -118,9 +118,10 @@ class _BoundedReader:
         if self._reads < 0:
             raise _Refused(f"it needs more than {MAX_PICKLE_READS:,} reads; a MNIST pickle holds six arrays")
         if n > self._left:
+            done = MAX_PICKLE_BYTES - self._left
             raise _Refused(
-                f"it asks to read {n:,} bytes, beyond the {MAX_PICKLE_BYTES:,} a MNIST pickle may hold "
-                "once decompressed"
+                f"after {done:,} bytes it asks to read {n:,} more, {done + n:,} in all, beyond the "
+                f"{MAX_PICKLE_BYTES:,} a MNIST pickle may hold once decompressed"
             )
         self._left -= n
 
