@@ -305,6 +305,33 @@ def test_the_expanded_file_stores_the_array_bytes_as_they_are(expanded):
     assert stored < arrays + 4096, (stored, arrays)
 
 
+def test_a_full_size_expanded_file_is_within_the_readers_bounds(expanded, monkeypatch):
+    """anynet reads back what anynet writes, at the book's size: expand_mnist's file for MNIST or
+    Fashion-MNIST holds 250,000 training images and 10,000 + 10,000 kept ones (784 float32 pixels and
+    an int64 label each).  Writing it takes minutes and 800 MB, so the full size is computed from the
+    sample's file: its pickle's overhead (the stored bytes less the arrays' bytes, measured 400 bytes
+    here, independent of the rows: one BINBYTES8 per array) plus the full arrays' bytes is 848,880,400
+    bytes, under MAX_PICKLE_BYTES (1,073,741,824); and the sample file is read within a bound scaled
+    to its own size in 23 reads (protocol 4 reads an array's bytes in one read; bound: 1% of the
+    100,000 allowed)."""
+    from anynet.datasets import load_mnist_pickle, pickled
+
+    stored = len(gzip.decompress(expanded.read_bytes()))
+    data = load_mnist_pickle(expanded, dtype="float32")
+    row = 784 * 4 + 8
+    arrays = sum(len(y) for _, y in (data.train, data.validation, data.test)) * row
+    overhead = stored - arrays
+    assert 0 <= overhead < 4096, overhead
+    assert overhead + (250_000 + 10_000 + 10_000) * row < pickled.MAX_PICKLE_BYTES
+    reads = []
+    spend = pickled._BoundedReader._spend
+    monkeypatch.setattr(pickled._BoundedReader, "_spend", lambda self, n: (reads.append(n), spend(self, n)))
+    monkeypatch.setattr(pickled, "MAX_PICKLE_BYTES", stored)  # exactly the file: it still reads
+    again = load_mnist_pickle(expanded, dtype="float32")
+    assert np.array_equal(again.train[0], data.train[0])
+    assert sum(reads) <= stored and len(reads) < pickled.MAX_PICKLE_READS // 100, len(reads)
+
+
 # -- refusals at construction (issue 18 item 6) ----------------------------------------------------
 
 
