@@ -33,6 +33,7 @@ from ..xp.backend import get_backend, to_numpy
 from ..xp.devices import available_backends
 from ..errors import ArgumentError
 from ..model.layers import chain
+from ..model.params import book_lists
 from ..train.dropout import DropoutMasks
 from .layerspec import parse
 
@@ -106,7 +107,8 @@ def batch_gradients(net, x, labels, seed):
     with net.backend.errstate():
         grads = chain.gradients(model.layers, model.parameters(), batch.x, batch.targets, cost=model.cost,
                                 xp=net.backend.xp, masks=masks, fuse=net.backend.fuse)
-    return [g.bias for g in grads] + [g.weight for g in grads]  # the dense networks' order (backprop's)
+    nabla_w, nabla_b = book_lists(grads)
+    return nabla_b + nabla_w  # the dense networks' order (backprop's)
 
 
 def _gradients_and_training(backend, architecture, *, seed, n, batch, steps):

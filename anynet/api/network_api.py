@@ -20,7 +20,7 @@ import numpy as np
 from ..io import checkpoint
 from .. import arguments
 from ..model import model as _model
-from ..model.params import Params, book_lists
+from ..model.params import book_lists, from_book
 from ..train import runstate
 from ..train.engines import check_compile
 from ..xp.backend import get_backend
@@ -147,9 +147,9 @@ class Network(BookColumns, Predicting, Saving):
 
     @weights.setter
     def weights(self, values):
-        shapes = [p.weight for p in self._model.parameter_shapes()]
+        shapes = book_lists(self._model.parameter_shapes())[0]
         weights = _model.accept(self.backend, values, shapes, "weights")
-        self._install([Params(w, p.bias) for w, p in zip(weights, self._model.parameters())])
+        self._install(from_book(weights, book_lists(self._model.parameters())[1]))
 
     @property
     def biases(self):
@@ -158,9 +158,9 @@ class Network(BookColumns, Predicting, Saving):
 
     @biases.setter
     def biases(self, values):
-        shapes = [p.bias for p in self._model.parameter_shapes()]
+        shapes = book_lists(self._model.parameter_shapes())[1]
         biases = _model.accept(self.backend, values, shapes, "biases")
-        self._install([Params(p.weight, b) for p, b in zip(self._model.parameters(), biases)])
+        self._install(from_book(book_lists(self._model.parameters())[0], biases))
 
     def _book(self):
         """The book's ``(weights, biases)`` lists of the model's parameter

@@ -19,7 +19,7 @@ from .costs import QuadraticCost, get_cost
 from ..errors import ArgumentError, ArgumentTypeError
 from .initializers import get_initializer
 from .memory import check_memory
-from .params import Params
+from .params import Params, book_lists, from_book
 
 # Datasets are evaluated in chunks of rows (memory bounded by the chunk): EVAL_CHUNK
 # on a GPU, HOST_EVAL_CHUNK on the CPU, where 10,000 rows' activations were fresh pages
@@ -237,9 +237,10 @@ def accept_parameters(backend: Backend, shapes, params) -> list:
     params = list(params)
     if len(params) != len(shapes):
         raise ArgumentError(f"the parameters need {len(shapes)} (weight, bias) pairs (one per layer), got {len(params)}")
-    weights = accept(backend, [p[0] for p in params], [p.weight for p in shapes], "weights")
-    biases = accept(backend, [p[1] for p in params], [p.bias for p in shapes], "biases")
-    return [Params(w, b) for w, b in zip(weights, biases)]
+    weight_shapes, bias_shapes = book_lists(shapes)
+    weights = accept(backend, [p[0] for p in params], weight_shapes, "weights")
+    biases = accept(backend, [p[1] for p in params], bias_shapes, "biases")
+    return from_book(weights, biases)
 
 
 def draw(init, sizes, rng) -> list:
