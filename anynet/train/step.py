@@ -71,6 +71,8 @@ def make_step(*, layers, cost, optimizer, reg, xp, fuse=None, reducer=None):
     arrays and never writes into its arguments."""
     grads = chain.gradient_fn(layers, cost=cost, xp=xp, fuse=fuse)  # bound once, called per step
     update = optimizer.bind(reg=reg, xp=xp, fuse=fuse)
+    if type(reducer) is LocalReducer:  # (not a subclass) its batch gradient is grads itself:
+        reducer = None                 # no partial built and merged per step
 
     def step(params, state, x, targets, eta, masks=None, rows=None):
         if reducer is None:
