@@ -13,12 +13,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -129,6 +131,24 @@ def test_a_failing_rank_ends_the_job(tmp_path):
     assert done.returncode != 0
     assert "anynet: rank 1 of 2 failed, ending all ranks: RuntimeError: injected failure on rank 1" in done.stderr
     assert not list(tmp_path.iterdir()), "no rank finished training"
+
+
+def test_a_rank_killed_mid_run_ends_the_job_and_leaves_no_shared_file(tmp_path):
+    """Rank 1 dies by SIGKILL in epoch 2 of an exact run (no Python clean-up, no MPI_Abort) while
+    rank 0 polls the shared rows' counters, which no MPI call watches: the launcher must still end
+    the job (it does: Open MPI aborts the job when a rank dies), and nothing is left in /dev/shm (the
+    file was unlinked once every rank had mapped it, before the first step)."""
+    from anynet.distributed import shm
+
+    start = time.monotonic()
+    done = mpiexec(2, tmp_path, "--kill-rank", "1")
+    assert done.returncode != 0 and time.monotonic() - start < LAUNCH_TIMEOUT
+    assert not list(tmp_path.iterdir()), "no rank finished training"
+    pids = re.findall(r"rank \d pid (\d+)", done.stderr)
+    assert len(pids) == 2, done.stderr[-2000:]
+    if os.path.isdir(shm.SHARED_DIRECTORY):
+        left = [name for name in os.listdir(shm.SHARED_DIRECTORY) for pid in pids if name.startswith(f"anynet-{pid}-")]
+        assert not left, left
 
 
 def _free_port() -> int:

@@ -5,6 +5,7 @@ each mapping the shared file itself, as a process would)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -68,6 +69,49 @@ def test_no_room_falls_back_to_the_gather(monkeypatch):
     monkeypatch.setattr(shm.os, "posix_fallocate", full)
     assert world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64")) == [None, None]
     assert _ours() == before
+
+
+def test_two_jobs_at_once_get_their_own_files(monkeypatch):
+    """Two jobs on one machine (here: two worlds in one process, so even the pid in the name is the
+    same) whose files exist at the same moment: each maps its own, and rows written in one are not
+    seen by the other.  A barrier in _map holds both jobs' rank 0 until both files exist."""
+    both, real_map, paths = threading.Barrier(2, timeout=20), shm._map, []
+
+    def held(path, nbytes):
+        if path not in paths:
+            paths.append(path)
+            both.wait()
+        return real_map(path, nbytes)
+
+    monkeypatch.setattr(shm, "_map", held)
+    worlds, opened = [FakeWorld(1), FakeWorld(1)], [None, None]
+    jobs = [threading.Thread(target=lambda j=j: opened.__setitem__(j, worlds[j].run(
+        lambda rank: shm.SharedRows.open(FakeComm(worlds[j], rank), 2, 3, "float64")))) for j in (0, 1)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert len(set(paths)) == 2 and all(rows is not None for (rows,) in opened)
+    first, second = (rows.next() for (rows,) in opened)
+    first[...] = 7.0
+    assert not second.any() and not np.shares_memory(first, second)
+
+
+def test_a_name_taken_by_another_file_is_left_alone_and_the_gather_used(monkeypatch):
+    """A colliding name (another job's file, or anything else there) is never opened, written or
+    removed: the file is made with O_EXCL, and where that fails every rank uses MPI's gather."""
+    monkeypatch.setattr(shm.secrets, "token_hex", lambda n: "c" * (2 * n))
+    taken = os.path.join(shm.SHARED_DIRECTORY, f"anynet-{os.getpid()}-{'c' * 16}")
+    nbytes = 64 * 2 + 2 * 2 * 3 * 8  # the size this job would map: the other file even matches it
+    with open(taken, "xb") as f:
+        f.write(b"\x5a" * nbytes)
+    try:
+        world = FakeWorld(2)
+        assert world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64")) == [None, None]
+        with open(taken, "rb") as f:
+            assert f.read() == b"\x5a" * nbytes
+    finally:
+        os.unlink(taken)
 
 
 @pytest.mark.parametrize("reduce,batch,block", [c for c in CONFIGS if c[0] == "exact"])

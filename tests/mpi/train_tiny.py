@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import signal
 import sys
 
 import numpy as np
@@ -72,9 +73,10 @@ def make_problem():
     return x, targets, weights, biases
 
 
-def train(reducer, batch: int, *, backend="numpy", fail_rank=None) -> np.ndarray:
+def train(reducer, batch: int, *, backend="numpy", fail_rank=None, kill_rank=None) -> np.ndarray:
     """Train under ``reducer`` and return every bias then every weight,
-    flattened, on the host.  ``fail_rank`` raises on that rank in epoch 2."""
+    flattened, on the host.  ``fail_rank`` raises on that rank in epoch 2;
+    ``kill_rank`` dies there by SIGKILL (no clean-up, no MPI_Abort)."""
     be = get_backend(backend, dtype="float64")
     xp = be.xp
     x, targets, weights, biases = make_problem()
@@ -88,6 +90,8 @@ def train(reducer, batch: int, *, backend="numpy", fail_rank=None) -> np.ndarray
         for start in range(0, N_SAMPLES, batch):
             if epoch == 1 and reducer.rank == fail_rank:
                 raise RuntimeError(f"injected failure on rank {reducer.rank}")
+            if epoch == 1 and reducer.rank == kill_rank:
+                os.kill(os.getpid(), signal.SIGKILL)
             rows = order[start : start + batch]
             xb, tb = xp.take(x, rows, axis=0), xp.take(targets, rows, axis=0)
 
@@ -134,6 +138,8 @@ def main(argv=None) -> None:
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--port", type=int, help="torch.distributed's rendezvous port on 127.0.0.1")
     parser.add_argument("--fail-rank", type=int, help="this rank raises in the second epoch")
+    parser.add_argument("--kill-rank", type=int, help="this rank is killed (SIGKILL) in the second epoch of "
+                        "the first exact run, after the shared rows are mapped; every rank prints its pid")
     args = parser.parse_args(argv)
     # Open MPI's launcher tells each process its place before MPI starts
     rank, size = int(os.environ.get("OMPI_COMM_WORLD_RANK", 0)), int(os.environ.get("OMPI_COMM_WORLD_SIZE", 1))
@@ -145,11 +151,14 @@ def main(argv=None) -> None:
     from anynet.distributed import run_guarded
 
     results = {}
+    if args.kill_rank is not None:
+        print(f"rank {rank} pid {os.getpid()}", file=sys.stderr, flush=True)
     for reduce, batch, block in CONFIGS:
         reducer = _reducer(args.transport, reduce, block)
+        kill = args.kill_rank if reduce == "exact" else None
         with run_guarded(reducer):
             results[config_key(reduce, batch, block)] = train(
-                reducer, batch, backend=backend, fail_rank=args.fail_rank
+                reducer, batch, backend=backend, fail_rank=args.fail_rank, kill_rank=kill
             )
     np.savez(args.outdir / f"rank-{reducer.rank}.npz", **results)
     if args.transport == "torch":
