@@ -1,7 +1,7 @@
 """Named training configurations: every key is a keyword of ``Network(...)``
 or of ``Network.SGD(...)``, a data key (DATA_KEYS), or ``layers``: a conv
 net (any layers) as the text ``anynet train --layers`` takes
-(:mod:`anynet.cli.layerspec`), instead of ``sizes``; :func:`split` sorts
+(:mod:`anynet.api.layerspec`), instead of ``sizes``; :func:`split` sorts
 them into the two."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import inspect
 
 from ..train.schedules import DivideAt, DivideOnPlateau
 from ..errors import ArgumentError
+from .layerspec import parse
 
 PRESETS = {
     # network.py's first run in the book (chapter 1): 95% on MNIST
@@ -98,7 +99,5 @@ def split(config):
         raise ArgumentError("a configuration gives either sizes or layers, not both")
     network = {k: v for k, v in config.items() if k in net_keys}
     if "layers" in config:
-        from ..cli.layerspec import parse
-
         network["sizes"] = parse(config["layers"])
     return network, {k: v for k, v in config.items() if k in sgd_keys}
