@@ -36,6 +36,7 @@ import harness
 import anynet
 from anynet.api.presets import PRESETS, split
 from anynet.datasets import load_dataset, mirrored
+from fashion_sweep import plot_validation
 
 TARGET = 93.0  # % test accuracy (issue 18 item 5)
 QUICK_ROWS = 2_000
@@ -141,13 +142,9 @@ def main(argv=None):
                "selection": "best validation accuracy (10,000 images); the test set is measured for the winner only"}
 
     def draw(fig, ax):
-        for k, r in rows.items():
-            curve = [100 * a / len(dataset.validation[1]) for a in r["validation_per_epoch"]]
-            label = f"{k + 1}: {r['layers'].split(',dense')[0]}{' mirrored' if r['mirrored'] else ''}"
-            ax.plot(range(len(curve)), curve, label=label, linewidth=2.5 if k == winner else 1)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation accuracy %")
-        ax.legend()
+        plot_validation(ax, {k: (r["validation_per_epoch"], f"{k + 1}: {r['layers'].split(',dense')[0]}"
+                                 f"{' mirrored' if r['mirrored'] else ''}") for k, r in rows.items()},
+                        len(dataset.validation[1]), winner)
         return f"fashion_conv: chosen test {100 * test:.2f}% - {harness.describe(info)}"
 
     harness.save_results(args.out, "fashion-conv-" + harness.run_slug(info, args.threads, args.quick), payload, draw,

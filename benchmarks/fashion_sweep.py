@@ -50,6 +50,17 @@ GRID = [
 ]
 
 
+def plot_validation(ax, curves, n_validation, winner):
+    """Each candidate's validation accuracy per epoch (``curves``: key -> (correct counts, label)),
+    the winner's line thicker; fashion_conv.py draws its candidates with this too."""
+    for key, (correct, label) in curves.items():
+        curve = [100 * a / n_validation for a in correct]
+        ax.plot(range(len(curve)), curve, label=label, linewidth=2.5 if key == winner else 1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy %")
+    ax.legend()
+
+
 def main(argv=None):
     parser = harness.arguments(__doc__, quick="the first group, 2 epochs on 5,000 images (a smoke run)")
     parser.add_argument("--no-refit", action="store_true", help="skip the refit on all 60,000 training images")
@@ -112,13 +123,9 @@ def main(argv=None):
                "selection": "best validation accuracy (10,000 images); the test set is measured for the winner only"}
 
     def draw(fig, ax):
-        for i, r in enumerate(rows):
-            curve = [100 * a / len(dataset.validation[1]) for a in r["validation_per_epoch"]]
-            label = f"{r['hidden']} {'mirrored ' if r['mirrored'] else ''}lmbda {r['lmbda']:g}"
-            ax.plot(range(len(curve)), curve, label=label, linewidth=2.5 if i == winner else 1)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation accuracy %")
-        ax.legend()
+        plot_validation(ax, {i: (r["validation_per_epoch"], f"{r['hidden']} {'mirrored ' if r['mirrored'] else ''}"
+                                 f"lmbda {r['lmbda']:g}") for i, r in enumerate(rows)},
+                        len(dataset.validation[1]), winner)
         return f"fashion_sweep: chosen test {100 * test:.2f}% - {harness.describe(info)}"
 
     stem = "fashion-sweep-" + harness.run_slug(info, args.threads, args.quick)
