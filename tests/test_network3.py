@@ -155,6 +155,26 @@ def test_sgd_equals_a_torch_reimplementation_of_network3(dtype, capsys):
     assert "Epoch 1: validation accuracy" in capsys.readouterr().out
 
 
+def test_sgd_over_spans_of_1000_mini_batches_equals_torch(capsys):
+    """SGD runs fit over spans cut at every 1,000th mini-batch (network3.Spans, so that the book's
+    lines print when reached): the cuts change no number.  2 epochs of 1,100 one-image mini-batches
+    (spans 0-999, 1000-1099, 1100-1999, 2000-2199) with dropout and lmbda against network3's
+    training in torch, whose masks come from one Generator stream and whose L2 term divides by the
+    epoch's 1,100 mini-batches: a span that restarted the mask stream, counted its own mini-batches
+    for lmbda or lost rows would move the weights by far more than the bound.  Float64, 2,200
+    steps: measured 7.7e-15; bound 65x that."""
+    torch = pytest.importorskip("torch")
+    m, p = 1, (0.3, 0.2)
+    layers, net = small_net(m, p)
+    x, labels = images(1100)
+    expected = torch_sgd(torch, layers, x, labels, epochs=2, m=m, eta=0.05, lmbda=0.5, p=p, seed=4, dtype="float64")
+    net.SGD((x, labels), 2, m, 0.05, (x[:5], labels[:5]), None, lmbda=0.5)
+    ours = [a for layer in layers for a in (layer.w.get_value(), layer.b.get_value())]
+    worst = max(rel_diff(a, b) for a, b in zip(ours, expected))
+    assert worst <= 5e-13, worst
+    assert "Training mini-batch number 2000" in capsys.readouterr().out
+
+
 def test_one_step_on_every_backend_equals_numpy(backend, capsys):
     """One SGD step (one mini-batch, dropout on) on each backend against NumPy's."""
     x, labels = images(6)
