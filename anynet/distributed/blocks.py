@@ -14,7 +14,7 @@ import array_api_compat
 
 from ..xp.backend import get_backend, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DistributedError
-from ..model.params import Params
+from ..model.params import book_lists, from_book
 
 REDUCE_MODES = ("exact", "fast")
 # The default of ``reduce="exact"``: every mini-batch in this many blocks.
@@ -98,7 +98,8 @@ class Layout:
     def arrays(grads) -> list:
         """The gradient arrays of a list of Params in the order of the flat
         vector: every bias gradient, then every weight gradient."""
-        return [*(g.bias for g in grads), *(g.weight for g in grads)]
+        weights, biases = book_lists(grads)
+        return biases + weights
 
     def flatten(self, grads):
         """One 1-D array of the backend: every bias gradient, then every weight gradient."""
@@ -116,7 +117,7 @@ class Layout:
             flat = self.backend.asarray(flat)
         reshape = self.xp.reshape
         arrays = [reshape(flat[start:stop], shape) for start, stop, shape in self._parts]
-        return [Params(w, b) for w, b in zip(arrays[self.n_b :], arrays[: self.n_b])]
+        return from_book(arrays[self.n_b :], arrays[: self.n_b])
 
     def signature(self) -> tuple:
         """What must be the same on every rank: the shapes and the dtype."""
