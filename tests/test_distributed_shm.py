@@ -5,6 +5,8 @@ each mapping the shared file itself, as a process would)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -112,6 +114,27 @@ def test_a_name_taken_by_another_file_is_left_alone_and_the_gather_used(monkeypa
             assert f.read() == b"\x5a" * nbytes
     finally:
         os.unlink(taken)
+
+
+def test_the_file_of_a_rank_0_killed_inside_open_is_removed_by_the_next_job():
+    """A rank 0 killed between making its file and removing it (the one window where a file can
+    be left) leaves anynet-<pid>-<hex>; the next job's rank 0 removes the files of processes that
+    no longer exist, and leaves a live process's file and any other name alone."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process
+    names = [f"anynet-{gone.pid}-{'d' * 16}", f"anynet-{os.getpid()}-{'e' * 16}", f"anynet-{gone.pid}-mine"]
+    paths = [os.path.join(shm.SHARED_DIRECTORY, name) for name in names]
+    for path in paths:
+        with open(path, "xb") as f:
+            f.write(bytes(8))
+    try:
+        world = FakeWorld(2)
+        assert all(world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64")))
+        assert [os.path.exists(path) for path in paths] == [False, True, True]
+    finally:
+        for path in paths:
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 @pytest.mark.parametrize("reduce,batch,block", [c for c in CONFIGS if c[0] == "exact"])

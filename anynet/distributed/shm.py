@@ -14,6 +14,9 @@ The file backing the array is made by rank 0 in ``/dev/shm`` (Linux's
 shared memory; elsewhere MPI's gather is used) under a random name, its space reserved at once (a
 full tmpfs fails here, not with SIGBUS later), opened by the other ranks,
 and removed as soon as every rank has it mapped: nothing is left behind.
+Only a rank 0 killed inside :meth:`SharedRows.open` (between the file's
+making and its removal) can leave one; the next job on the machine removes
+the files of such dead processes before it makes its own.
 A rank that cannot open it (another machine) makes every rank fall back to
 MPI's gather.
 """
@@ -24,12 +27,14 @@ import contextlib
 import mmap
 import os
 import platform
+import re
 import secrets
 
 import numpy as np
 
 
 SHARED_DIRECTORY = "/dev/shm"  # memory, and never shared between machines (a temporary directory may be)
+_NAME = re.compile(r"anynet-(\d+)-[0-9a-f]{16}")  # the names _create makes
 
 
 class SharedRows:
@@ -102,6 +107,7 @@ def _create(nbytes: int) -> str | None:
     it cannot be made (the caller then uses MPI's gather)."""
     if not hasattr(os, "posix_fallocate") or not os.path.isdir(SHARED_DIRECTORY):  # e.g. macOS
         return None
+    _remove_leftovers()
     path = os.path.join(SHARED_DIRECTORY, f"anynet-{os.getpid()}-{secrets.token_hex(8)}")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -115,6 +121,29 @@ def _create(nbytes: int) -> str | None:
     finally:
         os.close(fd)
     return path
+
+
+def _remove_leftovers() -> None:
+    """Remove the files a rank 0 killed inside ``open`` left: ``anynet-<pid>-<hex>``
+    of a process that no longer exists.  At worst (another pid namespace
+    sharing ``/dev/shm``) a live job's file goes before its ranks open it,
+    and that job's ranks all use MPI's gather: slower, never wrong."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(SHARED_DIRECTORY):
+            match = _NAME.fullmatch(name)
+            if match and not _alive(int(match[1])):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(SHARED_DIRECTORY, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def _map(path: str, nbytes: int) -> mmap.mmap | None:
