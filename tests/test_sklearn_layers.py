@@ -96,6 +96,7 @@ def test_a_conv_regressor_has_a_linear_output_of_the_targets():
         (dict(input_shape=(1, 8, 8)), ArgumentError, "input_shape=(1, 8, 8) is for layers="),
         (dict(layers="relu", input_shape="1x8x8"), ArgumentTypeError, "input_shape must be a tuple"),
         (dict(layers="relu", input_shape=(1, 0, 8)), ArgumentError, "input_shape[1]"),
+        (dict(layers="relu", input_shape=()), ArgumentError, "input_shape is empty; give the shape of one sample"),
     ],
 )
 def test_bad_layer_specs_and_shapes_are_refused_at_fit(params, error, words):

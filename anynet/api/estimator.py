@@ -143,7 +143,10 @@ def _input_shape(value, n_features):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ArgumentTypeError(f"input_shape must be a tuple such as (1, 8, 8), not {value!r}")
     shape = tuple(arguments.integer(f"input_shape[{i}]", n, low=1) for i, n in enumerate(value))
-    if not shape or math.prod(shape) != n_features:
+    if not shape:
+        raise ArgumentError(f"input_shape is empty; give the shape of one sample, such as (1, 8, 8), whose "
+                            f"product is X's {n_features} features")
+    if math.prod(shape) != n_features:
         raise ArgumentError(f"input_shape {shape} holds {math.prod(shape)} values per sample, "
                             f"but X has {n_features} features")
     return shape
