@@ -7,6 +7,8 @@ itself on one Model, whose numbers the seed and torch tests pin down."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,30 @@ def test_a_stack_needs_one_config_and_shuffler_per_network():
     train = data(stack, 10)
     with pytest.raises(ArgumentError, match="a stack of 2 networks needs 2 configs, shufflers and mask generators, got 1, 2 and 2"):
         fit(stack, train, configs()[:1], shuffler=[Shuffler(N), Shuffler(N)])
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 3), ("mini_batch_size", 5), ("optimizer", "adam"),
+                                          ("regularization", "l1"), ("drop_last", True)])
+def test_a_stack_refuses_configs_that_differ_in_a_shared_setting(field, value):
+    """The stack trains with network 0's epochs, mini-batches, optimizer and regularisation: a
+    network whose config says otherwise would not get its own run (before this check, a network
+    given 3 epochs beside one of 6 trained 6, and one given Adam trained with SGD), so it is refused
+    before training, naming the setting."""
+    stack = StackedModel([model(0), model(1)])
+    train = data(stack, 10)
+    other = dataclasses.replace(configs()[0], **{field: value})
+    before = bits(stack.parameters())
+    with pytest.raises(ArgumentError, match=rf"network 1 has {field}=.*, network 0 {field}="):
+        fit(stack, train, [configs()[0], other], shuffler=[Shuffler(N), Shuffler(N)])
+    assert bits(stack.parameters()) == before
+
+
+def test_a_stacks_networks_may_each_have_their_own_adam_and_selection():
+    """Per network: eta, lmbda, schedule, early stopping, monitors; an optimizer given by name
+    makes one instance per config (as anynet.sweep does), and equal ones are accepted."""
+    stack = StackedModel([model(0), model(1)])
+    train = data(stack, 10)
+    adam = [TrainConfig(2, 4, 0.01, 0.0, optimizer="adam"),
+            TrainConfig(2, 4, 0.02, 1.0, optimizer="adam", early_stopping=1)]
+    states = fit(stack, train, adam, shuffler=[Shuffler(N), Shuffler(N)], evaluation=data(stack, 11))
+    assert [len(s.history) for s in states] == [2, 2]  # accepted: each ran its 2 epochs

@@ -4,7 +4,7 @@ given and gives back (re-exported there)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .. import arguments
 from ..errors import ArgumentError, ArgumentTypeError
@@ -124,3 +124,24 @@ class TrainConfig:
             raise ArgumentError(f"lmbda is divided by the number of whole mini-batches, and {n} samples "
                                 f"make none of {self.mini_batch_size}")
         return Regularizer(self.regularization, lmbda, divisor)
+
+
+# what each network of a stack may set for itself; the rest is the stack's (one engine call an epoch)
+PER_NETWORK = ("eta", "lmbda", "eta_schedule", "early_stopping", "monitors")
+
+
+def check_stack_configs(configs) -> None:
+    """Refuse a stack's configs that differ in anything but :data:`PER_NETWORK`:
+    the stack trains with the first one's epochs, mini-batches, optimizer and
+    regularisation, so another value would not be that network's own run."""
+    first = configs[0]
+    for k, config in enumerate(configs[1:], 1):
+        for name in (f.name for f in fields(TrainConfig) if f.name not in PER_NETWORK):
+            mine, theirs = getattr(config, name), getattr(first, name)
+            if name == "optimizer":
+                same = type(mine) is type(theirs) and mine.config() == theirs.config()
+            else:
+                same = mine == theirs
+            if not same:
+                raise ArgumentError(f"the networks of a stack share every setting but {', '.join(PER_NETWORK)}; "
+                                    f"network {k} has {name}={mine!r}, network 0 {name}={theirs!r}")

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .config import MONITORS, EpochReport, TrainConfig  # noqa: F401  (re-exported: the loop's public types)
+from .config import MONITORS, EpochReport, TrainConfig, check_stack_configs  # noqa: F401  (re-exported: the loop's public types)
 from .dropout import DropoutMasks
 from .engine import run_epoch
 from .engines import engine_of
@@ -47,7 +47,8 @@ def fit(model, train, config, *, state=None, shuffler=None, evaluation=None,
     A :class:`~anynet.model.stacked.StackedModel` of K networks is K runs at
     once, each network's as fit trains it alone: ``config``, ``shuffler``
     and ``mask_rng`` are then lists, one per network (configurations that
-    differ only in eta, lmbda and their schedules; each network's dropout
+    differ only in eta, lmbda, schedule, early stopping and monitors, else
+    refused; each network's dropout
     masks from its own generator), callbacks get lists of reports and states,
     and fit returns the list of TrainStates.  A network whose run ends
     (stopped; or diverged: ``diverged_in`` records the epoch, nothing is
@@ -99,6 +100,7 @@ def _start(model, train, config, state, shuffler, mask_rng, stacked):
     if not len(configs) == len(shufflers) == len(mask_rngs) == model.k:
         raise ArgumentError(f"a stack of {model.k} networks needs {model.k} configs, shufflers and mask generators, "
                             f"got {len(configs)}, {len(shufflers)} and {len(mask_rngs)}")
+    check_stack_configs(configs)
     return configs, [TrainState.begin(c, s, {}, r) for c, s, r in zip(configs, shufflers, mask_rngs)]
 
 
