@@ -63,6 +63,28 @@ def test_a_rank_that_cannot_map_the_file_sends_every_rank_to_the_gather(monkeypa
     assert _ours() == before
 
 
+def test_a_rank_that_cannot_map_falls_back_with_the_others(monkeypatch):
+    """mmap itself failing on one rank (no address space or mappings left: ENOMEM) sends every rank
+    to the gather; it used to raise on that rank alone, leaving the others in open's collective
+    until the job was aborted (and the file behind)."""
+    real_mmap = shm.mmap.mmap
+
+    def no_memory(fd, length, *args, **kwargs):
+        if threading.current_thread().name.endswith("(rank 1)"):
+            raise OSError(12, "Cannot allocate memory")
+        return real_mmap(fd, length, *args, **kwargs)
+
+    before, world = _ours(), FakeWorld(2)
+    monkeypatch.setattr(shm.mmap, "mmap", no_memory)
+
+    def work(rank):
+        threading.current_thread().name += f" (rank {rank})"
+        return shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64")
+
+    assert world.run(work) == [None, None]
+    assert _ours() == before
+
+
 def test_no_room_falls_back_to_the_gather(monkeypatch):
     def full(fd, offset, length):
         raise OSError(28, "No space left on device")

@@ -156,5 +156,7 @@ def _map(path: str, nbytes: int) -> mmap.mmap | None:
         if os.fstat(fd).st_size != nbytes:
             return None
         return mmap.mmap(fd, nbytes)
+    except OSError:  # e.g. no address space or mappings left: every rank uses MPI's gather instead
+        return None
     finally:
         os.close(fd)
