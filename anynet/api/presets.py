@@ -63,6 +63,8 @@ PRESETS["fashion-mlp-60k"] = {
 # the candidates of benchmarks/fashion_conv.py (results in
 # benchmarks/results/fashion-conv-*.json): two conv-pool layers with ReLU,
 # dropout before the output layer, Adam, mini-batches of 64, mirrored images.
+# Validation 92.13% (best of 3), test 91.46% after 12 epochs: the 93% goal of
+# issue 18 is not reached (every candidate still improved at its last epoch).
 PRESETS["fashion-conv"] = {
     "layers": "conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax",
     "cost": "log-likelihood",
