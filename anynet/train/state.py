@@ -28,9 +28,7 @@ class Shuffler:
     def next_epoch(self) -> np.ndarray:
         if self.rng is None:
             random.shuffle(self.order)
-        elif isinstance(self.rng, random.Random):
-            self.rng.shuffle(self.order)
-        else:
+        else:  # a random.Random or a NumPy Generator: both shuffle in place
             self.rng.shuffle(self.order)
         return np.asarray(self.order)
 
