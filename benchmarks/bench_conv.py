@@ -133,15 +133,28 @@ def torch_contestant(start, X, labels, *, device="cpu", synchronize=lambda: None
     return reset, run, result
 
 
-def main(argv=None):
-    parser = harness.arguments(__doc__, quick=f"{QUICK_ROWS:,} rows, 3 rounds")
+def arguments(doc, repeats):
+    """The parser of a conv benchmark: harness's options, ``--rows`` and
+    ``--repeats`` (default ``repeats``; --quick 3)."""
+    parser = harness.arguments(doc, quick=f"{QUICK_ROWS:,} rows, 3 rounds")
     parser.add_argument("--rows", type=int, help=f"rows in the epoch (default {ROWS:,}; a multiple of {M})")
-    parser.add_argument("--repeats", type=int, help="rounds (default 7; --quick 3)")
-    args = harness.parse(parser, argv)
+    parser.add_argument("--repeats", type=int, help=f"rounds (default {repeats}; --quick 3)")
+    return parser
+
+
+def rows_and_repeats(parser, args, repeats) -> tuple[int, int]:
+    """``(rows, repeats)`` from the parsed ``args`` of :func:`arguments`; rows
+    that are not a positive multiple of the mini-batch are a usage error."""
     rows = args.rows or (QUICK_ROWS if args.quick else ROWS)
-    repeats = args.repeats or (3 if args.quick else 7)
     if rows < M or rows % M:
         parser.error(f"--rows must be a positive multiple of {M}, not {rows}")
+    return rows, args.repeats or (3 if args.quick else repeats)
+
+
+def main(argv=None):
+    parser = arguments(__doc__, repeats=7)
+    args = harness.parse(parser, argv)
+    rows, repeats = rows_and_repeats(parser, args, repeats=7)
 
     from threadpoolctl import threadpool_limits
     import torch

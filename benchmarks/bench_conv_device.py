@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 import harness
-from bench_conv import ETA, M, QUICK_ROWS, ROWS, SEED, initial_params, rel_diff, torch_contestant
+from bench_conv import ETA, M, SEED, arguments, initial_params, rel_diff, rows_and_repeats, torch_contestant
 from bench_conv import layers as conv_layers
 
 
@@ -64,15 +64,10 @@ def anynet_contestant(backend, device, X, labels, start, synchronize):
 
 
 def main(argv=None):
-    parser = harness.arguments(__doc__, quick=f"{QUICK_ROWS:,} rows, 3 rounds")
+    parser = arguments(__doc__, repeats=5)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    parser.add_argument("--rows", type=int, help=f"rows in the epoch (default {ROWS:,}; a multiple of {M})")
-    parser.add_argument("--repeats", type=int, help="rounds (default 5; --quick 3)")
     args = harness.parse(parser, argv)
-    rows = args.rows or (QUICK_ROWS if args.quick else ROWS)
-    repeats = args.repeats or (3 if args.quick else 5)
-    if rows < M or rows % M:
-        parser.error(f"--rows must be a positive multiple of {M}, not {rows}")
+    rows, repeats = rows_and_repeats(parser, args, repeats=5)
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
