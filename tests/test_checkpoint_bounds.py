@@ -22,7 +22,7 @@ from test_checkpoint import (
 )
 
 import anynet
-from anynet.io import checkpoint, npzfile
+from anynet.io import checkpoint, layerlist, npzfile
 from anynet.io.checkpoint import CheckpointError, save
 
 GIB = 1 << 30
@@ -92,7 +92,7 @@ def bomb_checkpoint(path, bomb, *, sizes, dtype, declared=None, method=zipfile_d
     its true inflated size), the other arrays genuine zeros.  ``method``
     stored: the stream is stored as is and declared (both sizes) as 1 GiB."""
     stream, crc, size = bomb
-    shapes = checkpoint._shapes(sizes)
+    shapes = layerlist.dense_shapes(sizes)
     arrays = {name: np.zeros(shape, dtype) for name, shape in shapes.items() if name != "w0"}
     header = {"format": "anynet-checkpoint", "format_version": 2, "sizes": sizes, "cost": "quadratic",
               "activations": ["sigmoid"] * (len(sizes) - 1), "dtype": dtype, "anynet_version": "0.2.0", "seed": None}

@@ -71,11 +71,6 @@ def arrays_sha256(arrays) -> str:
     return digest.hexdigest()
 
 
-def _shapes(sizes) -> dict[str, tuple[int, int]]:
-    """The arrays of a version 1 or 2 checkpoint, in order (w0.., b0..), with their shapes."""
-    return layerlist.dense_shapes(sizes)
-
-
 def save(net, path, *, seed=None, classes=None, class_names=None, allow_nonfinite: bool = False, run=None) -> None:
     """Write ``net`` (a Model) to ``path`` (any name; nothing is appended) as
     an anynet checkpoint; NaN or inf weights are refused unless
@@ -253,7 +248,7 @@ def _schema(path: Path, header: dict, parsed: dict) -> dict:
         parsed["layers"] = (layers, input_shape)
         shapes = layerlist.array_shapes(chain.param_shapes(layers, input_shape))
     else:
-        shapes = _shapes(fields.check_network(path, header))
+        shapes = layerlist.dense_shapes(fields.check_network(path, header))
     schema = {name: (shape, header["dtype"]) for name, shape in shapes.items()}
     if "run" in header:
         try:
@@ -279,7 +274,7 @@ def _read_network2_json(path: Path, data: bytes):
         if not isinstance(document[key], list) or len(document[key]) != layers:
             raise CheckpointError(f"{path}: {key} must be a list of {layers} matrices for sizes {fields.short(sizes)}")
     arrays = {}
-    for name, shape in _shapes(sizes).items():
+    for name, shape in layerlist.dense_shapes(sizes).items():
         rows = document["weights" if name[0] == "w" else "biases"][int(name[1:])]
         if not isinstance(rows, list) or len(rows) != shape[0] or not all(
             isinstance(row, list) and len(row) == shape[1] for row in rows
