@@ -43,7 +43,7 @@ def run_export(args) -> int:
         detail = f"opset {onnxexport.OPSET}, input (N, {shape}) -> output (N, {model.n_out})"
     else:
         safetensorsfile.save(model, output, seed=found.seed, classes=found.classes, overwrite=args.overwrite)
-        index = [i for i, layer in enumerate(model.layers) if layer.has_params]
+        index = safetensorsfile.tensor_indices(model.layers)
         detail = f"{2 * len(index)} tensors layers.{index[0]}.weight ... layers.{index[-1]}.bias"
     what = f"sizes {model.sizes}" if model.is_dense else f"{len(model.layers)} layers"
     print(f"wrote {output}: {kind}, {model.backend.dtype_name}, {what}, {detail}")

@@ -110,7 +110,7 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
     path = Path(path)
     dtype = net.backend.dtype_name
     tensors, pairs = {}, iter(net.parameters())
-    for i in _indices(net.layers):  # the index of the layer: for the book's network, of the weight list too
+    for i in tensor_indices(net.layers):  # the index of the layer: for the book's network, of the weight list too
         w, b = next(pairs)
         tensors[weight_name(i)] = np.ascontiguousarray(to_numpy(w), dtype=dtype)
         tensors[bias_name(i)] = np.ascontiguousarray(to_numpy(b), dtype=dtype).reshape(-1)
@@ -134,7 +134,8 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
     files.write_new(path, encode(tensors, metadata), overwrite=overwrite, what="weights file")
 
 
-def _indices(layers) -> list[int]:
+def tensor_indices(layers) -> list[int]:
+    """The ``i`` of the ``layers.{i}.*`` tensors: the indices of the layers with parameters."""
     return [i for i, layer in enumerate(layers) if layer.has_params]
 
 
@@ -178,7 +179,7 @@ def _network(path: Path, info: dict):
     cost = fields.check_cost(path, info)
     layers, input_shape = layerlist.parse(path, info.get("layers"), info.get("input_shape"), cost)
     fields.check_common(path, info, layers[-1].n_out)
-    return None, (layers, input_shape), _indices(layers), chain.param_shapes(layers, input_shape)
+    return None, (layers, input_shape), tensor_indices(layers), chain.param_shapes(layers, input_shape)
 
 
 def _header_length(path: Path, prefix: bytes, size: int) -> int:
