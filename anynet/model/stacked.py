@@ -127,10 +127,8 @@ class StackedModel(Model):
 
     def __init__(self, models):
         first = models[0]
-        xp = first.xp
-        params = [Params(xp.stack([m.params[l].weight for m in models]), xp.stack([m.params[l].bias for m in models]))
-                  for l in range(len(first.params))]
-        super().__init__(first.layers, cost=first.cost, backend=first.backend, params=params,
+        super().__init__(first.layers, cost=first.cost, backend=first.backend,
+                         params=_stack([m.params for m in models], first.xp),
                          input_shape=first.input_shape)
         self.k = len(models)
 
@@ -140,9 +138,7 @@ class StackedModel(Model):
 
     def set_members(self, members) -> None:
         """Install each network's parameters (K lists of Params) as the stack's."""
-        xp = self.xp
-        self.set_parameters([Params(xp.stack([m[l].weight for m in members]), xp.stack([m[l].bias for m in members]))
-                             for l in range(len(members[0]))])
+        self.set_parameters(_stack(members, self.xp))
 
     def member(self, k) -> Model:
         """Network ``k`` as a Model viewing the stack's current parameters."""
@@ -155,3 +151,9 @@ class StackedModel(Model):
         for k in range(self.k):
             flags.append(Model.all_finite(self, self.member_parameters(k, params)))
         return self.xp.stack(flags)
+
+
+def _stack(members, xp) -> list:
+    """K parameter lists (one per network) as one list of Params with a leading axis K."""
+    return [Params(xp.stack([m[l].weight for m in members]), xp.stack([m[l].bias for m in members]))
+            for l in range(len(members[0]))]
