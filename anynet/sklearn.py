@@ -188,12 +188,8 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     n_features_in_, feature_names_in_ : as every scikit-learn estimator has them.
     n_outputs_ : the number of targets per sample.
     network_ : the trained :class:`anynet.Network`.
-    loss_curve_ : the training cost after each epoch: the mean cost over the
-        whole training set at the epoch's final weights, plus the L2 term
-        (network2.py's ``total_cost``; an extra pass over the data each
-        epoch).  scikit-learn's MLP estimators report instead the mean of
-        the mini-batch losses met during the epoch, each at the weights
-        before its update, so the two curves differ most in early epochs.
+    loss_curve_ : the training cost (quadratic, with the L2 term) after each
+        epoch, defined as :class:`NetworkClassifier`'s.
     n_iter_ : the number of epochs run.
     """
 
