@@ -49,7 +49,7 @@ class PerModel:
         """These values as an array of ``array``'s namespace, dtype and device."""
         if isinstance(array, np.generic):
             array = np.asarray(array)
-        rank = max(array.ndim, 1) if array.ndim else 3
+        rank = array.ndim or 3  # a 0-d array: a dense network's rank
         key = (array.dtype, array_api_compat.device(array), rank)  # hashable on every backend; str() would cost ~7 us a step
         cast = self._cast.get(key)
         if cast is None:
