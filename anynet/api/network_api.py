@@ -224,11 +224,10 @@ class Network(BookColumns, Predicting, Saving):
         default a quarter of the mini-batch); rank 0 alone prints and writes
         the checkpoint, and an exception on one rank ends the whole job.
         """
-        config, evaluation_data, flags, seed_style = book_run(
-            epochs, mini_batch_size, eta, lmbda, evaluation_data, test_data,
-            (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy),
-            regularization=regularization, optimizer=optimizer, eta_schedule=eta_schedule,
-            early_stopping=early_stopping,
+        flags = (monitor_evaluation_cost, monitor_evaluation_accuracy, monitor_training_cost, monitor_training_accuracy)
+        config, evaluation_data, seed_style = book_run(
+            epochs, mini_batch_size, eta, lmbda, evaluation_data, test_data, flags,
+            regularization=regularization, optimizer=optimizer, eta_schedule=eta_schedule, early_stopping=early_stopping,
         )
         reducer, guard = _distributed(comm, reduce, block_size)
         root = reducer is None or reducer.is_root

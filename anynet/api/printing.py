@@ -11,7 +11,7 @@ from ..train.fit import MONITORS, Callback, TrainConfig
 
 
 def book_run(epochs, mini_batch_size, eta, lmbda, evaluation_data, test_data, flags, **settings):
-    """``(config, evaluation_data, flags, seed_style)`` from SGD's book
+    """``(config, evaluation_data, seed_style)`` from SGD's book
     arguments: the seed's positional ``SGD(data, epochs, m, eta, test_data)``
     or network2.py's ``lmbda``, ``evaluation_data`` and four monitor ``flags``;
     ``settings`` are TrainConfig's keyword fields (``eta_schedule=True`` is
@@ -29,7 +29,7 @@ def book_run(epochs, mini_batch_size, eta, lmbda, evaluation_data, test_data, fl
     if seed_style and evaluation_data is not None:
         monitors.add("evaluation_accuracy")
     config = TrainConfig(epochs, mini_batch_size, eta, lmbda, monitors=frozenset(monitors), **settings)
-    return config, evaluation_data, flags, seed_style
+    return config, evaluation_data, seed_style
 
 
 def print_epoch(report, *, seed_style: bool) -> None:
