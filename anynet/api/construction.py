@@ -18,7 +18,7 @@ def build(sizes, cost, *, backend, rng, activation, output_activation, initializ
     list of layer widths, or a list of layers (then the activations and
     initializers are the layers' own, and ``input_shape`` may say each
     sample's shape where the first layer does not)."""
-    if _is_layer_list(sizes):
+    if is_layer_list(sizes):
         if activation != "sigmoid" or output_activation is not None or initializer is not None:
             raise ArgumentError("a Network of layers takes its activations and initializers from its layers; "
                                 "drop activation=, output_activation= and initializer=")
@@ -51,7 +51,8 @@ def build_layers(layers, cost, *, input_shape, backend, rng=None) -> "_model.Mod
     return model
 
 
-def _is_layer_list(value) -> bool:
+def is_layer_list(value) -> bool:
+    """Whether ``value`` (Network's first argument) is a list of layers rather than the book's layer widths."""
     return isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], Layer)
 
 

@@ -21,11 +21,12 @@ import numpy as np
 from .. import arguments
 from ..errors import ArgumentError, ArgumentTypeError, TooLargeError
 from ..train.fit import Callback, Shuffler, TrainConfig, fit
-from ..model.layers import Dense, Layer, chain
+from ..model.layers import Dense, chain
 from ..model.memory import check_memory, shortfall
 from ..model.params import book_lists
 from ..model.stacked import StackedModel
 from ..xp.backend import get_backend
+from .construction import is_layer_list
 from .network_api import Network
 
 
@@ -141,7 +142,7 @@ def check_grid(sizes, grid, stack=None, network_options=None) -> None:
 def _shape_of(sizes, input_shape):
     """``(layers, input_shape, words)`` of a sweep's networks: the book's
     layer widths or a list of layers (as :class:`anynet.Network` takes them)."""
-    if isinstance(sizes, (list, tuple)) and sizes and isinstance(sizes[0], Layer):
+    if is_layer_list(sizes):
         return list(sizes), input_shape or chain.input_shape_of(sizes), f"{len(sizes)} layers"
     sizes = arguments.sizes(sizes)
     return [Dense(x, y) for x, y in zip(sizes[:-1], sizes[1:])], (sizes[0],), f"sizes {sizes}"
