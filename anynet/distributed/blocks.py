@@ -90,7 +90,7 @@ class Layout:
         self.lengths = [math.prod(shape) for shape in self.shapes]
         self.size = sum(self.lengths)
         ends = list(itertools.accumulate(self.lengths))
-        self._parts = list(zip([0, *ends[:-1]], ends, self.shapes))
+        self.parts = list(zip([0, *ends[:-1]], ends, self.shapes))  # (start, stop, shape) of each array in the vector
         self.backend = get_backend(arrays[0], dtype=arrays[0].dtype)
         self.xp = namespace_of(arrays[0])
 
@@ -116,7 +116,7 @@ class Layout:
         if not self.backend.owns(flat):
             flat = self.backend.asarray(flat)
         reshape = self.xp.reshape
-        arrays = [reshape(flat[start:stop], shape) for start, stop, shape in self._parts]
+        arrays = [reshape(flat[start:stop], shape) for start, stop, shape in self.parts]
         return from_book(arrays[self.n_b :], arrays[: self.n_b])
 
     def signature(self) -> tuple:

@@ -10,7 +10,6 @@ combined there and copied back in one transfer.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
@@ -51,15 +50,12 @@ def wait(request, *, spin_s: float = SPIN_S, yield_s: float = YIELD_S, nap_s: fl
             _yield()
 
 
-def write_row(row, arrays, shapes) -> None:
-    """Copy ``arrays`` (NumPy, of ``shapes``) one after another into the
-    1-D ``row``: :meth:`Layout.flatten <anynet.distributed.Layout.flatten>`
-    without a new array."""
-    start = 0
-    for array, shape in zip(arrays, shapes):
-        stop = start + math.prod(shape)
+def write_row(row, arrays, parts) -> None:
+    """Copy ``arrays`` (NumPy) one after another into the 1-D ``row``, each
+    at its ``(start, stop, shape)`` of ``parts`` (a Layout's ``parts``):
+    :meth:`Layout.flatten <anynet.distributed.Layout.flatten>` without a new array."""
+    for array, (start, stop, shape) in zip(arrays, parts):
         np.copyto(row[start:stop].reshape(shape), array)
-        start = stop
 
 
 def fold_rows(rows):
@@ -154,13 +150,13 @@ class MPIReducer(BlockReducer):
         if shared is not None:
             rows = shared.next()
             for row, gradient in zip(rows[plan.firsts[self.rank] :], grads):
-                write_row(row, layout.arrays(gradient), layout.shapes)
+                write_row(row, layout.arrays(gradient), layout.parts)
             shared.post(self.rank)
             self._wait(shared if shared.posts_suffice else self.comm.Ibarrier())
             return fold_rows(rows)
         mine = self._buffer("send", len(grads), layout)
         for row, gradient in zip(mine, grads):
-            write_row(row, layout.arrays(gradient), layout.shapes)
+            write_row(row, layout.arrays(gradient), layout.parts)
         rows = self._buffer("gathered", len(plan.bounds), layout)
         self._wait(self.comm.Iallgatherv(mine, [rows, [count * layout.size for count in plan.counts]]))
         return fold_rows(rows)
