@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from .. import arguments
 from ..errors import ArgumentError, ArgumentTypeError
 from ..model.optimizers import REGULARIZATIONS, Regularizer, get_optimizer
+from .engines import check_compile
 from .schedules import SCHEDULES, DivideAt, DivideOnPlateau
 
 MONITORS = ("evaluation_cost", "evaluation_accuracy", "training_cost", "training_accuracy")
@@ -98,8 +99,7 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ArgumentTypeError(f"{name} must be True or False, not {getattr(self, name)!r}")
         arguments.choice("lmbda_divisor", self.lmbda_divisor, LMBDA_DIVISORS)
-        if not isinstance(self.compile, (bool, type(None))):
-            raise ArgumentTypeError(f"compile must be None, True or False, not {self.compile!r}")
+        check_compile(self.compile)
 
     @property
     def selects_epochs(self) -> bool:

@@ -14,12 +14,12 @@ from .step import LocalReducer
 COMPILED = ("jax", "torch")  # the backends with a compiled epoch (engine_jax, engine_torch)
 
 
-def check_compile(compile, backend_name: str) -> None:
+def check_compile(compile, backend_name: str | None = None) -> None:
     """Refuse a ``compile`` setting that is not None/True/False, or True for a
-    backend without a compiled epoch."""
+    backend without a compiled epoch (``backend_name`` None: the type alone)."""
     if not isinstance(compile, (bool, type(None))):
         raise ArgumentTypeError(f"compile must be None, True or False, not {compile!r}")
-    if compile and backend_name not in COMPILED:
+    if compile and backend_name is not None and backend_name not in COMPILED:
         raise ArgumentError(f"compile=True needs backend {' or '.join(COMPILED)}; {backend_name} has no compiled epoch")
 
 
