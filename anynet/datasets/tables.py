@@ -120,8 +120,9 @@ def read_csv(path, *, label_column=None, labelled: bool, dtype, task="classifica
     if label is None:
         return Table(X, None, None, columns, None)
     name = _column_name(label, columns)
-    if _task(task, texts, path, name) == "regression":
-        targets = _targets(codes, texts, lines, path, name, dtype)
+    task, values = _task(task, texts, path, name)
+    if task == "regression":
+        targets = _targets(values[codes], lines, path, name, dtype)
         return Table(X, None, None, columns, name, targets, columns[label] if columns else f"column {label + 1}")
     labels, classes = _encode(codes, texts, lines, path, name)
     return Table(X, labels, classes, columns, name)
@@ -135,8 +136,10 @@ def _numbers(texts: list[str]) -> np.ndarray | None:
         return None
 
 
-def _task(task, texts: list[str], path: Path, name: str) -> str:
-    """The task the label texts ask for: see the module's **Task**."""
+def _task(task, texts: list[str], path: Path, name: str) -> tuple[str, np.ndarray | None]:
+    """The task the label texts ask for (see the module's **Task**) and, unless
+    the task is given as classification, the texts as floats (None if one is
+    not a number): parsed once, for the task and for the targets."""
     if task not in TASKS:
         raise ArgumentError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     values = _numbers(texts) if task != "classification" else None
@@ -145,13 +148,12 @@ def _task(task, texts: list[str], path: Path, name: str) -> str:
         raise DataError(f"{path}: {name} holds {bad[:40]!r}, not a number; regression needs numeric targets")
     if task == "auto":
         finite = values is not None and bool(np.isfinite(values).all())
-        return "regression" if finite and bool(np.any(values != np.round(values))) else "classification"
-    return task
+        return "regression" if finite and bool(np.any(values != np.round(values))) else "classification", values
+    return task, values
 
 
-def _targets(codes, texts, lines, path: Path, name: str, dtype) -> np.ndarray:
-    """The label column's values as finite float targets, shape (n, 1)."""
-    values = _numbers(texts)[codes]
+def _targets(values, lines, path: Path, name: str, dtype) -> np.ndarray:
+    """The label column's ``values`` (one per row) as finite float targets, shape (n, 1)."""
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argmax(bad))
