@@ -90,9 +90,8 @@ def _network(backend, architecture, seed):
 
     if isinstance(architecture, str):
         architecture = parse(architecture, name="layers")
-    if isinstance(architecture[0], (int, np.integer)):
-        return Network(list(architecture), backend=backend, seed=seed), ETA["dense"]
-    return Network(list(architecture), backend=backend, seed=seed), ETA["layers"]
+    eta = ETA["dense"] if isinstance(architecture[0], (int, np.integer)) else ETA["layers"]
+    return Network(list(architecture), backend=backend, seed=seed), eta
 
 
 def batch_gradients(net, x, labels, seed):
