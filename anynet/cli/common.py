@@ -263,12 +263,12 @@ def network_of(net) -> str:
     return describe(net)
 
 
-def check_fit(sizes_, dataset, what):
-    """The network's first and last widths must match the data's."""
-    if sizes_[0] != dataset.n_inputs:
-        raise ArgumentError(f"{what} starts with {sizes_[0]} inputs, but {dataset.name} has {dataset.n_inputs} features")
-    if sizes_[-1] != dataset.n_classes:
-        raise ArgumentError(f"{what} ends with {sizes_[-1]} outputs, but {dataset.name} has {dataset.n_classes} classes")
+def check_fit(model, dataset, what):
+    """The ``model``'s inputs and outputs (``n_in``, ``n_out``) must match the data's."""
+    if model.n_in != dataset.n_inputs:
+        raise ArgumentError(f"{what} starts with {model.n_in} inputs, but {dataset.name} has {dataset.n_inputs} features")
+    if model.n_out != dataset.n_classes:
+        raise ArgumentError(f"{what} ends with {model.n_out} outputs, but {dataset.name} has {dataset.n_classes} classes")
 
 
 def accuracy_text(correct, n) -> str:

@@ -160,7 +160,7 @@ def _sweep(args, comm) -> int:
     dataset = common.load_data(args.data, dtype=probe.backend.dtype_name, progress=common.progress_wanted(args) and root,
                                validation_split=args.validation_split, label_column=args.label_column,
                                augment=args.augment)
-    common.check_fit([probe.model.n_in, probe.model.n_out], dataset, "--layers" if args.layers else "--sizes")
+    common.check_fit(probe.model, dataset, "--layers" if args.layers else "--sizes")
     # The sweep chooses a configuration: it must look at a validation split,
     # so that the test accuracy stays an honest estimate.
     if dataset.validation is None:

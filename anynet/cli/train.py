@@ -209,7 +209,7 @@ def _fit(args, net, config, run, recorded, reducer, say, *, loaded=None, seed_no
     progress = common.progress_wanted(args) and root
     typed = args.data if run is None or data_given else None
     dataset = loaded or common.run_data(args, recorded, typed, progress, net.backend.dtype_name)
-    common.check_fit([net.model.n_in, net.model.n_out], dataset, "--layers" if args.layers else "--sizes")
+    common.check_fit(net.model, dataset, "--layers" if args.layers else "--sizes")
     net.classes, net.class_names = dataset.classes, dataset.class_names
     common.describe(dataset, say)
     say(f"backend: {net.backend}")

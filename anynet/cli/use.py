@@ -64,7 +64,7 @@ def run_evaluate(args) -> int:
 
         classes = net.classes if net.classes is not None else list(range(net.model.n_out))
         dataset = relabel(dataset, classes, str(name))
-    common.check_fit([net.model.n_in, net.model.n_out], dataset, f"the checkpoint {args.checkpoint}")
+    common.check_fit(net.model, dataset, f"the checkpoint {args.checkpoint}")
     split, data = next((s, d) for s, d in (("test", dataset.test), ("validation", dataset.validation),
                                            ("training", dataset.train)) if d is not None)
     if fits:
