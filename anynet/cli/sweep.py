@@ -198,9 +198,9 @@ def _sweep(args, comm) -> int:
 def _check_save_dir(directory: Path, names, data) -> None:
     """Make ``directory`` (its parent must exist) and check that every file
     of the sweep can be written there, and that none is the data (``data``)."""
+    inputs = {f"the training data (--data {data})": common.data_path(data)}
     for name in [*names, SUMMARY]:  # one at a time: the sweep's own names differ by construction
-        check_distinct({f"--save-dir {directory} (its {name})": directory / name},
-                       {f"the training data (--data {data})": common.data_path(data)})
+        check_distinct({f"--save-dir {directory} (its {name})": directory / name}, inputs)
     if directory.exists() and not directory.is_dir():
         raise OutputPathError(f"--save-dir {directory}: is not a directory")
     if not directory.exists():
