@@ -242,9 +242,7 @@ def _schema(path: Path, header: dict, parsed: dict) -> dict:
     if unknown:
         raise CheckpointError(f"{path}: the header has unknown fields {fields.short(unknown)}")
     if version == FORMAT_VERSION:
-        cost = fields.check_cost(path, header)
-        layers, input_shape = layerlist.parse(path, header["layers"], header["input_shape"], cost)
-        fields.check_common(path, header, layers[-1].n_out)
+        layers, input_shape = layerlist.parse_header(path, header)
         parsed["layers"] = (layers, input_shape)
         shapes = layerlist.array_shapes(chain.param_shapes(layers, input_shape))
     else:

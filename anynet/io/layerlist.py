@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import ArgumentError, CheckpointError
 from ..model.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from ..model.layers import LAYERS, Dense, chain
-from .fields import MAX_LAYERS, is_int, name_of, short
+from .fields import MAX_LAYERS, check_common, check_cost, is_int, name_of, short
 
 MAX_INPUT_RANK = 4
 
@@ -57,6 +57,16 @@ def parse(path: Path, records, input_shape, cost) -> tuple[list, tuple]:
         raise CheckpointError(f"{path}: the layers do not chain from input_shape {input_shape}: {exc}") from None
     _check_activations(path, layers, cost)
     return layers, tuple(input_shape)
+
+
+def parse_header(path: Path, header: dict) -> tuple[list, tuple]:
+    """``(layers, input_shape)`` of a file whose header (a checkpoint's, a
+    safetensors file's metadata) records a layer list, after its cost, its
+    layers (:func:`parse`) and the fields every saved network shares
+    (:func:`anynet.io.fields.check_common`) are checked."""
+    layers, input_shape = parse(path, header.get("layers"), header.get("input_shape"), check_cost(path, header))
+    check_common(path, header, layers[-1].n_out)
+    return layers, input_shape
 
 
 def _layer(path: Path, index: int, record):

@@ -176,9 +176,7 @@ def _network(path: Path, info: dict):
             raise CheckpointError(f"{path}: {len(info['layers'])} layers for sizes {sizes}")
         layers = chain.dense_layers(sizes, info["activations"])
         return sizes, None, list(range(len(layers))), chain.param_shapes(layers, sizes[:1])
-    cost = fields.check_cost(path, info)
-    layers, input_shape = layerlist.parse(path, info.get("layers"), info.get("input_shape"), cost)
-    fields.check_common(path, info, layers[-1].n_out)
+    layers, input_shape = layerlist.parse_header(path, info)
     return None, (layers, input_shape), tensor_indices(layers), chain.param_shapes(layers, input_shape)
 
 
