@@ -109,9 +109,9 @@ def save(net, path, *, seed=None, classes=None, allow_nonfinite: bool = False, o
 
     path = Path(path)
     dtype = net.backend.dtype_name
-    tensors, pairs = {}, iter(net.parameters())
-    for i in tensor_indices(net.layers):  # the index of the layer: for the book's network, of the weight list too
-        w, b = next(pairs)
+    tensors = {}
+    # the index of the layer: for the book's network, of the weight list too
+    for i, (w, b) in zip(tensor_indices(net.layers), net.parameters()):
         tensors[weight_name(i)] = np.ascontiguousarray(to_numpy(w), dtype=dtype)
         tensors[bias_name(i)] = np.ascontiguousarray(to_numpy(b), dtype=dtype).reshape(-1)
     if not allow_nonfinite:
