@@ -172,9 +172,12 @@ def _backprop_fn(layers, *, cost, xp, fuse):
         raise ArgumentError(f"the output layer must be a Dense layer, not {output!r}")
     bound = [layer.bind(xp=xp, fuse=fuse) for layer in layers]
     forwards = tuple(b.forward for b in bound)
-    hidden = tuple((i, bound[i].backward, i > 0) for i in range(len(layers) - 2, -1, -1))
+    # a layer passes a gradient down only when some layer below it has parameters (a reshape or
+    # activation at the bottom needs none: the input's own gradient is never used)
+    below = [any(layer.has_params for layer in layers[:i]) for i in range(len(layers))]
+    hidden = tuple((i, bound[i].backward, below[i]) for i in range(len(layers) - 2, -1, -1))
     output_backward, output_delta, act = bound[-1].backward_delta, cost.output_delta, output.act
-    input_grad, no_masks = len(layers) > 1, (None,) * len(layers)
+    input_grad, no_masks = below[-1], (None,) * len(layers)
 
     def run(params, x, y, masks=None):
         saved = []

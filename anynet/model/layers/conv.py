@@ -137,8 +137,8 @@ class Conv2D(Layer):
         padded = xp.concat([flat, xp.zeros((rows, 1), dtype=flat.dtype, device=device_of(flat))], axis=1)
         sources = cached(xp, flat, ("col2im", c, h, w, self.kernel, self.flip), self._col2im_index)
         kh, kw = self.kernel
-        gathered = xp.reshape(xp.take(padded, sources, axis=1), (rows, c * h * w, kh * kw))
-        return xp.reshape(xp.sum(gathered, axis=-1), (*lead, c, h, w))
+        gathered = xp.reshape(xp.take(padded, sources, axis=1), (rows, kh * kw, c * h * w))
+        return xp.reshape(xp.sum(gathered, axis=-2), (*lead, c, h, w))
 
     # -- the index arrays, built once per image shape and device with xp itself
 
@@ -163,18 +163,19 @@ class Conv2D(Layer):
         return xp.reshape(channel * (h * w) + (oi + ki) * w + (oj + kj), (-1,))
 
     def _col2im_index(self, xp, device, c, h, w, kernel, flip):
-        """Pixel (channel, y, x) takes column entry (channel, ki, kj; y - ki, x - kj) for every
-        filter position that falls inside the output, else the zero past the end."""
+        """For filter position (ki, kj) and pixel (channel, y, x), in that order (the sum over
+        positions then adds whole rows): column entry (channel, ki, kj; y - ki, x - kj) where
+        that falls inside the output, else the zero past the end."""
         kh, kw = kernel
         oh, ow = h - kh + 1, w - kw + 1
         ki, kj = self._kernel_offsets(xp, device)
-        ki, kj = xp.reshape(ki, (1, 1, 1, kh, 1)), xp.reshape(kj, (1, 1, 1, 1, kw))
-        channel = xp.reshape(xp.arange(c, device=device), (c, 1, 1, 1, 1))
-        y = xp.reshape(xp.arange(h, device=device), (1, h, 1, 1, 1))
-        x = xp.reshape(xp.arange(w, device=device), (1, 1, w, 1, 1))
+        ki, kj = xp.reshape(ki, (kh, 1, 1, 1, 1)), xp.reshape(kj, (1, kw, 1, 1, 1))
+        channel = xp.reshape(xp.arange(c, device=device), (1, 1, c, 1, 1))
+        y = xp.reshape(xp.arange(h, device=device), (1, 1, 1, h, 1))
+        x = xp.reshape(xp.arange(w, device=device), (1, 1, 1, 1, w))
         # the column row of (channel, ki, kj) is its position in the forward's gather
-        row = (channel * kh + xp.reshape(xp.arange(kh, device=device), (1, 1, 1, kh, 1))) * kw \
-            + xp.reshape(xp.arange(kw, device=device), (1, 1, 1, 1, kw))
+        row = (channel * kh + xp.reshape(xp.arange(kh, device=device), (kh, 1, 1, 1, 1))) * kw \
+            + xp.reshape(xp.arange(kw, device=device), (1, kw, 1, 1, 1))
         oi, oj = y - ki, x - kj
         inside = (oi >= 0) & (oi < oh) & (oj >= 0) & (oj < ow)
         entry = row * (oh * ow) + oi * ow + oj
