@@ -8,9 +8,10 @@ Every candidate is the fashion-conv preset (softmax + log-likelihood,
 float32, Adam, mini-batch 64, eta halved after 2 epochs without a better
 validation accuracy, stop at eta0/64, early stopping after 4 with the best
 epoch's weights restored, seed 0) with the changes of CANDIDATES: its layers
-(``anynet train --layers`` text) and whether each training image is also used
-mirrored left to right.  Training uses the first 50,000 training images
-(100,000 mirrored), selection the other 10,000 (the book's validation
+(``anynet train --layers`` text), its ``--augment`` (None, "mirror": each
+training image also mirrored left to right, "mirror+shift": mirrored and all
+shifted by a pixel four ways) and its epochs at most.  Training uses the first
+50,000 training images (before augmentation), selection the other 10,000 (the book's validation
 split); the test images are read once, for the winner only, after the choice.
 Each candidate's trained network is saved under ``--work`` (``cand-K.npz``)
 with its row (``cand-K.json``), and a candidate whose files are there is not
@@ -35,16 +36,20 @@ import harness
 
 import anynet
 from anynet.api.presets import PRESETS, split
-from anynet.datasets import load_dataset, mirrored
+from anynet.datasets import augmented, load_dataset
 from fashion_sweep import plot_validation
 
 TARGET = 93.0  # % test accuracy (issue 18 item 5)
 QUICK_ROWS = 2_000
-# (layers, mirrored): the preset's two conv-pool layers, without the mirror, and with the book's filter counts
+LAYERS = "conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax"
+# (layers, augment, epochs at most): the preset's two conv-pool layers for 12 epochs, with the book's
+# filter counts, without the mirror; then the first for up to 40 epochs, mirrored and also with shifts
 CANDIDATES = [
-    ("conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax", True),
-    ("conv:20:5,pool:2,relu,conv:40:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax", True),
-    ("conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax", False),
+    (LAYERS, "mirror", 12),
+    (LAYERS.replace("conv:32:5", "conv:20:5").replace("conv:64:5", "conv:40:5"), "mirror", 12),
+    (LAYERS, None, 12),
+    (LAYERS, "mirror", 40),
+    (LAYERS, "mirror+shift", 40),
 ]
 
 
@@ -54,7 +59,7 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
     whenever the validation accuracy is the best so far, so a run stopped
     early (killed at a time budget) leaves its best epoch's network and a row
     with ``finished: false``; ``train=False`` only reads such files back."""
-    layers, mirror = CANDIDATES[k]
+    layers, augment, most = CANDIDATES[k]
     row_path, net_path = work / f"cand-{k + 1}.json", work / f"cand-{k + 1}.npz"
     if row_path.exists() and net_path.exists():
         row = json.loads(row_path.read_text())
@@ -64,13 +69,12 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
     if not train:
         return None
     network, training = split({**preset, "layers": layers})
-    if epochs is not None:
-        training["epochs"] = epochs
-    data = mirrored(dataset) if mirror else dataset
-    print(f"candidate {k + 1}: {layers}, mirrored={mirror}, {training['epochs']} epochs at most", flush=True)
+    training["epochs"] = most if epochs is None else epochs
+    data = augmented(dataset, augment)
+    print(f"candidate {k + 1}: {layers}, augment={augment}, {training['epochs']} epochs at most", flush=True)
     net = anynet.Network(**network)
     began, cpu = time.perf_counter(), time.process_time()
-    row = {"layers": layers, "mirrored": mirror, "validation_per_epoch": [], "etas": [],
+    row = {"layers": layers, "augment": augment, "validation_per_epoch": [], "etas": [],
            "training_images": len(data.train[1]), "quick": quick, "finished": False}
 
     def after_epoch(report):
@@ -98,10 +102,13 @@ def main(argv=None):
     parser = harness.arguments(__doc__, quick="2 epochs on 2,000 images (a smoke run)")
     parser.add_argument("--work", type=Path, default=Path("fashion-conv-work"),
                         help="folder for each candidate's network and row (default ./fashion-conv-work)")
-    parser.add_argument("--epochs", type=int, help="epochs at most (default: the preset's)")
+    parser.add_argument("--epochs", type=int, help="epochs at most (default: each candidate's)")
     parser.add_argument("--only", help="train only these candidates (numbers from 1, comma-separated)")
     parser.add_argument("--no-train", action="store_true",
                         help="train nothing: choose among the candidates saved under --work (finished or stopped)")
+    parser.add_argument("--no-choice", action="store_true",
+                        help="train, then stop before the choice: the test images are not read (candidates trained "
+                             "side by side in separate processes; a last --no-train run chooses)")
     args = harness.parse(parser, argv)
     info = harness.machine_info(args)
     print(harness.describe(info), flush=True)
@@ -120,14 +127,16 @@ def main(argv=None):
             result = train_candidate(k, dataset, preset, args.work, epochs, args.quick, train=train)
             if result is not None:
                 finished[k] = result
+    if args.no_choice:
+        return
     # The choice: validation accuracy only (first of equals in CANDIDATES order).
     winner = max(finished, key=lambda k: (finished[k][0]["best_validation"], -k))
     correct, n = finished[winner][1].evaluate(dataset.test), len(dataset.test[1])
     test = correct / n
     rows = {k: row for k, (row, _) in finished.items()}
     print(harness.format_table(
-        ["#", "layers", "mirrored", "best val %", "epoch", "epochs", "finished", "CPU s", "test %"],
-        [[k + 1, r["layers"], "yes" if r["mirrored"] else "no", f"{100 * r['best_validation']:.2f}", r["best_epoch"],
+        ["#", "layers", "augment", "best val %", "epoch", "epochs", "finished", "CPU s", "test %"],
+        [[k + 1, r["layers"], r["augment"] or "none", f"{100 * r['best_validation']:.2f}", r["best_epoch"],
           r["epochs_run"], "yes" if r["finished"] else "stopped", f"{r['cpu_seconds']:.0f}", f"{100 * test:.2f}  <- chosen" if k == winner else ""]
          for k, r in rows.items()]))
     met = 100 * test >= TARGET
@@ -135,7 +144,7 @@ def main(argv=None):
           f"target >= {TARGET}%: {'met' if met else 'missed'}")
     payload = {"benchmark": "fashion_conv", "machine": info, "quick": args.quick,
                "preset": {k: repr(v) for k, v in preset.items()},
-               "candidates": [{"layers": layers, "mirrored": mirror} for layers, mirror in CANDIDATES],
+               "candidates": [{"layers": layers, "augment": augment, "epochs": most} for layers, augment, most in CANDIDATES],
                "rows": {str(k + 1): r for k, r in rows.items()}, "winner": winner + 1, "test_correct": correct,
                "n_test": n, "target_percent": TARGET, "target_met": met,
                "time": "CPU seconds of the process while it trained the candidate",
@@ -143,7 +152,7 @@ def main(argv=None):
 
     def draw(fig, ax):
         plot_validation(ax, {k: (r["validation_per_epoch"], f"{k + 1}: {r['layers'].split(',dense')[0]}"
-                                 f"{' mirrored' if r['mirrored'] else ''}") for k, r in rows.items()},
+                                 f" {r['augment'] or ''} {len(r['validation_per_epoch'])} ep") for k, r in rows.items()},
                         len(dataset.validation[1]), winner)
         return f"fashion_conv: chosen test {100 * test:.2f}% - {harness.describe(info)}"
 

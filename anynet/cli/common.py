@@ -97,11 +97,11 @@ def add_data_options(parser):
     parser.add_argument("--validation-split", type=float_in(0.0, 1.0), metavar="F",
                         help="the last fraction F of the training rows become the validation split; 0: no validation "
                              "split, every training row trains")
-    parser.add_argument("--augment", choices=("mirror", "shift"),  # anynet.datasets.AUGMENTATIONS, not imported: +50 ms a start
+    parser.add_argument("--augment", choices=("mirror", "shift", "mirror+shift"),  # anynet.datasets.AUGMENTATIONS, not imported: +50 ms a start
                         help="mirror: train on every training image and its left-right mirror image (for classes "
                              "a mirror does not change, e.g. fashion-mnist's clothes; never digits); shift: also on "
                              "each training image moved one pixel down, up, right and left (the book's expanded "
-                             "MNIST); validation and test images stay as they are")
+                             "MNIST); mirror+shift: both, ten times the images; validation and test images stay as they are")
 
 
 def add_network_options(parser):

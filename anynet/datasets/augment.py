@@ -13,7 +13,7 @@ from .. import arguments
 from ..errors import DataError
 from .core import Dataset
 
-AUGMENTATIONS = ("mirror", "shift")
+AUGMENTATIONS = ("mirror", "shift", "mirror+shift")
 
 
 def mirrored(dataset: Dataset, *, width: int | None = None) -> Dataset:
@@ -71,8 +71,11 @@ def _width(dataset: Dataset, n_in: int, width: int | None) -> int:
 
 
 def augmented(dataset: Dataset, how: str | None) -> Dataset:
-    """``dataset`` augmented as ``how`` names (one of AUGMENTATIONS), or as it is for None."""
+    """``dataset`` augmented as ``how`` names (one of AUGMENTATIONS), or as it is for None;
+    "mirror+shift": mirrored, then every image (mirrored ones too) shifted, ten times the images."""
     if how is None:
         return dataset
     arguments.choice("augmentation", how, AUGMENTATIONS)
+    if how == "mirror+shift":
+        return shifted(mirrored(dataset))
     return mirrored(dataset) if how == "mirror" else shifted(dataset)
