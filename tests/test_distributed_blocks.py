@@ -84,12 +84,17 @@ def test_wait_tests_the_request_until_it_completes(done, monkeypatch):
     assert naps == [1e-5] * (done - 1)  # no spinning or yielding asked: a nap between tests
 
 
-@pytest.mark.parametrize("cores, spin_s", [(2, 0.0), (4, 50e-6)])
-def test_more_ranks_than_cores_do_not_spin(cores, spin_s, monkeypatch):
+@pytest.mark.parametrize("cores, spin_s, yield_s", [(2, 0.0, 2e-3), (4, 50e-6, 200e-6)])
+def test_more_ranks_than_cores_do_not_spin_and_yield_longer(cores, spin_s, yield_s, monkeypatch):
     from anynet.distributed import mpi
 
     monkeypatch.setattr(mpi, "usable_cores", lambda: cores)
-    assert mpi.MPIReducer(FakeComm(FakeWorld(4), 0)).spin_s == spin_s  # 4 ranks, all on this machine
+    reducer = mpi.MPIReducer(FakeComm(FakeWorld(4), 0))  # 4 ranks, all on this machine
+    assert (reducer.spin_s, reducer.yield_s) == (spin_s, yield_s)
+    waits = []
+    monkeypatch.setattr(mpi, "wait", lambda request, **policy: waits.append(policy))
+    reducer._wait(Request(1))
+    assert waits == [{"spin_s": spin_s, "yield_s": yield_s}]
 
 
 def test_wait_spins_then_yields_then_naps(monkeypatch):

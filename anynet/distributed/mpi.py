@@ -30,6 +30,14 @@ from .threads import local_ranks, usable_cores
 SPIN_S = 50e-6
 YIELD_S = 200e-6
 NAP_S = 20e-6
+# More ranks than cores: every core has another rank to run, so a waiting rank
+# yields from the first poll and keeps yielding for a whole step's wait
+# (a nap's wake-up is late by the timer's slack, 50 us or more, every step).
+# 4 ranks on 2 cores, seed network, mini-batch 100 (interleaved launches,
+# 4 rounds): an epoch took 1.86x a single process's with YIELD_S, 1.67x
+# with 2 ms (1 ms: 1.66x; never napping: 1.68x); 2 ranks 1.03x either way.
+# Past it (a long wait: rank 0 evaluating) the rank naps.
+OVERSUBSCRIBED_YIELD_S = 2e-3
 _yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
@@ -86,7 +94,8 @@ class MPIReducer(BlockReducer):
     ``Iallreduce``: less work and traffic, equal only to rounding.  Every
     wait polls, then yields the core, then naps (:func:`wait`), which leaves
     the core to ranks that still compute; with more ranks than cores on the
-    machine it yields from the first poll (``spin_s`` 0).  Any
+    machine it yields from the first poll (``spin_s`` 0) and keeps
+    yielding for 2 ms before it naps (``yield_s``).  Any
     fixed ``block_size`` is exact; bigger blocks mean fewer, larger matrix
     products and fewer vectors to gather.  The
     default (None) cuts every mini-batch into 4 blocks (``ceil(m / 4)``
@@ -108,7 +117,9 @@ class MPIReducer(BlockReducer):
         # more ranks than cores here: a waiting rank spins on a core that another
         # rank needs, so it yields at once (4 ranks on 2 cores: 417 against 447 us
         # of CPU a rank and step, measured by thread CPU time)
-        self.spin_s = 0.0 if local_ranks(self.size) > usable_cores() else SPIN_S
+        oversubscribed = local_ranks(self.size) > usable_cores()
+        self.spin_s = 0.0 if oversubscribed else SPIN_S
+        self.yield_s = OVERSUBSCRIBED_YIELD_S if oversubscribed else YIELD_S
         self._buffers = {}
         self._last_shared = (None, None, None)
 
@@ -132,8 +143,8 @@ class MPIReducer(BlockReducer):
         abort_communicator(self.comm, exc)
 
     def _wait(self, request) -> None:
-        """Wait for ``request`` (:func:`wait`, spinning ``spin_s`` seconds first)."""
-        wait(request, spin_s=self.spin_s)
+        """Wait for ``request`` (:func:`wait`: spinning ``spin_s`` seconds, then yielding until ``yield_s``)."""
+        wait(request, spin_s=self.spin_s, yield_s=self.yield_s)
 
     def _fold_blocks(self, layout, grads, plan):
         """On the host (NumPy gradients): this rank's block gradients are
