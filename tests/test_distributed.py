@@ -151,6 +151,20 @@ def test_a_rank_killed_mid_run_ends_the_job_and_leaves_no_shared_file(tmp_path):
         assert not left, left
 
 
+def test_a_rank_that_leaves_by_sys_exit_0_ends_the_job(tmp_path):
+    """Rank 1 leaves by ``sys.exit(0)`` in epoch 2 of an exact run: no error
+    to MPI (run_guarded lets exit code 0 go), and its MPI_Finalize waits for
+    the others, so no launcher ends the job; rank 0, waiting for its rows in
+    shared memory, sees it has left, says so and ends the job (it waited for
+    ever before)."""
+    start = time.monotonic()
+    done = mpiexec(2, tmp_path, "--exit-rank", "1")
+    assert done.returncode != 0 and time.monotonic() - start < LAUNCH_TIMEOUT
+    assert ("anynet: rank 0 of 2 failed, ending all ranks: DistributedError: rank 1 left (its process exited) "
+            "while the other ranks waited for its gradients") in done.stderr
+    assert not list(tmp_path.iterdir()), "no rank finished training"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

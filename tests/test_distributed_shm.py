@@ -54,6 +54,26 @@ def test_every_rank_maps_the_same_rows_and_no_file_is_left():
         assert not left  # the file was removed once every rank had it mapped
 
 
+def test_a_rank_that_left_before_posting_is_reported_not_waited_for():
+    """A rank whose process exits (``sys.exit(0)``: no error to MPI) marks
+    itself as leaving; a rank waiting for rows it never posted is told so,
+    by number, while one that left after posting the step is not missing."""
+    from anynet.errors import DistributedError
+
+    world = FakeWorld(2)
+    rows = world.run(lambda rank: shm.SharedRows.open(FakeComm(world, rank), 2, 3, "float64"))
+    for r in rows:
+        r.next()
+    rows[0].post(0)
+    rows[0].check_peers()  # rank 1 has not posted yet, but it is still there
+    rows[1]._leave()
+    with pytest.raises(DistributedError, match="rank 1 left .* waited for its gradients at step 1"):
+        rows[0].check_peers()
+    rows[1].post(1)
+    rows[0].check_peers()  # it posted this step before it left: nothing is missing
+    assert rows[0].Test()
+
+
 def test_a_rank_that_cannot_map_the_file_sends_every_rank_to_the_gather(monkeypatch):
     before, world = _ours(), FakeWorld(2)
     real_map = shm._map
@@ -101,11 +121,11 @@ def test_two_jobs_at_once_get_their_own_files(monkeypatch):
     seen by the other.  A barrier in _map holds both jobs' rank 0 until both files exist."""
     both, real_map, paths = threading.Barrier(2, timeout=20), shm._map, []
 
-    def held(path, nbytes):
+    def held(path, nbytes, length=None):
         if path not in paths:
             paths.append(path)
             both.wait()
-        return real_map(path, nbytes)
+        return real_map(path, nbytes, length)
 
     monkeypatch.setattr(shm, "_map", held)
     worlds, opened = [FakeWorld(1), FakeWorld(1)], [None, None]

@@ -23,6 +23,7 @@ MPI's gather.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import mmap
 import os
@@ -31,6 +32,8 @@ import re
 import secrets
 
 import numpy as np
+
+from ..errors import DistributedError
 
 
 SHARED_DIRECTORY = "/dev/shm"  # memory, and never shared between machines (a temporary directory may be)
@@ -55,10 +58,15 @@ class SharedRows:
 
     posts_suffice = platform.machine().lower() in ("x86_64", "amd64")
 
-    def __init__(self, memory: mmap.mmap, blocks: int, width: int, dtype, ranks: int):
+    def __init__(self, memory: mmap.mmap, blocks: int, width: int, dtype, ranks: int, rank: int = 0, header=None):
         self._memory = memory
-        # one 64-byte cache line per rank's counter, then the rows
+        # one 64-byte cache line per rank: its step counter, then whether its process is leaving; then the rows
         self._posted = memoryview(memory)[: 64 * ranks].cast("q")[::8]  # polled often: 0.5 us a read of all
+        # the flags through a second, one-page mapping of the same file (``header``, when given), which
+        # the exit handler keeps: it must not keep the rows' memory alive once the reducer lets them go
+        self._left = memoryview(memory if header is None else header)[: 64 * ranks].cast("q")[1::8]
+        self._rank = rank
+        atexit.register(_mark_left, self._left, rank)
         self._halves = np.frombuffer(memory, dtype=dtype, offset=64 * ranks).reshape(2, blocks, width)
         self._step = 0
 
@@ -75,6 +83,23 @@ class SharedRows:
         """True once every rank has posted this step's rows."""
         return min(self._posted) >= self._step
 
+    def _leave(self) -> None:
+        """Mark this rank's process as leaving (run at interpreter exit, before
+        MPI is finalized): a rank that leaves early, e.g. by ``sys.exit(0)``,
+        which MPI does not count as a failure, would otherwise leave the
+        others waiting for its rows for ever."""
+        _mark_left(self._left, self._rank)
+
+    def check_peers(self) -> None:
+        """Raise DistributedError if a rank that has not posted this step's
+        rows has left (its process is exiting): the wait would never end."""
+        for rank in range(len(self._posted)):
+            if self._left[rank] and self._posted[rank] < self._step:
+                raise DistributedError(
+                    f"rank {rank} left (its process exited) while the other ranks waited for its gradients "
+                    f"at step {self._step}; every rank must train to the end"
+                )
+
     @classmethod
     def open(cls, comm, blocks: int, width: int, dtype) -> "SharedRows | None":
         """Map shared rows on every rank of ``comm`` (collective: every rank
@@ -90,16 +115,23 @@ class SharedRows:
                 path = _create(nbytes)
             path = comm.bcast(path, root=0)
             memory = None if path is None else _map(path, nbytes)
-            everyone = comm.allgather(memory is not None)  # every rank has it mapped (or failed)
+            header = None if memory is None else _map(path, nbytes, 64 * ranks)
+            everyone = comm.allgather(header is not None)  # every rank has it mapped (or failed)
         finally:  # removed once every rank has it mapped, or on any error
             if comm.Get_rank() == 0 and path is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
         if not all(everyone):
-            if memory is not None:
-                memory.close()
+            for mapped in (memory, header):
+                if mapped is not None:
+                    mapped.close()
             return None
-        return cls(memory, blocks, width, dtype, ranks)
+        return cls(memory, blocks, width, dtype, ranks, comm.Get_rank(), header)
+
+
+def _mark_left(flags, rank: int) -> None:
+    with contextlib.suppress(ValueError):  # the memory was unmapped already
+        flags[rank] = 1
 
 
 def _create(nbytes: int) -> str | None:
@@ -146,8 +178,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _map(path: str, nbytes: int) -> mmap.mmap | None:
-    """``path`` mapped for reading and writing; None where this rank cannot open it."""
+def _map(path: str, nbytes: int, length: int | None = None) -> mmap.mmap | None:
+    """``path`` (a file of ``nbytes`` bytes) mapped for reading and writing,
+    its first ``length`` bytes (all by default); None where this rank cannot open it."""
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError:
@@ -155,7 +188,7 @@ def _map(path: str, nbytes: int) -> mmap.mmap | None:
     try:
         if os.fstat(fd).st_size != nbytes:
             return None
-        return mmap.mmap(fd, nbytes)
+        return mmap.mmap(fd, nbytes if length is None else length)
     except OSError:  # e.g. no address space or mappings left: every rank uses MPI's gather instead
         return None
     finally:

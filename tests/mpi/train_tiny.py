@@ -73,10 +73,11 @@ def make_problem():
     return x, targets, weights, biases
 
 
-def train(reducer, batch: int, *, backend="numpy", fail_rank=None, kill_rank=None) -> np.ndarray:
+def train(reducer, batch: int, *, backend="numpy", fail_rank=None, kill_rank=None, exit_rank=None) -> np.ndarray:
     """Train under ``reducer`` and return every bias then every weight,
     flattened, on the host.  ``fail_rank`` raises on that rank in epoch 2;
-    ``kill_rank`` dies there by SIGKILL (no clean-up, no MPI_Abort)."""
+    ``kill_rank`` dies there by SIGKILL (no clean-up, no MPI_Abort);
+    ``exit_rank`` leaves there by ``sys.exit(0)`` (no error to MPI)."""
     be = get_backend(backend, dtype="float64")
     xp = be.xp
     x, targets, weights, biases = make_problem()
@@ -92,6 +93,8 @@ def train(reducer, batch: int, *, backend="numpy", fail_rank=None, kill_rank=Non
                 raise RuntimeError(f"injected failure on rank {reducer.rank}")
             if epoch == 1 and reducer.rank == kill_rank:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if epoch == 1 and reducer.rank == exit_rank:
+                sys.exit(0)
             rows = order[start : start + batch]
             xb, tb = xp.take(x, rows, axis=0), xp.take(targets, rows, axis=0)
 
@@ -140,6 +143,8 @@ def main(argv=None) -> None:
     parser.add_argument("--fail-rank", type=int, help="this rank raises in the second epoch")
     parser.add_argument("--kill-rank", type=int, help="this rank is killed (SIGKILL) in the second epoch of "
                         "the first exact run, after the shared rows are mapped; every rank prints its pid")
+    parser.add_argument("--exit-rank", type=int, help="this rank leaves by sys.exit(0) in the second epoch of "
+                        "the first exact run")
     args = parser.parse_args(argv)
     # Open MPI's launcher tells each process its place before MPI starts
     rank, size = int(os.environ.get("OMPI_COMM_WORLD_RANK", 0)), int(os.environ.get("OMPI_COMM_WORLD_SIZE", 1))
@@ -156,9 +161,10 @@ def main(argv=None) -> None:
     for reduce, batch, block in CONFIGS:
         reducer = _reducer(args.transport, reduce, block)
         kill = args.kill_rank if reduce == "exact" else None
+        leave = args.exit_rank if reduce == "exact" else None
         with run_guarded(reducer):
             results[config_key(reduce, batch, block)] = train(
-                reducer, batch, backend=backend, fail_rank=args.fail_rank, kill_rank=kill
+                reducer, batch, backend=backend, fail_rank=args.fail_rank, kill_rank=kill, exit_rank=leave
             )
     np.savez(args.outdir / f"rank-{reducer.rank}.npz", **results)
     if args.transport == "torch":
