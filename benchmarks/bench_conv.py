@@ -14,9 +14,9 @@ epoch takes ten times as long for both.
 
 Contestants, from the same float32 weights:
 
-* anynet NumPy: the layers of ``anynet.model.layers`` chained by hand (the
-  Model does not hold layers yet): ``chain.backprop`` (gradients summed over
-  the mini-batch) and ``optimizers.sgd_update`` per array (w - eta/m * sum);
+* anynet NumPy: the step its training loop runs for these layers
+  (``anynet.train.step.make_step``: backprop summed over the mini-batch,
+  then the book's SGD update w - eta/m * sum);
 * torch eager: ``F.conv2d``, ``F.max_pool2d``, ``torch.sigmoid``,
   ``F.linear``, ``F.cross_entropy`` (the mean over the mini-batch),
   ``loss.backward()`` and ``torch.optim.SGD(lr=eta)``.
@@ -68,30 +68,36 @@ def initial_params(net):
 
 
 def numpy_contestant(net, start, X, Y):
-    """``(reset, run, result)`` for anynet's layers on NumPy."""
+    """``(reset, run, result)`` for anynet's layers on NumPy: the step the
+    training loop runs (``anynet.train.step.make_step``: backprop of the
+    layers, bound once, then the book's SGD update), over the rows in file order."""
     from anynet.model.costs import LogLikelihoodCost
-    from anynet.model.layers import Params, chain
-    from anynet.model.optimizers import sgd_update
+    from anynet.model.layers import Params
+    from anynet.model.optimizers import SGD
+    from anynet.train.step import make_step
     from anynet.xp.backend import get_backend
 
+    from anynet.model.layers import Reshape
+
     xp = get_backend("numpy", None, "float32").xp
+    optimizer = SGD()
+    # the loop feeds rows, as Network's layers take them: flat, reshaped to images by the first layer
+    step = make_step(layers=[Reshape(X.shape[1:]), *net], cost=LogLikelihoodCost, optimizer=optimizer, reg=None, xp=xp)
+    X = np.ascontiguousarray(X.reshape(len(X), -1))
     state = {}
-    rate = ETA / M
 
     def reset():
-        state["params"] = [None if p is None else Params(p.weight.copy(), p.bias.copy()) for p in start]
+        state["params"] = [Params(p.weight.copy(), p.bias.copy()) for p in start if p is not None]
+        state["optimizer"] = optimizer.init(state["params"], xp=xp)
 
     def run():
-        params = state["params"]
+        params, opt_state = state["params"], state["optimizer"]
         for first in range(0, len(X), M):
-            grads = chain.backprop(net, params, X[first:first + M], Y[first:first + M], cost=LogLikelihoodCost, xp=xp)
-            params = [None if p is None else Params(*(sgd_update(a, g, rate, ETA, 0.0, kind=None, xp=xp)
-                                                      for a, g in zip(p, gp)))
-                      for p, gp in zip(params, grads)]
-        state["params"] = params
+            params, opt_state = step(params, opt_state, X[first:first + M], Y[first:first + M], ETA)
+        state["params"], state["optimizer"] = params, opt_state
 
     def result():
-        return [np.asarray(a) for p in state["params"] if p is not None for a in p]
+        return [np.asarray(a) for p in state["params"] for a in p]
 
     return reset, run, result
 
