@@ -170,13 +170,10 @@ def test_the_command_line_offers_every_augmentation():
         assert tuple(flag.choices) == AUGMENTATIONS
 
 
-def test_shifted_appends_the_books_four_one_pixel_shifts():
-    """Against the book's expand_mnist.py recipe, written here with np.roll
-    and a zeroed edge (its own operations), in its order down, up, right, left."""
-    from anynet.datasets import shifted
-
-    out = shifted(DATA)
-    X, y = DATA.train
+def book_shifts(X):
+    """The book's expand_mnist.py recipe for 3 x 3 images, written here with
+    np.roll and a zeroed edge (its own operations), in its order down, up,
+    right, left: four arrays of moved images."""
     moved = []
     for d, axis, edge in ((1, 0, 0), (-1, 0, 2), (1, 1, 0), (-1, 1, 2)):
         rolled = np.roll(X.reshape(-1, 3, 3), d, axis + 1)
@@ -185,7 +182,16 @@ def test_shifted_appends_the_books_four_one_pixel_shifts():
         else:
             rolled[:, :, edge] = 0
         moved.append(rolled.reshape(-1, 9))
-    assert np.array_equal(out.train[0], np.concatenate([X, *moved]))
+    return moved
+
+
+def test_shifted_appends_the_books_four_one_pixel_shifts():
+    """Against the book's expand_mnist.py recipe (:func:`book_shifts`)."""
+    from anynet.datasets import shifted
+
+    out = shifted(DATA)
+    X, y = DATA.train
+    assert np.array_equal(out.train[0], np.concatenate([X, *book_shifts(X)]))
     assert np.array_equal(out.train[1], np.concatenate([y] * 5))
     assert out.validation is DATA.validation and out.test is DATA.test
     assert "shifted by one pixel down, up, right and left (240 more)" in out.source
@@ -194,20 +200,12 @@ def test_shifted_appends_the_books_four_one_pixel_shifts():
 
 def test_mirror_and_shift_shifts_every_image_and_its_mirror_image():
     """``mirror+shift``: the images and their mirror images (NumPy's fliplr),
-    then each of those moved one pixel down, up, right and left (np.roll with
-    the vacated edge zeroed): ten times the training images, labels alike."""
+    then each of those moved one pixel down, up, right and left
+    (:func:`book_shifts`): ten times the training images, labels alike."""
     out = augmented(DATA, "mirror+shift")
     X, y = DATA.train
     both = np.concatenate([X, np.stack([np.fliplr(image.reshape(3, 3)).ravel() for image in X])])
-    moved = []
-    for d, axis, edge in ((1, 0, 0), (-1, 0, 2), (1, 1, 0), (-1, 1, 2)):
-        rolled = np.roll(both.reshape(-1, 3, 3), d, axis + 1)
-        if axis == 0:
-            rolled[:, edge, :] = 0
-        else:
-            rolled[:, :, edge] = 0
-        moved.append(rolled.reshape(-1, 9))
-    assert np.array_equal(out.train[0], np.concatenate([both, *moved]))
+    assert np.array_equal(out.train[0], np.concatenate([both, *book_shifts(both)]))
     assert np.array_equal(out.train[1], np.concatenate([y] * 10))
     assert out.validation is DATA.validation and out.test is DATA.test
     assert "mirrored left to right (60 more)" in out.source and "(480 more)" in out.source
