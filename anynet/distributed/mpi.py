@@ -39,8 +39,9 @@ NAP_S = 20e-6
 # Past it (a long wait: rank 0 evaluating) the rank naps.
 OVERSUBSCRIBED_YIELD_S = 2e-3
 # A wait for the other ranks' posts in shared memory, which no MPI call
-# watches, checks this often that their processes still run (a rank that left
-# with sys.exit(0) is not an error to MPI, and the others would wait forever).
+# watches, checks this often whether a rank it waits for has left (each marks
+# itself so at interpreter exit: a rank that leaves by sys.exit(0) is no error
+# to MPI, and the others would wait for ever).
 CHECK_PEERS_S = 1.0
 _yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
@@ -51,8 +52,8 @@ def wait(request, *, spin_s: float = SPIN_S, yield_s: float = YIELD_S, nap_s: fl
     seconds (another process may take the core), then with a sleep of
     ``nap_s`` between polls (the core is left to whoever needs it); a
     request with ``check_peers`` (shared rows) has it called every
-    :data:`CHECK_PEERS_S` seconds of a long wait, which raises if a rank's
-    process has ended.  On this
+    :data:`CHECK_PEERS_S` seconds of a long wait, which raises if a rank it
+    waits for has left.  On this
     project's loaded 2-core machine, against naps after the spin alone, 4
     ranks' epochs took 0.78x and 0.88x the time (interleaved in one launch,
     6 epochs each), 2 ranks' 0.96x and 1.02x; MPI's own wait (a spin) 1.8-2.5x."""
