@@ -67,8 +67,8 @@ def test_a_sweep_of_layer_networks_from_the_command_line_equals_anynet_sweep(tmp
             np.testing.assert_array_equal(ours, theirs)
 
 
-FASHION_CONV_WORDS = ("conv 32x5x5 / pool 2 / relu / conv 64x5x5 / pool 2 / relu / dense 256 relu / dropout 0.5 / "
-                      "dense 10 softmax")
+FASHION_CONV_WORDS = ("conv 32x5x5 / pool 2 / relu / dropout 0.25 / conv 64x5x5 / pool 2 / relu / dropout 0.25 / "
+                      "dense 512 relu / dropout 0.5 / dense 10 softmax")
 
 
 def test_the_fashion_conv_preset_trains_its_documented_conv_net(monkeypatch, capsys, tmp_path):
@@ -81,7 +81,7 @@ def test_the_fashion_conv_preset_trains_its_documented_conv_net(monkeypatch, cap
     import anynet.datasets
     from anynet.api.presets import PRESETS, split
     from anynet.cli.layerspec import describe
-    from anynet.datasets import Dataset, mirrored
+    from anynet.datasets import Dataset, augmented
 
     sample = load_dataset("sample", dtype="float32")
     (x, y), (vx, vy) = sample.train, sample.test
@@ -96,7 +96,8 @@ def test_the_fashion_conv_preset_trains_its_documented_conv_net(monkeypatch, cap
     training.update(epochs=2)
     reference = anynet.Network(**network)
     assert describe(reference) == FASHION_CONV_WORDS
-    reference.SGD(mirrored(small).train, evaluation_data=small.validation, verbose=False, **training)
+    reference.SGD(augmented(small, PRESETS["fashion-conv"]["augment"]).train, evaluation_data=small.validation,
+                  verbose=False, **training)
     saved = anynet.load(tmp_path / "run.npz")
     assert [layer.config() for layer in saved.model.layers] == [layer.config() for layer in reference.model.layers]
     assert saved.backend.dtype_name == "float32"

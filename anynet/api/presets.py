@@ -60,17 +60,20 @@ PRESETS["fashion-mlp-60k"] = {
 
 
 # A conv net for Fashion-MNIST, chosen on validation accuracy alone among
-# the candidates of benchmarks/fashion_conv.py (results in
+# the 6 candidates of benchmarks/fashion_conv.py (results in
 # benchmarks/results/fashion-conv-*.json): two conv-pool layers with ReLU,
-# dropout before the output layer, Adam, mini-batches of 64, mirrored images.
-# Validation 92.13% (best of 3), test 91.46% after 12 epochs: the 93% goal of
-# issue 18 is not reached (every candidate still improved at its last epoch).
+# each followed by dropout 0.25, a dense layer of 512 ReLU units, dropout
+# 0.5, Adam, mini-batches of 64, mirrored images.  Validation 92.94% after 36
+# epochs (its run was stopped at the session's time budget after 37 of at most
+# 40, its eta at 1/16 of the first), test 92.82%: the 93% goal of issue 18 is
+# not reached.
 PRESETS["fashion-conv"] = {
-    "layers": "conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax",
+    "layers": "conv:32:5,pool:2,relu,dropout:0.25,conv:64:5,pool:2,relu,dropout:0.25,dense:512:relu,dropout:0.5,"
+              "dense:10:softmax",
     "cost": "log-likelihood",
     "dtype": "float32",
     "seed": 0,
-    "epochs": 12,
+    "epochs": 40,
     "mini_batch_size": 64,
     "eta": 1e-3,
     "lmbda": 0.0,
