@@ -58,13 +58,13 @@ class SharedRows:
 
     posts_suffice = platform.machine().lower() in ("x86_64", "amd64")
 
-    def __init__(self, memory: mmap.mmap, blocks: int, width: int, dtype, ranks: int, rank: int = 0, header=None):
+    def __init__(self, memory: mmap.mmap, blocks: int, width: int, dtype, ranks: int, rank: int, header: mmap.mmap):
         self._memory = memory
         # one 64-byte cache line per rank: its step counter, then whether its process is leaving; then the rows
         self._posted = memoryview(memory)[: 64 * ranks].cast("q")[::8]  # polled often: 0.5 us a read of all
-        # the flags through a second, one-page mapping of the same file (``header``, when given), which
-        # the exit handler keeps: it must not keep the rows' memory alive once the reducer lets them go
-        self._left = memoryview(memory if header is None else header)[: 64 * ranks].cast("q")[1::8]
+        # the flags through a second, one-page mapping of the same file (``header``), which the exit
+        # handler keeps: it must not keep the rows' memory alive once the reducer lets them go
+        self._left = memoryview(header)[: 64 * ranks].cast("q")[1::8]
         self._rank = rank
         atexit.register(_mark_left, self._left, rank)
         self._halves = np.frombuffer(memory, dtype=dtype, offset=64 * ranks).reshape(2, blocks, width)
