@@ -31,7 +31,6 @@ too, where one was trained.  ``--quick``: 2 epochs on 2,000 images.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -41,8 +40,7 @@ import harness
 import anynet
 from anynet.api.presets import PRESETS, split
 from anynet.datasets import augmented, load_dataset, split_validation
-from anynet.train.schedules import DivideAt
-from fashion_sweep import plot_validation
+from fashion_sweep import first_rows, fixed_schedule, plot_validation
 
 TARGET = 93.0  # % test accuracy (issue 18 item 5)
 QUICK_ROWS = 2_000
@@ -118,13 +116,9 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
         raise SystemExit(f"candidate {k + 1} has not finished training: no refit")
     whole = split_validation(dataset, 0)
     if quick:
-        x, y = whole.train
-        whole = dataclasses.replace(whole, train=(x[:QUICK_ROWS], y[:QUICK_ROWS]))
+        whole = first_rows(whole, QUICK_ROWS)
     etas = row["etas"][: row["best_epoch"] + 1]
-    factor = preset["eta_schedule"].factor
-    schedule = DivideAt([e for e in range(1, len(etas)) if etas[e] != etas[e - 1]], factor=factor)
-    state = schedule.start(etas[0])
-    assert [state.eta_at(e) for e in range(len(etas))] == etas, (schedule, etas)
+    schedule = fixed_schedule(etas, preset["eta_schedule"].factor)
     network, training = split({**preset, "layers": layers})
     training.update(epochs=len(etas), eta_schedule=schedule, early_stopping=None)
     data = augmented(whole, augment)
@@ -163,8 +157,7 @@ def main(argv=None):
     dataset = load_dataset("fashion-mnist", dtype="float32")
     epochs = 2 if args.quick else args.epochs
     if args.quick:
-        x, y = dataset.train
-        dataset = dataclasses.replace(dataset, train=(x[:QUICK_ROWS], y[:QUICK_ROWS]))
+        dataset = first_rows(dataset, QUICK_ROWS)
     preset = {k: v for k, v in PRESETS["fashion-conv"].items() if k not in ("layers", "augment")}
     wanted = range(len(CANDIDATES)) if not args.only else [int(k) - 1 for k in args.only.split(",")]
     finished = {}

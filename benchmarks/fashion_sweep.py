@@ -145,6 +145,15 @@ def replayed_etas(row, training):
     return etas
 
 
+def fixed_schedule(etas, factor):
+    """A run's etas, one per epoch, as a fixed schedule: DivideAt the epochs
+    where eta changed (checked to give back exactly ``etas``)."""
+    schedule = DivideAt([e for e in range(1, len(etas)) if etas[e] != etas[e - 1]], factor=factor)
+    state = schedule.start(etas[0])
+    assert [state.eta_at(e) for e in range(len(etas))] == etas, (schedule, etas)
+    return schedule
+
+
 def first_rows(dataset, n):
     """``dataset`` training on its first ``n`` training rows only (a smoke run)."""
     x, y = dataset.train
@@ -159,11 +168,7 @@ def refit(row, dataset, network, training, *, quick=False):
         whole = first_rows(whole, QUICK_ROWS)
     data = mirrored(whole) if row["mirrored"] else whole
     etas = replayed_etas(row, training)
-    # the same etas as a fixed schedule (what the preset fashion-mlp-60k holds)
-    factor = training["eta_schedule"].factor
-    schedule = DivideAt([e for e in range(1, len(etas)) if etas[e] != etas[e - 1]], factor=factor)
-    state = schedule.start(etas[0])
-    assert [state.eta_at(e) for e in range(len(etas))] == etas, (schedule, etas)
+    schedule = fixed_schedule(etas, training["eta_schedule"].factor)  # what the preset fashion-mlp-60k holds
     options = {k: v for k, v in network.items() if k != "sizes"}
     net = anynet.Network([dataset.n_inputs, *row["hidden"], dataset.n_classes], **options)
     config = TrainConfig(len(etas), training["mini_batch_size"], etas[0], row["lmbda"], training["regularization"],
