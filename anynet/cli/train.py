@@ -15,7 +15,7 @@ from ..io.files import check_output_path
 from ..io.paths import check_distinct
 from ..train.fit import TrainConfig
 from ..api.network_api import Network
-from ..api.presets import PRESETS
+from ..api.presets import PRESETS, TEST_ACCURACY
 from ..train.runstate import RunCheckpoint
 from ..api.saved import check_epochs_left, load_run
 from . import common, regression
@@ -36,10 +36,11 @@ def add_parser(commands):
     regression.add_option(train)
     train.add_argument("--preset", choices=PRESETS,
                        help="a named configuration whose values become the defaults of the other flags "
-                            "(strong-mlp: >= 89%% on fashion-mnist; fashion-mlp: 90%% there, with mirrored images; "
-                            "fashion-mlp-60k: the same refit on all 60,000 training images, 90.6%%; fashion-conv: a conv net "
-                            "(two conv-pool layers, ReLU, dropout, mirrored images), 91.5%%; book: the book's "
-                            "first run)")
+                            "(test accuracy on fashion-mnist in brackets: strong-mlp ({strong-mlp}%%); fashion-mlp "
+                            "({fashion-mlp}%%), with mirrored images; fashion-mlp-60k ({fashion-mlp-60k}%%), the same "
+                            "refit on all 60,000 training images; fashion-conv ({fashion-conv}%%), a conv net (two "
+                            "conv-pool layers, ReLU, dropout, mirrored images); book: the book's first run)"
+                            .format_map(TEST_ACCURACY))
     common.add_where(train, "float64")
     train.add_argument("--compile", action=argparse.BooleanOptionalAction,
                        help="compile each epoch into one program: jax does unless --no-compile; torch only with "
