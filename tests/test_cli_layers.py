@@ -91,7 +91,8 @@ def test_the_fashion_conv_preset_trains_its_documented_conv_net(monkeypatch, cap
     assert main(["train", "--preset", "fashion-conv", "--data", "small", "--epochs", "2", "--quiet",
                  "--save", str(tmp_path / "run.npz")]) == 0
     out = capsys.readouterr().out
-    assert f"network: {FASHION_CONV_WORDS}, log-likelihood cost" in out and "(128 more)" in out
+    assert f"network: {FASHION_CONV_WORDS}, log-likelihood cost" in out
+    assert f"data: {augmented(small, PRESETS['fashion-conv']['augment']).source}\n" in out  # the preset's augmentation
     network, training = split(PRESETS["fashion-conv"])
     training.update(epochs=2)
     reference = anynet.Network(**network)
@@ -123,3 +124,4 @@ def test_sizes_on_the_command_line_replace_a_presets_layers(capsys):
     assert main(["train", "--preset", "fashion-conv", "--data", "sample", "--sizes", "784,10", "--layers", SPEC,
                  "--epochs", "1", "--quiet"]) == 1
     assert "--layers gives the whole network; drop --sizes" in capsys.readouterr().err
+
