@@ -25,8 +25,9 @@ does not add to it).  Writes ``fashion-conv-<machine>.json`` and ``.png``
 (validation accuracy per epoch).  ``--refit K``: candidate K's recipe
 trained again on all 60,000 training images for its run's epochs up to the
 best one with the etas it had (as GridSearchCV(refit=True) does; what a
-``-60k`` preset holds; a candidate stopped at a time budget counts the epochs it ran); the choice reports the winner's refit's test accuracy
-too, where one was trained.  ``--quick``: 2 epochs on 2,000 images.
+``-60k`` preset holds; a candidate stopped at a time budget counts the
+epochs it ran); the choice reports the winner's refit's test accuracy too,
+where one was trained.  ``--quick``: 2 epochs on 2,000 images.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from fashion_sweep import first_rows, fixed_schedule, plot_validation
 TARGET = 93.0  # % test accuracy (issue 18 item 5)
 QUICK_ROWS = 2_000
 LAYERS = "conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax"
+DROPOUT_LAYERS = ("conv:32:5,pool:2,relu,dropout:0.25,conv:64:5,pool:2,relu,dropout:0.25,dense:512:relu,dropout:0.5,"
+                  "dense:10:softmax")
 # (layers, augment, epochs at most): the preset's two conv-pool layers for 12 epochs, with the book's
 # filter counts, without the mirror; then the first for up to 40 epochs, mirrored and also with shifts;
 # then with dropout after each conv-pool layer and 512 dense units (candidate 4 overfitted from epoch 11),
@@ -55,9 +58,8 @@ CANDIDATES = [
     (LAYERS, None, 12),
     (LAYERS, "mirror", 40),
     (LAYERS, "mirror+shift", 40),
-    (LAYERS6 := "conv:32:5,pool:2,relu,dropout:0.25,conv:64:5,pool:2,relu,dropout:0.25,dense:512:relu,dropout:0.5,"
-                "dense:10:softmax", "mirror", 40),
-    (LAYERS6, "mirror+shift", 40),
+    (DROPOUT_LAYERS, "mirror", 40),
+    (DROPOUT_LAYERS, "mirror+shift", 40),
 ]
 
 
