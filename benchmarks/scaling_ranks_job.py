@@ -42,6 +42,9 @@ class TimedComm:
     def __init__(self, comm):
         self._comm, self.ns, self.calls = comm, 0, 0
 
+    def Split(self, *args):  # the computing ranks' communicator (MPIReducer.begin_epoch), clocked too
+        return TimedComm(self._comm.Split(*args))
+
     def __getattr__(self, name):
         attribute = getattr(self._comm, name)
         if name not in self.CLOCKED:
@@ -152,6 +155,7 @@ def rank_job(argv):
         if reducer is not None:
             comm.Barrier()
             reducer.comm.ns = reducer.comm.calls = reducer.grad_ns = reducer.grad_calls = reducer.own_ns = 0
+            reducer.world.ns = reducer.world.calls = 0
         usage, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         fit(net.model, data, config, shuffler=shuffler, reducer=reducer)
         seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
@@ -165,8 +169,11 @@ def rank_job(argv):
     mine = {"epoch_s": seconds, **usage, "comm_s": 0.0, "grad_s": None, "reducer_s": None, "comm_calls": 0, "grad_calls": None,
             "blas_threads_in_run": harness.blas_threads()[0]}
     if reducer is not None:
-        mine |= {"comm_s": reducer.comm.ns / 1e9, "grad_s": reducer.grad_ns / 1e9, "reducer_s": reducer.own_ns / 1e9,
-                 "comm_calls": reducer.comm.calls, "grad_calls": reducer.grad_calls,
+        # the step's communicator and, where some ranks rest, every rank's (the epoch's end, a rest's wait)
+        comms = {id(c): c for c in (reducer.comm, reducer.world)}.values()
+        mine |= {"comm_s": sum(c.ns for c in comms) / 1e9, "grad_s": reducer.grad_ns / 1e9,
+                 "reducer_s": reducer.own_ns / 1e9, "comm_calls": sum(c.calls for c in comms),
+                 "grad_calls": reducer.grad_calls,
                  "blas_threads_in_run": reducer.threads_in_run}
     everyone = [mine] if comm is None else comm.gather(mine, root=0)
     if comm is None or comm.Get_rank() == 0:

@@ -165,6 +165,41 @@ def test_a_rank_that_leaves_by_sys_exit_0_ends_the_job(tmp_path):
     assert not list(tmp_path.iterdir()), "no rank finished training"
 
 
+REST_SCRIPT = pathlib.Path(__file__).parent / "mpi" / "rest_tiny.py"
+
+
+def test_resting_ranks_compute_nothing_and_end_with_the_bits_of_one_rank(tmp_path):
+    """Through anynet's training loop, ranks past a machine's ``workers``
+    rest through each epoch (no mini-batch reaches them) and end with the
+    computing ranks' bits, which are one rank's (the exact reduction)."""
+    runs = {}
+    for ranks, workers in ((1, 1), (3, 1), (4, 2)):
+        outdir = tmp_path / f"n{ranks}w{workers}"
+        outdir.mkdir()
+        done = mpiexec_command(ranks, ["-W", "error", str(REST_SCRIPT), str(outdir), "--workers", str(workers)])
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[ranks] = [np.load(outdir / f"rank-{rank}.npz") for rank in range(ranks)]
+        # 3 epochs of 15 mini-batches on each computing rank (rank 0 always, the others as the launcher
+        # numbers them on the machine), none on a resting one
+        calls = [int(r["calls"]) for r in runs[ranks]]
+        assert calls[0] == 45 and sorted(calls, reverse=True) == [45] * workers + [0] * (ranks - workers)
+    for ranks, saved in runs.items():
+        for rank in saved:
+            assert rank["weights"].tobytes() == runs[1][0]["weights"].tobytes(), f"{ranks} ranks"
+
+
+def test_a_computing_rank_that_leaves_ends_the_job_of_a_resting_one(tmp_path):
+    """Rank 0, the only computing rank, leaves by ``sys.exit(0)`` in epoch
+    2 while rank 1 rests: rank 1, waiting for the epoch's end, sees it has
+    left, says so and ends the job instead of waiting for ever."""
+    start = time.monotonic()
+    done = mpiexec_command(2, ["-W", "error", str(REST_SCRIPT), str(tmp_path), "--workers", "1", "--leave-step", "20"])
+    assert done.returncode != 0 and time.monotonic() - start < LAUNCH_TIMEOUT
+    assert ("anynet: rank 1 of 2 failed, ending all ranks: DistributedError: rank 0 left (its process exited) "
+            "while the other ranks waited for the epoch's end") in done.stderr
+    assert not list(tmp_path.iterdir()), "no rank finished training"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

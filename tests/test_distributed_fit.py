@@ -19,6 +19,14 @@ from mpi.fakes import FakeComm, FakeWorld
 SIZES = [8, 6, 3]
 
 
+@pytest.fixture(autouse=True)
+def many_cores(monkeypatch):
+    """Every fake rank computes unless a test says otherwise: the ranks are
+    threads of this process, and the machine's cores must not decide which
+    of them rest (see the tests of resting ranks below, which set ``workers``)."""
+    monkeypatch.setattr(distributed.mpi, "usable_cores", lambda: 64)
+
+
 def fit_weights(reducer, mini_batch_size: int, cost=None) -> np.ndarray:
     """Every bias then every weight after 3 epochs of fit under ``reducer``
     (None: fit's own single-process reducer)."""
@@ -90,3 +98,49 @@ def test_a_rank_without_blocks_reads_block_zero():
     reducer = distributed.MPIReducer(FakeComm(FakeWorld(4), 3), block_size=5)  # 2 blocks for 4 ranks
     assert reducer.local_rows(10) == (0, 5)
     assert distributed.MPIReducer(FakeComm(FakeWorld(4), 1), block_size=5).local_rows(10) == (5, 10)
+
+
+class Counting(distributed.MPIReducer):
+    """An MPIReducer that counts the mini-batches it is handed."""
+
+    calls = 0
+
+    def batch_gradients(self, grad_fn, x, targets, rows=None):
+        self.calls += 1
+        return super().batch_gradients(grad_fn, x, targets, rows=rows)
+
+
+@pytest.mark.parametrize("reduce", ["exact", "fast"])
+@pytest.mark.parametrize("size, workers", [(2, 1), (3, 1), (4, 2), (4, 3)])
+def test_ranks_past_the_workers_rest_and_end_with_the_same_bits(size, workers, reduce):
+    """With more ranks on a machine than ``workers`` (default: its cores),
+    the ranks past them compute nothing (no mini-batch reaches them) and take
+    each epoch's result from rank 0; the weights are bit for bit those of
+    every rank computing (exact: and of one rank), on every rank."""
+    reference = fit_weights(None, 10)
+    world = FakeWorld(size)
+
+    def run(rank, workers):
+        reducer = Counting(FakeComm(world, rank), reduce=reduce, workers=workers)
+        return fit_weights(reducer, 10), reducer.calls
+
+    rested = world.run(lambda rank: run(rank, workers))
+    everyone = world.run(lambda rank: run(rank, None))  # 64 cores: every rank computes
+    assert [calls for _, calls in rested] == [12] * workers + [0] * (size - workers)  # 3 epochs of 4 mini-batches
+    assert [calls for _, calls in everyone] == [12] * size
+    for weights, _ in rested:  # a resting rank ends with rank 0's bits
+        assert weights.tobytes() == rested[0][0].tobytes()
+    if reduce == "exact":  # the blocks do not depend on how many ranks compute them
+        assert rested[0][0].tobytes() == everyone[0][0].tobytes()
+        assert rested[0][0].tobytes() == fit_weights(distributed.MPIReducer(FakeComm(FakeWorld(1), 0)), 10).tobytes()
+    else:  # fast: the shares are the computing ranks', so the sums' rounding changes with their number
+        assert rel_diff(rested[0][0], everyone[0][0]) <= 4e-14
+    assert rel_diff(rested[0][0], reference) <= 4e-14  # as above: sums in parts instead of one product
+
+
+def test_workers_must_be_a_positive_whole_number():
+    comm = FakeComm(FakeWorld(2), 0)
+    with pytest.raises(TypeError, match="workers must be a whole number"):
+        distributed.MPIReducer(comm, workers=1.5)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        distributed.MPIReducer(comm, workers=0)

@@ -161,9 +161,23 @@ class BlockReducer:
         self._checked = None
         self._plans, self._layouts = {}, {}
 
+    def computing(self) -> tuple[int, int]:
+        """``(rank, ranks)``: this rank's place among the ranks that compute
+        blocks, and how many do (every rank here; see
+        :meth:`MPIReducer.begin_epoch <anynet.distributed.MPIReducer.begin_epoch>`)."""
+        return self.rank, self.size
+
+    def begin_epoch(self) -> bool:
+        """Called by the training loop on every rank as an epoch starts: whether this rank computes (always)."""
+        return True
+
+    def end_epoch(self, params, state):
+        """Called by the training loop as an epoch ends: the parameters and optimizer state every rank goes on with."""
+        return params, state
+
     def _plan(self, rows: int) -> BlockPlan:
         """The BlockPlan of a mini-batch of ``rows`` rows, made once per size."""
-        key = (rows, self.block_rows(rows), self.size)
+        key = (rows, self.block_rows(rows), self.computing()[1])
         if key not in self._plans:
             self._plans[key] = BlockPlan(*key)
         return self._plans[key]
@@ -197,7 +211,7 @@ class BlockReducer:
         a rank without any, which computes it only to learn the gradients'
         shapes (it would wait for the others anyway)."""
         plan = self._plan(rows)
-        start, stop = plan.rows(self.rank)
+        start, stop = plan.rows(self.computing()[0])
         return (start, stop) if stop > start else plan.bounds[0]
 
     def batch_gradients(self, grad_fn, x, targets, rows=None):
@@ -213,9 +227,9 @@ class BlockReducer:
         def part(a, b):
             return grad_fn(x[a - offset : b - offset, ...], targets[a - offset : b - offset, ...])
 
-        shape = (m, *x.shape[1:])
+        shape, rank = (m, *x.shape[1:]), self.computing()[0]
         if self.reduce == "fast":
-            start, stop = plan.rows(self.rank)
+            start, stop = plan.rows(rank)
             if stop > start:
                 grads = part(start, stop)
                 layout = self._layout(grads)
@@ -225,7 +239,7 @@ class BlockReducer:
                 flat = layout.zeros(1)[0]
             self._check_agreement(layout, shape)
             return layout.unflatten(self._sum(flat))
-        grads = [part(a, b) for a, b in plan.blocks(self.rank)]
+        grads = [part(a, b) for a, b in plan.blocks(rank)]
         layout = self._layout(grads[0] if grads else part(*plan.bounds[0]))  # block 0 tells a rank without blocks the shapes
         self._check_agreement(layout, shape)
         return layout.unflatten(self._fold_blocks(layout, grads, plan))

@@ -16,11 +16,11 @@ import time
 import numpy as np
 
 from ..xp.backend import to_numpy
-from ..errors import ArgumentTypeError, BackendUnavailable
+from ..errors import ArgumentError, ArgumentTypeError, BackendUnavailable
 from .blocks import BlockReducer
 from .guard import abort_communicator
 from .shm import SharedRows
-from .threads import local_ranks, usable_cores
+from .threads import local_rank, local_ranks, usable_cores
 
 # How a rank waits for the others in a collective: MPI's own wait spins on a
 # core, which the ranks that have not arrived yet may need (more ranks than
@@ -43,6 +43,9 @@ OVERSUBSCRIBED_YIELD_S = 2e-3
 # itself so at interpreter exit: a rank that leaves by sys.exit(0) is no error
 # to MPI, and the others would wait for ever).
 CHECK_PEERS_S = 1.0
+# A rank resting through an epoch (MPIReducer.begin_epoch) naps this long between looks at whether it is
+# over: the epoch's end waits for it by at most this, and its wake-ups cost about 1% of a core.
+REST_NAP_S = 1e-3
 _yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
@@ -108,7 +111,9 @@ class MPIReducer(BlockReducer):
     wait polls, then yields the core, then naps (:func:`wait`), which leaves
     the core to ranks that still compute; with more ranks than cores on the
     machine it yields from the first poll (``spin_s`` 0) and keeps
-    yielding for 2 ms before it naps (``yield_s``).  Any
+    yielding for 2 ms before it naps (``yield_s``).  In anynet's training
+    loop, ranks past a machine's ``workers`` (None: its cores) rest through
+    each epoch, then take rank 0's result (:meth:`begin_epoch`).  Any
     fixed ``block_size`` is exact; bigger blocks mean fewer, larger matrix
     products and fewer vectors to gather.  The
     default (None) cuts every mini-batch into 4 blocks (``ceil(m / 4)``
@@ -118,15 +123,24 @@ class MPIReducer(BlockReducer):
     ~190x one whole-batch call with blocks of 1 and 2x with blocks of 32.
     """
 
-
-    def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None, share_memory: bool = True):
+    def __init__(self, comm, *, reduce: str = "exact", block_size: int | None = None, share_memory: bool = True,
+                 workers: int | None = None):
         super().__init__(reduce=reduce, block_size=block_size)
         if not isinstance(share_memory, bool):
             raise ArgumentTypeError(f"share_memory must be True or False, not {share_memory!r}")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+            raise ArgumentTypeError(f"workers must be a whole number of ranks or None, not {workers!r}")
+        if workers is not None and workers < 1:
+            raise ArgumentError(f"workers must be at least 1 rank of each machine, not {workers}")
         self.share_memory = share_memory
-        self.comm = comm
+        self.workers = workers
+        self.world = comm  # every rank: the epoch's decisions, the end of a rest
+        self.comm = comm   # the ranks that compute: a step's collectives (all, until begin_epoch says otherwise)
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self._computing = (self.rank, self.size)
+        self._resting = None  # not settled: every rank computes
+        self._presence = None
         # more ranks than cores here: a waiting rank spins on a core that another
         # rank needs, so it yields at once (4 ranks on 2 cores: 417 against 447 us
         # of CPU a rank and step, measured by thread CPU time)
@@ -149,11 +163,57 @@ class MPIReducer(BlockReducer):
 
     def agree(self, value):
         """Rank 0's ``value`` (any picklable Python value), on every rank."""
-        return self.comm.bcast(value, root=0)
+        return self.world.bcast(value, root=0)
 
     def abort(self, exc: BaseException) -> None:
         """Print which rank failed and why, then end every rank (exit code 1)."""
-        abort_communicator(self.comm, exc)
+        abort_communicator(self.world, exc)
+
+    def computing(self) -> tuple[int, int]:
+        return self._computing
+
+    def begin_epoch(self) -> bool:
+        """Whether this rank computes in the epoch that starts (the training
+        loop asks on every rank).  The first call settles, collectively, which
+        do: on a machine with more ranks than ``workers`` (default: its
+        cores), those past them rest, napping until the epoch's end, when
+        they take rank 0's parameters and optimizer state (:meth:`end_epoch`);
+        the others deal the blocks among themselves (the same blocks, added
+        in the same order: the same bits) over a communicator of their own.
+        A loop that calls :meth:`batch_gradients` itself keeps every rank computing."""
+        if self._resting is None:
+            self._settle()
+        return not self._resting
+
+    def _settle(self) -> None:
+        workers = usable_cores() if self.workers is None else self.workers
+        rests = local_rank(self.rank) >= max(1, workers)  # a machine's first rank always computes
+        flags = self.world.allgather(rests)
+        self._resting = rests
+        if not any(flags):
+            return
+        self.comm = self.world.Split(int(rests), self.rank)
+        self._computing = (self.comm.Get_rank(), self.comm.Get_size())
+        if not rests:  # a core each now: poll as ranks that are not oversubscribed do
+            self.spin_s, self.yield_s = SPIN_S, YIELD_S
+        # every rank's "left" flag, so that a rank waiting for the epoch's end notices one that is gone
+        self._presence = SharedRows.open(self.world, 1, 1, "float64") if self.share_memory else None
+
+    def end_epoch(self, params, state):
+        """The epoch's ``(params, state)`` on every rank: a resting rank's
+        are rank 0's (broadcast once every rank has reached the epoch's
+        end); without resting ranks, those given, and no call is made."""
+        if self.comm is self.world:
+            return params, state
+        barrier = self.world.Ibarrier()
+        if self._presence is not None:
+            barrier = _Watched(barrier, self._presence.check_left)
+        if self._resting:
+            wait(barrier, spin_s=0.0, yield_s=0.0, nap_s=REST_NAP_S)
+        else:
+            self._wait(barrier)
+        shared = self.world.bcast((params, state) if self.rank == 0 else None, root=0)
+        return shared if self._resting else (params, state)
 
     def _wait(self, request) -> None:
         """Wait for ``request`` (:func:`wait`: spinning ``spin_s`` seconds, then yielding until ``yield_s``)."""
@@ -172,10 +232,10 @@ class MPIReducer(BlockReducer):
             return super()._fold_blocks(layout, grads, plan)
         shared = self._shared(len(plan.bounds), layout)
         if shared is not None:
-            rows = shared.next()
-            for row, gradient in zip(rows[plan.firsts[self.rank] :], grads):
+            rows, rank = shared.next(), self._computing[0]
+            for row, gradient in zip(rows[plan.firsts[rank] :], grads):
                 write_row(row, layout.arrays(gradient), layout.parts)
-            shared.post(self.rank)
+            shared.post(rank)
             self._wait(shared if shared.posts_suffice else self.comm.Ibarrier())
             return fold_rows(rows)
         mine = self._buffer("send", len(grads), layout)
@@ -195,7 +255,7 @@ class MPIReducer(BlockReducer):
         key = ("shared", blocks, layout.size, layout.backend.dtype_name)
         if key not in self._buffers:
             barrier = SharedRows.posts_suffice or callable(getattr(self.comm, "Ibarrier", None))
-            usable = self.share_memory and self.size > 1 and barrier
+            usable = self.share_memory and self._computing[1] > 1 and barrier
             self._buffers[key] = SharedRows.open(self.comm, *key[1:]) if usable else None
         self._last_shared = (blocks, layout, self._buffers[key])
         return self._buffers[key]
@@ -226,3 +286,13 @@ class MPIReducer(BlockReducer):
 
     def __repr__(self) -> str:
         return f"MPIReducer(rank {self.rank} of {self.size}, reduce={self.reduce!r}, block_size={self.block_size})"
+
+
+class _Watched:
+    """A request whose long wait also runs ``check_peers`` (see :func:`wait`)."""
+
+    def __init__(self, request, check_peers):
+        self._request, self.check_peers = request, check_peers
+
+    def Test(self) -> bool:  # noqa: N802 (polled like an mpi4py request)
+        return self._request.Test()

@@ -100,6 +100,13 @@ class SharedRows:
                     f"at step {self._step}; every rank must train to the end"
                 )
 
+    def check_left(self) -> None:
+        """Raise DistributedError if any rank's process has left (is exiting)."""
+        for rank in range(len(self._left)):
+            if self._left[rank]:
+                raise DistributedError(f"rank {rank} left (its process exited) while the other ranks waited for the "
+                                       "epoch's end; every rank must train to the end")
+
     @classmethod
     def open(cls, comm, blocks: int, width: int, dtype) -> "SharedRows | None":
         """Map shared rows on every rank of ``comm`` (collective: every rank

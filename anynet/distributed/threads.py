@@ -21,6 +21,7 @@ import warnings
 # Launchers that say how many ranks share this machine: Open MPI, MPICH and
 # Intel MPI, torchrun.  Without one, every rank is taken to be on this machine.
 LOCAL_SIZE_VARIABLES = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "LOCAL_WORLD_SIZE")
+LOCAL_RANK_VARIABLES = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "LOCAL_RANK")
 
 
 def local_ranks(size: int, environ=os.environ) -> int:
@@ -31,6 +32,16 @@ def local_ranks(size: int, environ=os.environ) -> int:
         if value.isdigit() and int(value) >= 1:
             return int(value)
     return size
+
+
+def local_rank(rank: int, environ=os.environ) -> int:
+    """This rank's place (from 0) among the job's ranks on this machine: the
+    launcher's where it gives one, else ``rank`` (every rank on this machine)."""
+    for name in LOCAL_RANK_VARIABLES:
+        value = environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return rank
 
 
 def usable_cores() -> int:

@@ -40,7 +40,17 @@ class LoopEngine:
         the device; its length may be less than ``data.n``), at learning rate
         ``eta`` (a Python float); ``masks`` (a DropoutMasks) draws each step's
         dropout masks.  Returns the new ``(params, state)``; the arguments are
-        left as they were."""
+        left as they were.  A reducer's ``begin_epoch`` says whether this rank
+        computes the epoch's steps, and its ``end_epoch`` gives the epoch's
+        result to every rank (a rank that rested takes rank 0's)."""
+        begin, end = getattr(reducer, "begin_epoch", None), getattr(reducer, "end_epoch", None)
+        if begin is not None and not begin():  # a rank past its machine's cores: it rests
+            return end(params, state)
+        params, state = self._steps(spec, backend, params, state, data, indices, m=m, eta=eta, reducer=reducer,
+                                    bar=bar, masks=masks)
+        return (params, state) if end is None else end(params, state)
+
+    def _steps(self, spec, backend, params, state, data, indices, *, m, eta, reducer, bar, masks):
         step = spec.step(backend.xp, fuse=backend.fuse, reducer=reducer)
         n = indices.shape[0]
         # a rank of several reads only the rows it computes (not with dropout masks, drawn per mini-batch)

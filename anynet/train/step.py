@@ -47,6 +47,14 @@ class LocalReducer:
     def abort(self, exc) -> None:
         """End every rank of the job after ``exc``; one process has nothing to end."""
 
+    def begin_epoch(self) -> bool:
+        """Whether this process computes the epoch's steps: always."""
+        return True
+
+    def end_epoch(self, params, state):
+        """The epoch's parameters and optimizer state, as every rank goes on with them: these."""
+        return params, state
+
 
 def rank_threads(reducer):
     """A context for a run under ``reducer``: with several ranks, each rank's

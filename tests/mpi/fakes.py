@@ -22,6 +22,14 @@ class FakeWorld:
         self.size = size
         self.barrier = threading.Barrier(size, timeout=20)
         self.slots = [None] * size
+        self.parts = {}  # the worlds of Split's groups, by their ranks here
+
+    def part(self, ranks: tuple) -> "FakeWorld":
+        """The world of the group ``ranks`` (the same object for each of them)."""
+        with self.lock:
+            return self.parts.setdefault(ranks, FakeWorld(len(ranks)))
+
+    lock = threading.Lock()
 
     def exchange(self, rank: int, value) -> list:
         """Every rank's ``value``, in rank order, on every rank."""
@@ -87,6 +95,12 @@ class FakeComm:
 
     def allgather(self, value):
         return self.world.exchange(self.rank, value)
+
+    def Split(self, color, key=0):
+        """MPI_Comm_split: a communicator of the ranks with this ``color``, ordered by ``key``."""
+        everyone = self.world.exchange(self.rank, (color, key))
+        ranks = tuple(rank for _, rank in sorted((k, r) for r, (c, k) in enumerate(everyone) if c == color))
+        return FakeComm(self.world.part(ranks), ranks.index(self.rank))
 
     def bcast(self, value, root=0):
         return self.world.exchange(self.rank, value)[root]
