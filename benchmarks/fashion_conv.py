@@ -4,14 +4,14 @@ validation split alone, and its test accuracy (measured once, for the winner).
     python benchmarks/fashion_conv.py [--work DIR] [--epochs N] [--only K,K] [--no-choice] [--no-train]
                                       [--refit K] [--quick] [--threads N] [--out benchmarks/results]
 
-Every candidate is the fashion-conv preset (softmax + log-likelihood,
-float32, Adam, mini-batch 64, eta halved after 2 epochs without a better
-validation accuracy, stop at eta0/64, early stopping after 4 with the best
-epoch's weights restored, seed 0) with the changes of CANDIDATES: its layers
-(``anynet train --layers`` text), its ``--augment`` (None, "mirror": each
-training image also mirrored left to right, "mirror+shift": mirrored and all
-shifted by a pixel four ways), its epochs at most and, for some, a fixed eta
-schedule in place of the plateau one.  Training uses the first
+Every candidate has the fashion-conv preset's settings (softmax +
+log-likelihood, float32, Adam, eta 1e-3, mini-batch 64, early stopping after
+4 with the best epoch's weights restored, seed 0) with the changes of
+CANDIDATES: its layers (``anynet train --layers`` text), its ``--augment``
+(None, "mirror": each training image also mirrored left to right,
+"mirror+shift": mirrored and all shifted by a pixel four ways), its epochs
+at most and its eta schedule (PLATEAU: halved after 2 epochs without a
+better validation accuracy, stopping at eta0/64; or fixed epochs).  Training uses the first
 50,000 training images (before augmentation), selection the other 10,000 (the book's validation
 split); the test images are read once, for the winner only, after the choice.
 Each candidate's trained network is saved under ``--work`` (``cand-K.npz``)
@@ -43,7 +43,7 @@ import harness
 import anynet
 from anynet.api.presets import PRESETS, split
 from anynet.datasets import augmented, load_dataset, split_validation
-from anynet.train.schedules import DivideAt
+from anynet.train.schedules import DivideAt, DivideOnPlateau
 from fashion_sweep import first_rows, fixed_schedule, plot_validation
 
 TARGET = 93.0  # % test accuracy (issue 18 item 5)
@@ -53,14 +53,17 @@ DROPOUT_LAYERS = ("conv:32:5,pool:2,relu,dropout:0.25,conv:64:5,pool:2,relu,drop
                   "dense:10:softmax")
 
 
+# The first candidates' eta schedule: halved after 2 epochs without a better validation accuracy, down to 1/64
+PLATEAU = DivideOnPlateau(patience=2, factor=2.0, min_ratio=1 / 64)
+
+
 class Candidate(NamedTuple):
-    """A candidate's changes to the preset: its layers, augmentation, epochs at most and eta schedule
-    (None: the preset's, halving eta after 2 epochs without a better validation accuracy)."""
+    """A candidate's changes to the preset's settings: its layers, augmentation, epochs at most and eta schedule."""
 
     layers: str
     augment: str | None
     most: int
-    schedule: DivideAt | None = None
+    schedule: DivideAt | DivideOnPlateau = PLATEAU
 
 
 # (layers, augment, epochs at most[, schedule]): the preset's two conv-pool layers for 12 epochs, with the book's
@@ -97,7 +100,7 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
             return row, anynet.load(net_path)
     if not train:
         return None
-    network, training = split({**preset, "layers": layers, **({} if schedule is None else {"eta_schedule": schedule})})
+    network, training = split({**preset, "layers": layers, "eta_schedule": schedule})
     training["epochs"] = most if epochs is None else epochs
     data = augmented(dataset, augment)
     print(f"candidate {k + 1}: {layers}, augment={augment}, {training['epochs']} epochs at most, "
@@ -140,7 +143,7 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     if quick:
         whole = first_rows(whole, QUICK_ROWS)
     etas = row["etas"][: row["best_epoch"] + 1]
-    schedule = fixed_schedule(etas, preset["eta_schedule"].factor)
+    schedule = fixed_schedule(etas, CANDIDATES[k].schedule.factor)
     network, training = split({**preset, "layers": layers})
     training.update(epochs=len(etas), eta_schedule=schedule, early_stopping=None)
     data = augmented(whole, augment)
@@ -215,7 +218,7 @@ def main(argv=None):
     payload = {"benchmark": "fashion_conv", "machine": info, "quick": args.quick,
                "preset": {k: repr(v) for k, v in preset.items()},
                "candidates": [{"layers": c.layers, "augment": c.augment, "epochs": c.most,
-                               "schedule": repr(c.schedule or preset["eta_schedule"])} for c in CANDIDATES],
+                               "schedule": repr(c.schedule)} for c in CANDIDATES],
                "rows": {str(k + 1): r for k, r in rows.items()}, "winner": winner + 1, "test_correct": correct,
                "n_test": n, "refit": refit, "target_percent": TARGET, "target_met": met,
                "time": "CPU seconds of the process while it trained the candidate",

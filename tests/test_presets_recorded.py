@@ -45,3 +45,13 @@ def test_the_recorded_accuracies_are_the_benchmarks():
     assert TEST_ACCURACY["fashion-mlp-60k"] == 100 * sweep["refit"]["test_correct"] / sweep["n_test"]
     conv = _one("fashion-conv-*.json")
     assert TEST_ACCURACY["fashion-conv"] == 100 * conv["test_correct"] / conv["n_test"]
+
+
+def test_the_fashion_conv_preset_is_the_chosen_candidates_recipe():
+    """The preset is what benchmarks/fashion_conv.py chose: the winning
+    candidate's layers, augmentation, epochs at most and eta schedule, so the
+    preset's command line trains the network whose test accuracy is recorded."""
+    conv = _one("fashion-conv-*.json")
+    chosen, preset = conv["candidates"][conv["winner"] - 1], PRESETS["fashion-conv"]
+    assert (chosen["layers"], chosen["augment"], chosen["epochs"]) == (preset["layers"], preset["augment"], preset["epochs"])
+    assert chosen["schedule"] == repr(preset["eta_schedule"])
