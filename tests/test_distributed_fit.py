@@ -138,6 +138,17 @@ def test_ranks_past_the_workers_rest_and_end_with_the_same_bits(size, workers, r
     assert rel_diff(rested[0][0], reference) <= 4e-14  # as above: sums in parts instead of one product
 
 
+def test_rank_0_computes_whatever_the_launcher_numbers_it(monkeypatch):
+    """The resting ranks take rank 0's parameters, so rank 0 computes even
+    where the launcher gives it a place on its machine past the workers."""
+    monkeypatch.setattr(distributed.mpi, "local_rank", lambda rank: 1 - rank)  # rank 0 is the machine's second
+    world = FakeWorld(2)
+    rested = world.run(lambda rank: (lambda r: (fit_weights(r, 10), r.calls))(Counting(FakeComm(world, rank), workers=1)))
+    assert [calls for _, calls in rested] == [12, 12]  # rank 0 computes beside the machine's first rank
+    assert rested[0][0].tobytes() == rested[1][0].tobytes()
+    assert rested[0][0].tobytes() == fit_weights(distributed.MPIReducer(FakeComm(FakeWorld(1), 0)), 10).tobytes()
+
+
 def test_workers_must_be_a_positive_whole_number():
     comm = FakeComm(FakeWorld(2), 0)
     with pytest.raises(TypeError, match="workers must be a whole number"):

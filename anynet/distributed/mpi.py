@@ -187,7 +187,8 @@ class MPIReducer(BlockReducer):
 
     def _settle(self) -> None:
         workers = usable_cores() if self.workers is None else self.workers
-        rests = local_rank(self.rank) >= max(1, workers)  # a machine's first rank always computes
+        # rank 0 always computes: the resting ranks take its parameters (whatever the launcher's numbering)
+        rests = self.rank != 0 and local_rank(self.rank) >= max(1, workers)
         flags = self.world.allgather(rests)
         self._resting = rests
         if not any(flags):
