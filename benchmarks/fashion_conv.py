@@ -27,7 +27,8 @@ does not add to it).  Writes ``fashion-conv-<machine>.json`` and ``.png``
 trained again on all 60,000 training images for its run's epochs up to the
 best one with the etas it had (as GridSearchCV(refit=True) does; what a
 ``-60k`` preset holds; a candidate stopped at a time budget counts the
-epochs it ran); the choice reports the winner's refit's test accuracy too,
+epochs it ran; checkpointed every epoch, so a refit killed part way
+continues bit for bit when run again); the choice reports the winner's refit's test accuracy too,
 where one was trained.  ``--quick``: 2 epochs on 2,000 images.
 """
 
@@ -137,8 +138,15 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     GridSearchCV(refit=True) does: its run's epochs up to the best one, with
     the etas its plateau schedule had in them replayed as a fixed schedule,
     no early stopping.  Nothing here reads a validation or test image.  Saves
-    ``refit-K.npz`` and its row ``refit-K.json``; returns the row."""
+    ``refit-K.npz`` and its row ``refit-K.json``; returns the row.  The run is
+    checkpointed after every epoch (``refit-K.run.npz``, with the time its
+    finished epochs took in ``refit-K.spent.json``), and a refit killed part
+    way continues from it bit for bit when run again; a finished refit is
+    read back."""
     layers, augment = CANDIDATES[k].layers, CANDIDATES[k].augment
+    if (work / f"refit-{k + 1}.json").exists() and (work / f"refit-{k + 1}.npz").exists():
+        print(f"refit of candidate {k + 1}: read back from {work / f'refit-{k + 1}.json'}", flush=True)
+        return json.loads((work / f"refit-{k + 1}.json").read_text())
     whole = split_validation(dataset, 0)
     if quick:
         whole = first_rows(whole, QUICK_ROWS)
@@ -148,12 +156,25 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     training.update(epochs=len(etas), eta_schedule=schedule, early_stopping=None)
     data = augmented(whole, augment)
     print(f"refit of candidate {k + 1}: {len(data.train[1]):,} images, {len(etas)} epochs, {schedule}", flush=True)
-    net = anynet.Network(**network)
+    run_path, spent_path = work / f"refit-{k + 1}.run.npz", work / f"refit-{k + 1}.spent.json"
+    spent = json.loads(spent_path.read_text()) if run_path.exists() and spent_path.exists() else {"cpu": 0, "wall": 0}
     began, cpu = time.perf_counter(), time.process_time()
-    net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"), **training)
+
+    def after_epoch(report):  # the time spent so far, beside the run's checkpoint of this epoch
+        harness.save_json(spent_path, {"cpu": spent["cpu"] + time.process_time() - cpu,
+                                       "wall": spent["wall"] + time.perf_counter() - began, "epochs": report.epoch + 1})
+
+    if run_path.exists():  # a refit stopped part way (the process killed) continues bit for bit from its last epoch
+        print(f"refit of candidate {k + 1}: resuming {run_path}", flush=True)
+        net = anynet.resume(run_path, data.train, callback=after_epoch)
+    else:
+        net = anynet.Network(**network)
+        net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
+                checkpoint=run_path, callback=after_epoch, **training)
     refit = {"candidate": k + 1, "images": len(data.train[1]), "epochs": len(etas), "etas": etas,
-             "schedule": repr(schedule), "cpu_seconds": time.process_time() - cpu,
-             "wall_seconds": time.perf_counter() - began, "quick": quick, "run_finished": row["finished"]}
+             "schedule": repr(schedule), "cpu_seconds": spent["cpu"] + time.process_time() - cpu,
+             "wall_seconds": spent["wall"] + time.perf_counter() - began, "quick": quick,
+             "run_finished": row["finished"]}
     net.save(work / f"refit-{k + 1}.npz")
     harness.save_json(work / f"refit-{k + 1}.json", refit)
     print(f"refit of candidate {k + 1}: {refit['cpu_seconds']:.0f} CPU s (saved; its test accuracy is read "
