@@ -93,19 +93,18 @@ class SharedRows:
     def check_peers(self) -> None:
         """Raise DistributedError if a rank that has not posted this step's
         rows has left (its process is exiting): the wait would never end."""
-        for rank in range(len(self._posted)):
-            if self._left[rank] and self._posted[rank] < self._step:
-                raise DistributedError(
-                    f"rank {rank} left (its process exited) while the other ranks waited for its gradients "
-                    f"at step {self._step}; every rank must train to the end"
-                )
+        waiting = (rank for rank in range(len(self._posted)) if self._posted[rank] < self._step)
+        self._check(waiting, f"its gradients at step {self._step}")
 
     def check_left(self) -> None:
         """Raise DistributedError if any rank's process has left (is exiting)."""
-        for rank in range(len(self._left)):
+        self._check(range(len(self._left)), "the epoch's end")
+
+    def _check(self, ranks, awaited: str) -> None:
+        for rank in ranks:
             if self._left[rank]:
-                raise DistributedError(f"rank {rank} left (its process exited) while the other ranks waited for the "
-                                       "epoch's end; every rank must train to the end")
+                raise DistributedError(f"rank {rank} left (its process exited) while the other ranks waited for "
+                                       f"{awaited}; every rank must train to the end")
 
     @classmethod
     def open(cls, comm, blocks: int, width: int, dtype) -> "SharedRows | None":

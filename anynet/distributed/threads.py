@@ -27,21 +27,23 @@ LOCAL_RANK_VARIABLES = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "LOCAL_
 def local_ranks(size: int, environ=os.environ) -> int:
     """How many of the job's ``size`` ranks run on this machine: the
     launcher's count where it gives one, else ``size``."""
-    for name in LOCAL_SIZE_VARIABLES:
-        value = environ.get(name, "")
-        if value.isdigit() and int(value) >= 1:
-            return int(value)
-    return size
+    return _launcher_number(LOCAL_SIZE_VARIABLES, environ, size, least=1)
 
 
 def local_rank(rank: int, environ=os.environ) -> int:
     """This rank's place (from 0) among the job's ranks on this machine: the
     launcher's where it gives one, else ``rank`` (every rank on this machine)."""
-    for name in LOCAL_RANK_VARIABLES:
+    return _launcher_number(LOCAL_RANK_VARIABLES, environ, rank, least=0)
+
+
+def _launcher_number(names, environ, default: int, *, least: int) -> int:
+    """The first of the launcher variables ``names`` that holds a whole number
+    of at least ``least``, else ``default``."""
+    for name in names:
         value = environ.get(name, "")
-        if value.isdigit():
+        if value.isdigit() and int(value) >= least:
             return int(value)
-    return rank
+    return default
 
 
 def usable_cores() -> int:

@@ -23,13 +23,14 @@ class FakeWorld:
         self.barrier = threading.Barrier(size, timeout=20)
         self.slots = [None] * size
         self.parts = {}  # the worlds of Split's groups, by their ranks here
+        self.parts_lock = threading.Lock()
 
     def part(self, ranks: tuple) -> "FakeWorld":
         """The world of the group ``ranks`` (the same object for each of them)."""
-        with self.lock:
-            return self.parts.setdefault(ranks, FakeWorld(len(ranks)))
-
-    lock = threading.Lock()
+        with self.parts_lock:
+            if ranks not in self.parts:
+                self.parts[ranks] = FakeWorld(len(ranks))
+            return self.parts[ranks]
 
     def exchange(self, rank: int, value) -> list:
         """Every rank's ``value``, in rank order, on every rank."""
