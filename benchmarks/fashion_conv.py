@@ -43,6 +43,7 @@ import harness
 
 import anynet
 from anynet.api.presets import PRESETS, split
+from anynet.api.saved import load_run
 from anynet.datasets import augmented, load_dataset, split_validation
 from anynet.train.schedules import DivideAt, DivideOnPlateau
 from fashion_sweep import first_rows, fixed_schedule, plot_validation
@@ -139,9 +140,10 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     the etas its plateau schedule had in them replayed as a fixed schedule,
     no early stopping.  Nothing here reads a validation or test image.  Saves
     ``refit-K.npz`` and its row ``refit-K.json``; returns the row.  The run is
-    checkpointed after every epoch (``refit-K.run.npz``, with the time its
-    finished epochs took in ``refit-K.spent.json``), and a refit killed part
-    way continues from it bit for bit when run again; a finished refit is
+    checkpointed after every epoch (``refit-K.run.npz``, with the time to
+    the end of each epoch and its BLAS threads in ``refit-K.spent.json``),
+    and a refit killed part way continues from it bit for bit when run again
+    (its time counts the epochs its checkpoint holds); a finished refit is
     read back."""
     layers, augment = CANDIDATES[k].layers, CANDIDATES[k].augment
     if (work / f"refit-{k + 1}.json").exists() and (work / f"refit-{k + 1}.npz").exists():
@@ -157,24 +159,30 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     data = augmented(whole, augment)
     print(f"refit of candidate {k + 1}: {len(data.train[1]):,} images, {len(etas)} epochs, {schedule}", flush=True)
     run_path, spent_path = work / f"refit-{k + 1}.run.npz", work / f"refit-{k + 1}.spent.json"
-    spent = json.loads(spent_path.read_text()) if run_path.exists() and spent_path.exists() else {"cpu": 0, "wall": 0}
+    # the time to the end of each epoch so far (the callback writes it just before the epoch's checkpoint)
+    spent = {"cpu": [], "wall": [], "threads": []}
+    if run_path.exists():
+        done = load_run(run_path).state.epoch
+        spent = {key: values[:done] for key, values in json.loads(spent_path.read_text()).items()}
+    before = (spent["cpu"][-1], spent["wall"][-1]) if spent["cpu"] else (0.0, 0.0)
     began, cpu = time.perf_counter(), time.process_time()
 
-    def after_epoch(report):  # the time spent so far, beside the run's checkpoint of this epoch
-        harness.save_json(spent_path, {"cpu": spent["cpu"] + time.process_time() - cpu,
-                                       "wall": spent["wall"] + time.perf_counter() - began, "epochs": report.epoch + 1})
+    def after_epoch(report):
+        spent["cpu"].append(before[0] + time.process_time() - cpu)
+        spent["wall"].append(before[1] + time.perf_counter() - began)
+        spent["threads"].append(harness.blas_threads()[0])
+        harness.save_json(spent_path, spent)
 
     if run_path.exists():  # a refit stopped part way (the process killed) continues bit for bit from its last epoch
-        print(f"refit of candidate {k + 1}: resuming {run_path}", flush=True)
+        print(f"refit of candidate {k + 1}: resuming {run_path} after {len(spent['cpu'])} epochs", flush=True)
         net = anynet.resume(run_path, data.train, callback=after_epoch)
     else:
         net = anynet.Network(**network)
         net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
                 checkpoint=run_path, callback=after_epoch, **training)
     refit = {"candidate": k + 1, "images": len(data.train[1]), "epochs": len(etas), "etas": etas,
-             "schedule": repr(schedule), "cpu_seconds": spent["cpu"] + time.process_time() - cpu,
-             "wall_seconds": spent["wall"] + time.perf_counter() - began, "quick": quick,
-             "run_finished": row["finished"]}
+             "schedule": repr(schedule), "cpu_seconds": spent["cpu"][-1], "wall_seconds": spent["wall"][-1],
+             "blas_threads_per_epoch": spent["threads"], "quick": quick, "run_finished": row["finished"]}
     net.save(work / f"refit-{k + 1}.npz")
     harness.save_json(work / f"refit-{k + 1}.json", refit)
     print(f"refit of candidate {k + 1}: {refit['cpu_seconds']:.0f} CPU s (saved; its test accuracy is read "
