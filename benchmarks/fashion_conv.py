@@ -143,12 +143,18 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     checkpointed after every epoch (``refit-K.run.npz``, with the time to
     the end of each epoch and its BLAS threads in ``refit-K.spent.json``),
     and a refit killed part way continues from it bit for bit when run again
-    (its time counts the epochs its checkpoint holds); a finished refit is
-    read back."""
+    (its time counts the epochs its checkpoint holds, the resumed process's
+    loading in the first epoch after; an epoch killed part way is not
+    counted); a finished refit is read back."""
     layers, augment = CANDIDATES[k].layers, CANDIDATES[k].augment
-    if (work / f"refit-{k + 1}.json").exists() and (work / f"refit-{k + 1}.npz").exists():
-        print(f"refit of candidate {k + 1}: read back from {work / f'refit-{k + 1}.json'}", flush=True)
-        return json.loads((work / f"refit-{k + 1}.json").read_text())
+    row_path, run_path, spent_path = (work / f"refit-{k + 1}{suffix}" for suffix in (".json", ".run.npz", ".spent.json"))
+    if row_path.exists() and (work / f"refit-{k + 1}.npz").exists():
+        refit = json.loads(row_path.read_text())
+        if refit["quick"] != quick:
+            kind = "quick" if refit["quick"] else "full"
+            raise SystemExit(f"{row_path} is a {kind} refit, not the one asked for: remove it to train another")
+        print(f"refit of candidate {k + 1}: read back from {row_path}", flush=True)
+        return refit
     whole = split_validation(dataset, 0)
     if quick:
         whole = first_rows(whole, QUICK_ROWS)
@@ -158,28 +164,26 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     training.update(epochs=len(etas), eta_schedule=schedule, early_stopping=None)
     data = augmented(whole, augment)
     print(f"refit of candidate {k + 1}: {len(data.train[1]):,} images, {len(etas)} epochs, {schedule}", flush=True)
-    run_path, spent_path = work / f"refit-{k + 1}.run.npz", work / f"refit-{k + 1}.spent.json"
-    # the time to the end of each epoch so far (the callback writes it just before the epoch's checkpoint)
-    spent = {"cpu": [], "wall": [], "threads": []}
-    if run_path.exists():
-        done = load_run(run_path).state.epoch
-        spent = {key: values[:done] for key, values in json.loads(spent_path.read_text()).items()}
+    run = load_run(run_path) if run_path.exists() else None
+    spent = resumed_time(run, run_path, spent_path, len(etas), schedule)
     before = (spent["cpu"][-1], spent["wall"][-1]) if spent["cpu"] else (0.0, 0.0)
     began, cpu = time.perf_counter(), time.process_time()
 
-    def after_epoch(report):
+    def after_epoch(report):  # written just before the epoch's checkpoint
         spent["cpu"].append(before[0] + time.process_time() - cpu)
         spent["wall"].append(before[1] + time.perf_counter() - began)
         spent["threads"].append(harness.blas_threads()[0])
         harness.save_json(spent_path, spent)
 
-    if run_path.exists():  # a refit stopped part way (the process killed) continues bit for bit from its last epoch
-        print(f"refit of candidate {k + 1}: resuming {run_path} after {len(spent['cpu'])} epochs", flush=True)
-        net = anynet.resume(run_path, data.train, callback=after_epoch)
-    else:
+    if run is None:
         net = anynet.Network(**network)
         net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
                 checkpoint=run_path, callback=after_epoch, **training)
+    elif run.state.epoch == len(etas):  # killed after its last checkpoint, before its row was written
+        net = run.net
+    else:  # a refit stopped part way (the process killed) continues bit for bit from its last epoch
+        print(f"refit of candidate {k + 1}: resuming {run_path} after {run.state.epoch} epochs", flush=True)
+        net = anynet.resume(run_path, data.train, callback=after_epoch)
     refit = {"candidate": k + 1, "images": len(data.train[1]), "epochs": len(etas), "etas": etas,
              "schedule": repr(schedule), "cpu_seconds": spent["cpu"][-1], "wall_seconds": spent["wall"][-1],
              "blas_threads_per_epoch": spent["threads"], "quick": quick, "run_finished": row["finished"]}
@@ -188,6 +192,26 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     print(f"refit of candidate {k + 1}: {refit['cpu_seconds']:.0f} CPU s (saved; its test accuracy is read "
           "only if the candidate is chosen)", flush=True)
     return refit
+
+
+def resumed_time(run, run_path, spent_path, epochs, schedule):
+    """The time to the end of each epoch of a refit's ``run`` so far (its
+    checkpoint's epochs; a killed epoch is not counted) read from
+    ``spent_path``: CPU and wall seconds and BLAS threads; empty lists for a
+    new run.  A checkpoint for other epochs or another schedule (the candidate
+    trained again since), or without the time of each of its epochs, is
+    refused, naming the files."""
+    if run is None:
+        return {"cpu": [], "wall": [], "threads": []}
+    if (run.config.epochs, repr(run.config.eta_schedule)) != (epochs, repr(schedule)):
+        raise SystemExit(f"{run_path} trains {run.config.epochs} epochs with {run.config.eta_schedule!r}, not "
+                         f"{epochs} with {schedule!r}: remove it to refit the candidate as it is now")
+    done = run.state.epoch
+    spent = json.loads(spent_path.read_text()) if spent_path.exists() else {"cpu": []}
+    if len(spent["cpu"]) < done:
+        raise SystemExit(f"{spent_path} holds the time of {len(spent['cpu'])} epochs, {run_path} has {done}: "
+                         "remove both to train the refit again")
+    return {key: spent[key][:done] for key in ("cpu", "wall", "threads")}
 
 
 def main(argv=None):

@@ -332,9 +332,13 @@ def memory_in_subprocess(script, args, *, timeout=600):
 
 
 def save_json(path, payload):
+    """Write ``payload`` to ``path`` as JSON, atomically (a kill leaves the old file or the new one)."""
+    from anynet.io.files import write_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    text = json.dumps(payload, indent=1, default=str) + "\n"
+    write_atomically(path, lambda f: f.write(text.encode()))
     return path
 
 

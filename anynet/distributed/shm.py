@@ -93,18 +93,19 @@ class SharedRows:
     def check_peers(self) -> None:
         """Raise DistributedError if a rank that has not posted this step's
         rows has left (its process is exiting): the wait would never end."""
-        waiting = (rank for rank in range(len(self._posted)) if self._posted[rank] < self._step)
-        self._check(waiting, f"its gradients at step {self._step}")
+        self._check(lambda rank: self._posted[rank] < self._step, lambda: f"its gradients at step {self._step}")
 
     def check_left(self) -> None:
         """Raise DistributedError if any rank's process has left (is exiting)."""
-        self._check(range(len(self._left)), "the epoch's end")
+        self._check(lambda rank: True, lambda: "the epoch's end")
 
-    def _check(self, ranks, awaited: str) -> None:
-        for rank in ranks:
-            if self._left[rank]:
+    def _check(self, owed, awaited) -> None:
+        """Raise if a rank has left while ``owed(rank)`` (read after its
+        leaving flag: a rank that posted and then left owes nothing)."""
+        for rank in range(len(self._left)):
+            if self._left[rank] and owed(rank):
                 raise DistributedError(f"rank {rank} left (its process exited) while the other ranks waited for "
-                                       f"{awaited}; every rank must train to the end")
+                                       f"{awaited()}; every rank must train to the end")
 
     @classmethod
     def open(cls, comm, blocks: int, width: int, dtype) -> "SharedRows | None":
