@@ -14,21 +14,23 @@ at most and its eta schedule (PLATEAU: halved after 2 epochs without a
 better validation accuracy, stopping at eta0/64; or fixed epochs).  Training uses the first
 50,000 training images (before augmentation), selection the other 10,000 (the book's validation
 split); the test images are read once, for the winner only, after the choice.
-Each candidate's trained network is saved under ``--work`` (``cand-K.npz``)
-with its row (``cand-K.json``), and a candidate whose files are there is not
-trained again, so a run cut short continues where it stopped; ``--only``
-trains just those candidates (numbers from 1) and chooses among the ones
-saved.  The row and best network are written after every epoch, so a
-candidate stopped at a time budget (the process killed) keeps its best epoch
-so far; ``--no-train`` then chooses among what is saved (rows say
-``finished: false`` for such a candidate).  Time is the process's CPU time per candidate (pausing the process
-does not add to it).  Writes ``fashion-conv-<machine>.json`` and ``.png``
+Each candidate's run is checkpointed under ``--work`` after every epoch
+(``cand-K.run.npz``, its row ``cand-K.json``, its time ``cand-K.spent.json``)
+and its best network saved when it finishes (``cand-K.npz``): a finished
+candidate is not trained again, and one stopped at a time budget (the process
+killed) continues bit for bit from its last epoch when trained again;
+``--only`` trains just those candidates (numbers from 1) and chooses among the
+ones saved; ``--no-train`` chooses among what is saved, a stopped candidate by
+the best epoch its checkpoint holds (its row says ``finished: false``).
+Candidates 1-9 ran before runs were checkpointed: their files are the row and
+the best network so far.  Time is the process's CPU time per candidate
+(pausing the process does not add to it; a resumed run adds its processes').
+Writes ``fashion-conv-<machine>.json`` and ``.png``
 (validation accuracy per epoch).  ``--refit K``: candidate K's recipe
 trained again on all 60,000 training images for its run's epochs up to the
 best one with the etas it had (as GridSearchCV(refit=True) does; what a
 ``-60k`` preset holds; a candidate stopped at a time budget counts the
-epochs it ran; checkpointed every epoch, so a refit killed part way
-continues bit for bit when run again); the choice reports the winner's refit's test accuracy too,
+epochs it ran; checkpointed as a candidate is); the choice reports the winner's refit's test accuracy too,
 where one was trained.  ``--quick``: 2 epochs on 2,000 images.
 """
 
@@ -88,49 +90,126 @@ CANDIDATES = [Candidate(*c) for c in [
 
 
 def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True):
-    """Candidate ``k`` trained (or its saved result read back): its row and
-    network.  After every epoch its row so far is written, and its network
-    whenever the validation accuracy is the best so far, so a run stopped
-    early (killed at a time budget) leaves its best epoch's network and a row
-    with ``finished: false``; ``train=False`` only reads such files back."""
+    """Candidate ``k`` trained, continued or read back: its row and its best
+    epoch's network.  The run is checkpointed after every epoch
+    (``cand-K.run.npz``, with the time to each epoch's end in
+    ``cand-K.spent.json``) and its row written (``cand-K.json``), so a run
+    stopped early (killed at a time budget) continues bit for bit when trained
+    again, and ``train=False`` reads back the row and best network of the
+    epochs its checkpoint holds (``finished: false``).  A finished run's best
+    network is ``cand-K.npz``.  Candidates trained before runs were
+    checkpointed have only the row and the best network so far."""
     layers, augment, most, schedule = CANDIDATES[k]
-    row_path, net_path = work / f"cand-{k + 1}.json", work / f"cand-{k + 1}.npz"
+    row_path, net_path, run_path, spent_path = (work / f"cand-{k + 1}{suffix}"
+                                                for suffix in (".json", ".npz", ".run.npz", ".spent.json"))
     if row_path.exists() and net_path.exists():
         row = json.loads(row_path.read_text())
-        if row["finished"] or not train:
+        if row["finished"] or (not train and not run_path.exists()):
             print(f"candidate {k + 1}: read back from {row_path}", flush=True)
             return row, anynet.load(net_path)
-    if not train:
+    if not train and not run_path.exists():
         return None
     network, training = split({**preset, "layers": layers, "eta_schedule": schedule})
     training["epochs"] = most if epochs is None else epochs
+    run = load_run(run_path) if run_path.exists() else None
+    reports = [] if run is None else list(run.state.history)
+    if not train:  # the best epoch so far of a run stopped early
+        times = EpochTimes(spent_path, run, run_path)
+        images = json.loads(row_path.read_text())["training_images"]
+        print(f"candidate {k + 1}: read back from {run_path} ({len(reports)} epochs)", flush=True)
+        return candidate_row(k, reports, times, len(dataset.validation[1]), images, quick, False), best_so_far(run)
     data = augmented(dataset, augment)
+    times = EpochTimes(spent_path, run, run_path, (training["epochs"], schedule))
+
+    def row(finished):
+        return candidate_row(k, reports, times, len(dataset.validation[1]), len(data.train[1]), quick, finished)
+
     print(f"candidate {k + 1}: {layers}, augment={augment}, {training['epochs']} epochs at most, "
           f"{training['eta_schedule']}", flush=True)
-    net = anynet.Network(**network)
-    began, cpu = time.perf_counter(), time.process_time()
-    row = {"layers": layers, "augment": augment, "validation_per_epoch": [], "etas": [],
-           "training_images": len(data.train[1]), "quick": quick, "finished": False}
 
-    def after_epoch(report):
-        accuracies = row["validation_per_epoch"]
-        accuracies.append(report.evaluation_accuracy)
-        row["etas"].append(report.eta)
-        best = max(range(len(accuracies)), key=lambda e: (accuracies[e], -e))
-        row.update(epochs_run=len(accuracies), best_epoch=best, best_validation=accuracies[best] / len(dataset.validation[1]),
-                   cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - began)
-        if best == len(accuracies) - 1:
-            net.save(net_path)
-        harness.save_json(row_path, row)
+    def after_epoch(report):  # written just before the epoch's checkpoint
+        reports.append(report)
+        times.tick()
+        harness.save_json(row_path, row(False))
 
-    net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
-            evaluation_data=dataset.validation, callback=after_epoch, **training)
-    row.update(finished=True, cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - began)
+    def fresh(checkpoint, callback):
+        net = anynet.Network(**network)
+        net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
+                evaluation_data=dataset.validation, checkpoint=checkpoint, callback=callback, **training)
+        return net
+
+    net = checkpointed(f"candidate {k + 1}", run, run_path, data.train, fresh, after_epoch, dataset.validation)
     net.save(net_path)  # the best epoch's weights: early stopping restored them, or the last epoch was the best
-    harness.save_json(row_path, row)
-    print(f"candidate {k + 1}: best validation {100 * row['best_validation']:.2f}% at epoch {row['best_epoch']}; "
-          f"{row['cpu_seconds']:.0f} CPU s", flush=True)
-    return row, net
+    finished = row(True)
+    harness.save_json(row_path, finished)
+    print(f"candidate {k + 1}: best validation {100 * finished['best_validation']:.2f}% at epoch "
+          f"{finished['best_epoch']}; {finished['cpu_seconds']:.0f} CPU s", flush=True)
+    return finished, net
+
+
+def candidate_row(k, reports, times, n_validation, images, quick, finished):
+    """A candidate's row from its run's epoch reports and times."""
+    layers, augment = CANDIDATES[k].layers, CANDIDATES[k].augment
+    accuracies = [r.evaluation_accuracy for r in reports]
+    best = max(range(len(accuracies)), key=lambda e: (accuracies[e], -e))
+    return {"layers": layers, "augment": augment, "validation_per_epoch": accuracies, "etas": [r.eta for r in reports],
+            "training_images": images, "quick": quick, "finished": finished, "epochs_run": len(accuracies),
+            "best_epoch": best, "best_validation": accuracies[best] / n_validation, "cpu_seconds": times.cpu[-1],
+            "wall_seconds": times.wall[-1], "blas_threads_per_epoch": times.threads}
+
+
+def best_so_far(run):
+    """The network of a run's best epoch so far (early stopping keeps it), else its last."""
+    if run.state.best_parameters is not None:
+        run.net.model.set_parameters(run.state.best_parameters)
+    return run.net
+
+
+def checkpointed(name, run, run_path, train, fresh, after_epoch, evaluation_data=None):
+    """A run checkpointed at ``run_path`` after every epoch, trained:
+    ``fresh(checkpoint, callback)`` starts it where ``run`` (read from
+    ``run_path``) is None, else the run continues bit for bit from its last
+    checkpoint; a run with nothing left to train (killed after its last
+    checkpoint, before its results were written) is taken as it ended."""
+    if run is None:
+        return fresh(run_path, after_epoch)
+    if run.state.stopped or run.state.epoch >= run.config.epochs:
+        return run.net
+    print(f"{name}: resuming {run_path} after {run.state.epoch} epochs", flush=True)
+    return anynet.resume(run_path, train, evaluation_data=evaluation_data, callback=after_epoch)
+
+
+class EpochTimes:
+    """The time to the end of each epoch of a checkpointed run (CPU and wall
+    seconds, BLAS threads), kept in ``path`` across the processes that train
+    it: a resumed run's first ones read back for the epochs its checkpoint
+    holds (an epoch killed part way is not counted; the resumed process's
+    loading counts in its first epoch).  A checkpoint for other epochs or
+    another schedule than ``expected`` (the candidate changed since), or
+    without the time of each of its epochs, is refused, naming the files."""
+
+    def __init__(self, path, run, run_path, expected=None):
+        self.path, self.cpu, self.wall, self.threads = path, [], [], []
+        if run is not None:
+            epochs, schedule = expected or (run.config.epochs, run.config.eta_schedule)
+            if (run.config.epochs, repr(run.config.eta_schedule)) != (epochs, repr(schedule)):
+                raise SystemExit(f"{run_path} trains {run.config.epochs} epochs with {run.config.eta_schedule!r}, "
+                                 f"not {epochs} with {schedule!r}: remove it to train the run as it is now")
+            done = run.state.epoch
+            spent = json.loads(path.read_text()) if path.exists() else {"cpu": []}
+            if len(spent["cpu"]) < done:
+                raise SystemExit(f"{path} holds the time of {len(spent['cpu'])} epochs, {run_path} has {done}: "
+                                 "remove both to train the run again")
+            self.cpu, self.wall, self.threads = (spent[key][:done] for key in ("cpu", "wall", "threads"))
+        self.before = (self.cpu[-1], self.wall[-1]) if self.cpu else (0.0, 0.0)
+        self.began, self.began_cpu = time.perf_counter(), time.process_time()
+
+    def tick(self):
+        """Record the end of an epoch now."""
+        self.cpu.append(self.before[0] + time.process_time() - self.began_cpu)
+        self.wall.append(self.before[1] + time.perf_counter() - self.began)
+        self.threads.append(harness.blas_threads()[0])
+        harness.save_json(self.path, {"cpu": self.cpu, "wall": self.wall, "threads": self.threads})
 
 
 def refit_candidate(k, row, dataset, preset, work: Path, quick):
@@ -140,12 +219,9 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     the etas its plateau schedule had in them replayed as a fixed schedule,
     no early stopping.  Nothing here reads a validation or test image.  Saves
     ``refit-K.npz`` and its row ``refit-K.json``; returns the row.  The run is
-    checkpointed after every epoch (``refit-K.run.npz``, with the time to
-    the end of each epoch and its BLAS threads in ``refit-K.spent.json``),
-    and a refit killed part way continues from it bit for bit when run again
-    (its time counts the epochs its checkpoint holds, the resumed process's
-    loading in the first epoch after; an epoch killed part way is not
-    counted); a finished refit is read back."""
+    checkpointed after every epoch as a candidate's is (``refit-K.run.npz``,
+    ``refit-K.spent.json``), and a refit killed part way continues from it
+    bit for bit when run again; a finished refit is read back."""
     layers, augment = CANDIDATES[k].layers, CANDIDATES[k].augment
     row_path, run_path, spent_path = (work / f"refit-{k + 1}{suffix}" for suffix in (".json", ".run.npz", ".spent.json"))
     if row_path.exists() and (work / f"refit-{k + 1}.npz").exists():
@@ -165,53 +241,23 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     data = augmented(whole, augment)
     print(f"refit of candidate {k + 1}: {len(data.train[1]):,} images, {len(etas)} epochs, {schedule}", flush=True)
     run = load_run(run_path) if run_path.exists() else None
-    spent = resumed_time(run, run_path, spent_path, len(etas), schedule)
-    before = (spent["cpu"][-1], spent["wall"][-1]) if spent["cpu"] else (0.0, 0.0)
-    began, cpu = time.perf_counter(), time.process_time()
+    times = EpochTimes(spent_path, run, run_path, (len(etas), schedule))
 
-    def after_epoch(report):  # written just before the epoch's checkpoint
-        spent["cpu"].append(before[0] + time.process_time() - cpu)
-        spent["wall"].append(before[1] + time.perf_counter() - began)
-        spent["threads"].append(harness.blas_threads()[0])
-        harness.save_json(spent_path, spent)
-
-    if run is None:
+    def fresh(checkpoint, callback):
         net = anynet.Network(**network)
         net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
-                checkpoint=run_path, callback=after_epoch, **training)
-    elif run.state.epoch == len(etas):  # killed after its last checkpoint, before its row was written
-        net = run.net
-    else:  # a refit stopped part way (the process killed) continues bit for bit from its last epoch
-        print(f"refit of candidate {k + 1}: resuming {run_path} after {run.state.epoch} epochs", flush=True)
-        net = anynet.resume(run_path, data.train, callback=after_epoch)
+                checkpoint=checkpoint, callback=callback, **training)
+        return net
+
+    net = checkpointed(f"refit of candidate {k + 1}", run, run_path, data.train, fresh, lambda report: times.tick())
     refit = {"candidate": k + 1, "images": len(data.train[1]), "epochs": len(etas), "etas": etas,
-             "schedule": repr(schedule), "cpu_seconds": spent["cpu"][-1], "wall_seconds": spent["wall"][-1],
-             "blas_threads_per_epoch": spent["threads"], "quick": quick, "run_finished": row["finished"]}
+             "schedule": repr(schedule), "cpu_seconds": times.cpu[-1], "wall_seconds": times.wall[-1],
+             "blas_threads_per_epoch": times.threads, "quick": quick, "run_finished": row["finished"]}
     net.save(work / f"refit-{k + 1}.npz")
-    harness.save_json(work / f"refit-{k + 1}.json", refit)
+    harness.save_json(row_path, refit)
     print(f"refit of candidate {k + 1}: {refit['cpu_seconds']:.0f} CPU s (saved; its test accuracy is read "
           "only if the candidate is chosen)", flush=True)
     return refit
-
-
-def resumed_time(run, run_path, spent_path, epochs, schedule):
-    """The time to the end of each epoch of a refit's ``run`` so far (its
-    checkpoint's epochs; a killed epoch is not counted) read from
-    ``spent_path``: CPU and wall seconds and BLAS threads; empty lists for a
-    new run.  A checkpoint for other epochs or another schedule (the candidate
-    trained again since), or without the time of each of its epochs, is
-    refused, naming the files."""
-    if run is None:
-        return {"cpu": [], "wall": [], "threads": []}
-    if (run.config.epochs, repr(run.config.eta_schedule)) != (epochs, repr(schedule)):
-        raise SystemExit(f"{run_path} trains {run.config.epochs} epochs with {run.config.eta_schedule!r}, not "
-                         f"{epochs} with {schedule!r}: remove it to refit the candidate as it is now")
-    done = run.state.epoch
-    spent = json.loads(spent_path.read_text()) if spent_path.exists() else {"cpu": []}
-    if len(spent["cpu"]) < done:
-        raise SystemExit(f"{spent_path} holds the time of {len(spent['cpu'])} epochs, {run_path} has {done}: "
-                         "remove both to train the refit again")
-    return {key: spent[key][:done] for key in ("cpu", "wall", "threads")}
 
 
 def main(argv=None):
