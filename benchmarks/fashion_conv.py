@@ -23,7 +23,9 @@ killed) continues bit for bit from its last epoch when trained again;
 ones saved; ``--no-train`` chooses among what is saved, a stopped candidate by
 the best epoch its checkpoint holds (its row says ``finished: false``).
 Candidates 1-9 ran before runs were checkpointed: their files are the row and
-the best network so far.  Time is the process's CPU time per candidate
+the best network so far (one stopped, trained again, starts again from its
+first epoch).  A run's files are its state: remove all of a candidate's
+``cand-K.*`` to train it anew.  Time is the process's CPU time per candidate
 (pausing the process does not add to it; a resumed run adds its processes').
 Writes ``fashion-conv-<machine>.json`` and ``.png``
 (validation accuracy per epoch).  ``--refit K``: candidate K's recipe
@@ -113,13 +115,15 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
     training["epochs"] = most if epochs is None else epochs
     run = load_run(run_path) if run_path.exists() else None
     reports = [] if run is None else list(run.state.history)
+    times = EpochTimes(spent_path, run, run_path, (training["epochs"], schedule))
     if not train:  # the best epoch so far of a run stopped early
-        times = EpochTimes(spent_path, run, run_path)
         images = json.loads(row_path.read_text())["training_images"]
         print(f"candidate {k + 1}: read back from {run_path} ({len(reports)} epochs)", flush=True)
-        return candidate_row(k, reports, times, len(dataset.validation[1]), images, quick, False), best_so_far(run)
+        ended = run.state.stopped or run.state.epoch >= run.config.epochs
+        return candidate_row(k, reports, times, len(dataset.validation[1]), images, quick, ended), best_so_far(run)
+    if run is None:  # a new run: no network of an earlier one (a candidate stopped before checkpoints) is its best
+        net_path.unlink(missing_ok=True)
     data = augmented(dataset, augment)
-    times = EpochTimes(spent_path, run, run_path, (training["epochs"], schedule))
 
     def row(finished):
         return candidate_row(k, reports, times, len(dataset.validation[1]), len(data.train[1]), quick, finished)
@@ -159,7 +163,9 @@ def candidate_row(k, reports, times, n_validation, images, quick, finished):
 
 
 def best_so_far(run):
-    """The network of a run's best epoch so far (early stopping keeps it), else its last."""
+    """The network of a run's best epoch so far, which early stopping keeps
+    (every candidate has it); a run without it (a refit) ends as its last
+    epoch left it."""
     if run.state.best_parameters is not None:
         run.net.model.set_parameters(run.state.best_parameters)
     return run.net
@@ -174,7 +180,7 @@ def checkpointed(name, run, run_path, train, fresh, after_epoch, evaluation_data
     if run is None:
         return fresh(run_path, after_epoch)
     if run.state.stopped or run.state.epoch >= run.config.epochs:
-        return run.net
+        return best_so_far(run)  # killed before its end restored the best epoch's weights, or after
     print(f"{name}: resuming {run_path} after {run.state.epoch} epochs", flush=True)
     return anynet.resume(run_path, train, evaluation_data=evaluation_data, callback=after_epoch)
 
