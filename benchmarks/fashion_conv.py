@@ -57,6 +57,10 @@ QUICK_ROWS = 2_000
 LAYERS = "conv:32:5,pool:2,relu,conv:64:5,pool:2,relu,dense:256:relu,dropout:0.5,dense:10:softmax"
 DROPOUT_LAYERS = ("conv:32:5,pool:2,relu,dropout:0.25,conv:64:5,pool:2,relu,dropout:0.25,dense:512:relu,dropout:0.5,"
                   "dense:10:softmax")
+VGG_LAYERS = ("conv:32:3,relu,conv:32:3,relu,pool:2,dropout:0.25,conv:64:3,relu,conv:64:3,relu,pool:2,dropout:0.25,"
+              "dense:512:relu,dropout:0.5,dense:10:softmax")
+DEEPER_LAYERS = ("conv:32:5,relu,pool:2,dropout:0.25,conv:64:3,relu,conv:64:3,relu,pool:2,dropout:0.25,"
+                 "dense:512:relu,dropout:0.5,dense:10:softmax")
 
 
 # The first candidates' eta schedule: halved after 2 epochs without a better validation accuracy, down to 1/64
@@ -77,7 +81,9 @@ class Candidate(NamedTuple):
 # then with dropout after each conv-pool layer and 512 dense units (candidate 4 overfitted from epoch 11),
 # mirrored (6) and mirrored and shifted (7); then 7 (8) and 5 (9) with eta annealed on a fixed schedule
 # in 16 epochs, halved every 2 epochs from the 9th (7 and 5 were still rising when stopped at a time
-# budget, their etas halved once and never)
+# budget, their etas halved once and never); then deeper: four 3x3 conv layers in two blocks (VGG's pattern, each
+# block two convs then a pool and dropout), mirrored (10), and a 5x5 conv-pool layer followed by two 3x3 conv layers
+# and a pool, mirrored and shifted (11), each with a fixed schedule fitted to about two hours of one core here
 CANDIDATES = [Candidate(*c) for c in [
     (LAYERS, "mirror", 12),
     (LAYERS.replace("conv:32:5", "conv:20:5").replace("conv:64:5", "conv:40:5"), "mirror", 12),
@@ -88,6 +94,8 @@ CANDIDATES = [Candidate(*c) for c in [
     (DROPOUT_LAYERS, "mirror+shift", 40),
     (DROPOUT_LAYERS, "mirror+shift", 16, DivideAt([8, 10, 12, 14])),
     (LAYERS, "mirror+shift", 16, DivideAt([8, 10, 12, 14])),
+    (VGG_LAYERS, "mirror", 22, DivideAt([12, 14, 16, 18, 20])),
+    (DEEPER_LAYERS, "mirror+shift", 11, DivideAt([6, 7, 8, 9, 10])),
 ]]
 
 
