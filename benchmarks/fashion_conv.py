@@ -2,7 +2,8 @@
 validation split alone, and its test accuracy (measured once, for the winner).
 
     python benchmarks/fashion_conv.py [--work DIR] [--epochs N] [--only K,K] [--no-choice] [--no-train]
-                                      [--refit K] [--quick] [--threads N] [--out benchmarks/results]
+                                      [--refit K] [--rows-from JSON] [--quick] [--threads N]
+                                      [--out benchmarks/results]
 
 Every candidate has the fashion-conv preset's settings (softmax +
 log-likelihood, float32, Adam, eta 1e-3, mini-batch 64, early stopping after
@@ -33,7 +34,13 @@ trained again on all 60,000 training images for its run's epochs up to the
 best one with the etas it had (as GridSearchCV(refit=True) does; what a
 ``-60k`` preset holds; a candidate stopped at a time budget counts the
 epochs it ran; checkpointed as a candidate is); the choice reports the winner's refit's test accuracy too,
-where one was trained.  ``--quick``: 2 epochs on 2,000 images.
+where one was trained.  ``--rows-from JSON``: an earlier choice's results
+file gives the rows of the candidates with no files under ``--work`` (a new
+machine's work folder starts empty): each keeps the CPU model it ran on
+(rows record it), and one of them can win only where it was that file's
+choice, with the test accuracy (and refit) read there; any other carried
+winner stops the choice, asking for it to be trained.  ``--quick``: 2 epochs
+on 2,000 images.
 """
 
 from __future__ import annotations
@@ -167,7 +174,7 @@ def candidate_row(k, reports, times, n_validation, images, quick, finished):
     return {"layers": layers, "augment": augment, "validation_per_epoch": accuracies, "etas": [r.eta for r in reports],
             "training_images": images, "quick": quick, "finished": finished, "epochs_run": len(accuracies),
             "best_epoch": best, "best_validation": accuracies[best] / n_validation, "cpu_seconds": times.cpu[-1],
-            "wall_seconds": times.wall[-1], "blas_threads_per_epoch": times.threads}
+            "wall_seconds": times.wall[-1], "blas_threads_per_epoch": times.threads, "cpu_model": harness.cpu_model()}
 
 
 def best_so_far(run):
@@ -285,6 +292,10 @@ def main(argv=None):
     parser.add_argument("--no-choice", action="store_true",
                         help="train, then stop before the choice: the test images are not read (candidates trained "
                              "side by side in separate processes; a last --no-train run chooses)")
+    parser.add_argument("--rows-from", type=Path, metavar="JSON",
+                        help="an earlier choice's results file: the rows of candidates with no files under --work "
+                             "are taken from it (validation only; one of them wins only where it won there, with "
+                             "the test accuracy read there)")
     parser.add_argument("--refit", type=int, metavar="K",
                         help="train candidate K's recipe again on all 60,000 training images (its saved run's "
                              "epochs and etas), saved under --work; the choice then reports the winner's refit too")
@@ -309,16 +320,26 @@ def main(argv=None):
         refit_candidate(args.refit - 1, finished[args.refit - 1][0], dataset, preset, args.work, args.quick)
     if args.no_choice:
         return
+    for row, _ in finished.values():  # the work folder is this machine's (rows written before rows named it)
+        row.setdefault("cpu_model", info["cpu_model"])
+    earlier = carried_rows(args.rows_from, finished, args.quick) if args.rows_from else None
     # The choice: validation accuracy only (first of equals in CANDIDATES order).
     winner = max(finished, key=lambda k: (finished[k][0]["best_validation"], -k))
-    correct, n = finished[winner][1].evaluate(dataset.test), len(dataset.test[1])
+    n = len(dataset.test[1])
+    if finished[winner][1] is None:  # carried from --rows-from: only its choice there has its test accuracy
+        if winner + 1 != earlier["winner"]:
+            raise SystemExit(f"candidate {winner + 1} wins on validation, but its network is not under --work and "
+                             f"{args.rows_from} chose candidate {earlier['winner']}: train it (--only {winner + 1})")
+        correct, refit = earlier["test_correct"], earlier["refit"]
+    else:
+        correct, refit = finished[winner][1].evaluate(dataset.test), chosen_refit(args.work, winner, dataset)
     test = correct / n
-    refit = chosen_refit(args.work, winner, dataset)
-    rows = {k: row for k, (row, _) in finished.items()}
+    rows = {k: finished[k][0] for k in sorted(finished)}
     print(harness.format_table(
-        ["#", "layers", "augment", "best val %", "epoch", "epochs", "finished", "CPU s", "test %"],
+        ["#", "layers", "augment", "best val %", "epoch", "epochs", "finished", "CPU s", "on", "test %"],
         [[k + 1, r["layers"], r["augment"] or "none", f"{100 * r['best_validation']:.2f}", r["best_epoch"],
-          r["epochs_run"], "yes" if r["finished"] else "stopped", f"{r['cpu_seconds']:.0f}", f"{100 * test:.2f}  <- chosen" if k == winner else ""]
+          r["epochs_run"], "yes" if r["finished"] else "stopped", f"{r['cpu_seconds']:.0f}", r["cpu_model"],
+          f"{100 * test:.2f}  <- chosen" if k == winner else ""]
          for k, r in rows.items()]))
     met = 100 * test >= TARGET
     print(f"chosen on validation: candidate {winner + 1}: test accuracy {100 * test:.2f}% ({correct}/{n}); "
@@ -346,6 +367,36 @@ def main(argv=None):
 
     harness.save_results(args.out, "fashion-conv-" + harness.run_slug(info, args.threads, args.quick), payload, draw,
                          figsize=(8, 5))
+
+
+def carried_rows(path: Path, finished: dict, quick) -> dict:
+    """Adds to ``finished`` (candidate: (row, network)) the rows of an earlier
+    choice's results file (``--rows-from``) for the candidates it lacks, with
+    no network and the machine they ran on; returns that file's payload.  A
+    row for other layers, augmentation or schedule than the candidate's now,
+    or from a run of the other kind (``--quick`` or not), is refused, naming
+    the file.  A carried candidate can win only where it was that file's
+    choice (its test accuracy was read there): otherwise its network would
+    be needed, and the choice stops, saying so."""
+    try:
+        earlier = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:  # ValueError: not JSON, or not text
+        raise SystemExit(f"--rows-from {path}: {error}") from None
+    if not isinstance(earlier, dict) or earlier.get("benchmark") != "fashion_conv":
+        raise SystemExit(f"{path} is not a fashion_conv.py choice's results")
+    if earlier["quick"] != quick:
+        kinds = ("a full", "a quick")
+        raise SystemExit(f"{path} is {kinds[earlier['quick']]} choice's results, not {kinds[quick]} one's")
+    for key, row in earlier["rows"].items():
+        k = int(key) - 1
+        if k in finished:
+            continue
+        then, now = earlier["candidates"][k], CANDIDATES[k]
+        if (then["layers"], then["augment"], then["schedule"]) != (now.layers, now.augment, repr(now.schedule)):
+            raise SystemExit(f"{path}: candidate {k + 1} was {then}, not the candidate it is now")
+        finished[k] = ({**row, "cpu_model": row.get("cpu_model", earlier["machine"]["cpu_model"]),
+                        "carried_from": row.get("carried_from", path.name)}, None)
+    return earlier
 
 
 def chosen_refit(work: Path, winner, dataset):
