@@ -119,6 +119,9 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
     layers, augment, most, schedule = CANDIDATES[k]
     row_path, net_path, run_path, spent_path = (work / f"cand-{k + 1}{suffix}"
                                                 for suffix in (".json", ".npz", ".run.npz", ".spent.json"))
+    if row_path.exists() and json.loads(row_path.read_text())["quick"] != quick:
+        kind = "quick" if not quick else "full"
+        raise SystemExit(f"{row_path} is a {kind} run's, not the one asked for: remove its cand-{k + 1}.* to train it")
     if row_path.exists() and net_path.exists():
         row = json.loads(row_path.read_text())
         if row["finished"] or (not train and not run_path.exists()):
