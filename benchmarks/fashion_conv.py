@@ -376,7 +376,7 @@ def carried_rows(path: Path, finished: dict, quick) -> dict:
     """Adds to ``finished`` (candidate: (row, network)) the rows of an earlier
     choice's results file (``--rows-from``) for the candidates it lacks, with
     no network and the machine they ran on; returns that file's payload.  A
-    row for other layers, augmentation or schedule than the candidate's now,
+    row for other layers, augmentation, epochs or schedule than the candidate's now,
     or from a run of the other kind (``--quick`` or not), is refused, naming
     the file.  A carried candidate can win only where it was that file's
     choice (its test accuracy was read there): otherwise its network would
@@ -395,7 +395,8 @@ def carried_rows(path: Path, finished: dict, quick) -> dict:
         if k in finished:
             continue
         then, now = earlier["candidates"][k], CANDIDATES[k]
-        if (then["layers"], then["augment"], then["schedule"]) != (now.layers, now.augment, repr(now.schedule)):
+        if ((then["layers"], then["augment"], then["epochs"], then["schedule"])
+                != (now.layers, now.augment, now.most, repr(now.schedule))):
             raise SystemExit(f"{path}: candidate {k + 1} was {then}, not the candidate it is now")
         finished[k] = ({**row, "cpu_model": row.get("cpu_model", earlier["machine"]["cpu_model"]),
                         "carried_from": row.get("carried_from", path.name)}, None)
