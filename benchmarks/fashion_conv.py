@@ -365,11 +365,12 @@ def main(argv=None):
     def draw(fig, ax):
         plot_validation(ax, {k: (r["validation_per_epoch"], f"{k + 1}: {r['layers'].split(',dense')[0]}"
                                  f" {r['augment'] or ''} {len(r['validation_per_epoch'])} ep") for k, r in rows.items()},
-                        len(dataset.validation[1]), winner)
-        return f"fashion_conv: chosen test {100 * test:.2f}% - {harness.describe(info)}"
+                        len(dataset.validation[1]), winner, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=6.5)
+        machines = " and ".join(sorted({r["cpu_model"] for r in rows.values()}))
+        return f"fashion_conv: candidate {winner + 1} chosen, test {100 * test:.2f}% (trained on {machines})"
 
     harness.save_results(args.out, "fashion-conv-" + harness.run_slug(info, args.threads, args.quick), payload, draw,
-                         figsize=(8, 5))
+                         figsize=(15, 5.5))
 
 
 def carried_rows(path: Path, finished: dict, quick) -> dict:

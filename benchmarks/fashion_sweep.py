@@ -50,15 +50,20 @@ GRID = [
 ]
 
 
-def plot_validation(ax, curves, n_validation, winner):
+def plot_validation(ax, curves, n_validation, winner, **legend):
     """Each candidate's validation accuracy per epoch (``curves``: key -> (correct counts, label)),
-    the winner's line thicker; fashion_conv.py draws its candidates with this too."""
+    the winner's line thicker, a colour each (tab20 past ten curves), ``legend`` the legend's
+    placement; fashion_conv.py draws its candidates with this too."""
+    if len(curves) > 10:
+        import matplotlib
+
+        ax.set_prop_cycle(color=[matplotlib.colormaps["tab20"](i) for i in range(20)])
     for key, (correct, label) in curves.items():
         curve = [100 * a / n_validation for a in correct]
         ax.plot(range(len(curve)), curve, label=label, linewidth=2.5 if key == winner else 1)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy %")
-    ax.legend()
+    ax.legend(**legend)
 
 
 def main(argv=None):

@@ -60,7 +60,7 @@ PRESETS["fashion-mlp-60k"] = {
 
 
 # A conv net for Fashion-MNIST, chosen on validation accuracy alone among the
-# 9 candidates of benchmarks/fashion_conv.py (results in
+# 11 candidates of benchmarks/fashion_conv.py (results in
 # benchmarks/results/fashion-conv-*.json): two conv-pool layers with ReLU,
 # each followed by dropout 0.25, a dense layer of 512 ReLU units and dropout
 # 0.5; Adam, mini-batches of 64, every training image also mirrored and all
