@@ -119,14 +119,13 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
     layers, augment, most, schedule = CANDIDATES[k]
     row_path, net_path, run_path, spent_path = (work / f"cand-{k + 1}{suffix}"
                                                 for suffix in (".json", ".npz", ".run.npz", ".spent.json"))
-    if row_path.exists() and json.loads(row_path.read_text())["quick"] != quick:
-        kind = "quick" if not quick else "full"
-        raise SystemExit(f"{row_path} is a {kind} run's, not the one asked for: remove its cand-{k + 1}.* to train it")
-    if row_path.exists() and net_path.exists():
-        row = json.loads(row_path.read_text())
-        if row["finished"] or (not train and not run_path.exists()):
+    saved = json.loads(row_path.read_text()) if row_path.exists() else None
+    if saved is not None:
+        same_kind(row_path, saved["quick"], quick, "run's row", f"remove its cand-{k + 1}.* to train it")
+    if saved is not None and net_path.exists():
+        if saved["finished"] or (not train and not run_path.exists()):
             print(f"candidate {k + 1}: read back from {row_path}", flush=True)
-            return row, anynet.load(net_path)
+            return saved, anynet.load(net_path)
     if not train and not run_path.exists():
         return None
     network, training = split({**preset, "layers": layers, "eta_schedule": schedule})
@@ -135,7 +134,7 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
     reports = [] if run is None else list(run.state.history)
     times = EpochTimes(spent_path, run, run_path, (training["epochs"], schedule))
     if not train:  # the best epoch so far of a run stopped early
-        images = json.loads(row_path.read_text())["training_images"]
+        images = saved["training_images"]  # a run's row is written just before each of its checkpoints
         print(f"candidate {k + 1}: read back from {run_path} ({len(reports)} epochs)", flush=True)
         ended = run.state.stopped or run.state.epoch >= run.config.epochs
         return candidate_row(k, reports, times, len(dataset.validation[1]), images, quick, ended), best_so_far(run)
@@ -250,9 +249,7 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     row_path, run_path, spent_path = (work / f"refit-{k + 1}{suffix}" for suffix in (".json", ".run.npz", ".spent.json"))
     if row_path.exists() and (work / f"refit-{k + 1}.npz").exists():
         refit = json.loads(row_path.read_text())
-        if refit["quick"] != quick:
-            kind = "quick" if refit["quick"] else "full"
-            raise SystemExit(f"{row_path} is a {kind} refit, not the one asked for: remove it to train another")
+        same_kind(row_path, refit["quick"], quick, "refit's row", "remove it to train another")
         print(f"refit of candidate {k + 1}: read back from {row_path}", flush=True)
         return refit
     whole = split_validation(dataset, 0)
@@ -383,14 +380,12 @@ def carried_rows(path: Path, finished: dict, quick) -> dict:
     choice (its test accuracy was read there): otherwise its network would
     be needed, and the choice stops, saying so."""
     try:
-        earlier = json.loads(Path(path).read_text())
+        earlier = json.loads(path.read_text())
     except (OSError, ValueError) as error:  # ValueError: not JSON, or not text
         raise SystemExit(f"--rows-from {path}: {error}") from None
     if not isinstance(earlier, dict) or earlier.get("benchmark") != "fashion_conv":
         raise SystemExit(f"{path} is not a fashion_conv.py choice's results")
-    if earlier["quick"] != quick:
-        kinds = ("a full", "a quick")
-        raise SystemExit(f"{path} is {kinds[earlier['quick']]} choice's results, not {kinds[quick]} one's")
+    same_kind(path, earlier["quick"], quick, "choice's results")
     for key, row in earlier["rows"].items():
         k = int(key) - 1
         if k in finished:
@@ -402,6 +397,14 @@ def carried_rows(path: Path, finished: dict, quick) -> dict:
         finished[k] = ({**row, "cpu_model": row.get("cpu_model", earlier["machine"]["cpu_model"]),
                         "carried_from": row.get("carried_from", path.name)}, None)
     return earlier
+
+
+def same_kind(path, saved_quick, quick, what, remedy=None):
+    """Refuse a saved file (``what``) of the other kind, ``--quick`` or not, than the run asked for, naming it."""
+    if saved_quick != quick:
+        kinds = ("a full", "a quick")
+        raise SystemExit(f"{path} is {kinds[saved_quick]} {what}, not {kinds[quick]} one's"
+                         + (f": {remedy}" if remedy else ""))
 
 
 def chosen_refit(work: Path, winner, dataset):
