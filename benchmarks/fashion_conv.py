@@ -90,7 +90,9 @@ class Candidate(NamedTuple):
 # in 16 epochs, halved every 2 epochs from the 9th (7 and 5 were still rising when stopped at a time
 # budget, their etas halved once and never); then deeper: four 3x3 conv layers in two blocks (VGG's pattern, each
 # block two convs then a pool and dropout), mirrored (10), and a 5x5 conv-pool layer followed by two 3x3 conv layers
-# and a pool, mirrored and shifted (11), each with a fixed schedule fitted to about two hours of one core here
+# and a pool, mirrored and shifted (11), each with a fixed schedule fitted to about two hours of one core here;
+# then 11's layers with 8's schedule (12: 11 led 8 until its shorter schedule began halving eta), and 8 with two
+# more epochs at eta0 (13), each about two hours of one core beside the other
 CANDIDATES = [Candidate(*c) for c in [
     (LAYERS, "mirror", 12),
     (LAYERS.replace("conv:32:5", "conv:20:5").replace("conv:64:5", "conv:40:5"), "mirror", 12),
@@ -103,6 +105,8 @@ CANDIDATES = [Candidate(*c) for c in [
     (LAYERS, "mirror+shift", 16, DivideAt([8, 10, 12, 14])),
     (VGG_LAYERS, "mirror", 22, DivideAt([12, 14, 16, 18, 20])),
     (DEEPER_LAYERS, "mirror+shift", 11, DivideAt([6, 7, 8, 9, 10])),
+    (DEEPER_LAYERS, "mirror+shift", 16, DivideAt([8, 10, 12, 14])),
+    (DROPOUT_LAYERS, "mirror+shift", 18, DivideAt([10, 12, 14, 16])),
 ]]
 
 
