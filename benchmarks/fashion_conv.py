@@ -157,12 +157,7 @@ def train_candidate(k, dataset, preset, work: Path, epochs, quick, *, train=True
         times.tick()
         harness.save_json(row_path, row(False))
 
-    def fresh(checkpoint, callback):
-        net = anynet.Network(**network)
-        net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
-                evaluation_data=dataset.validation, checkpoint=checkpoint, callback=callback, **training)
-        return net
-
+    fresh = starter(network, training, data.train, evaluation_data=dataset.validation)
     net = checkpointed(f"candidate {k + 1}", run, run_path, data.train, fresh, after_epoch, dataset.validation)
     net.save(net_path)  # the best epoch's weights: early stopping restored them, or the last epoch was the best
     finished = row(True)
@@ -190,6 +185,19 @@ def best_so_far(run):
     if run.state.best_parameters is not None:
         run.net.model.set_parameters(run.state.best_parameters)
     return run.net
+
+
+def starter(network, training, train, evaluation_data=None):
+    """``fresh(checkpoint, callback)`` for :func:`checkpointed`: a new
+    Network of ``network``'s keywords trained on ``train`` with ``training``'s
+    (the preset's, split by :func:`anynet.api.presets.split`)."""
+    def fresh(checkpoint, callback):
+        net = anynet.Network(**network)
+        rest = {key: value for key, value in training.items() if key not in ("epochs", "mini_batch_size", "eta")}
+        net.SGD(train, training["epochs"], training["mini_batch_size"], training["eta"], evaluation_data=evaluation_data,
+                checkpoint=checkpoint, callback=callback, **rest)
+        return net
+    return fresh
 
 
 def checkpointed(name, run, run_path, train, fresh, after_epoch, evaluation_data=None):
@@ -268,13 +276,8 @@ def refit_candidate(k, row, dataset, preset, work: Path, quick):
     run = load_run(run_path) if run_path.exists() else None
     times = EpochTimes(spent_path, run, run_path, (len(etas), schedule))
 
-    def fresh(checkpoint, callback):
-        net = anynet.Network(**network)
-        net.SGD(data.train, training.pop("epochs"), training.pop("mini_batch_size"), training.pop("eta"),
-                checkpoint=checkpoint, callback=callback, **training)
-        return net
-
-    net = checkpointed(f"refit of candidate {k + 1}", run, run_path, data.train, fresh, lambda report: times.tick())
+    net = checkpointed(f"refit of candidate {k + 1}", run, run_path, data.train, starter(network, training, data.train),
+                       lambda report: times.tick())
     refit = {"candidate": k + 1, "images": len(data.train[1]), "epochs": len(etas), "etas": etas,
              "schedule": repr(schedule), "cpu_seconds": times.cpu[-1], "wall_seconds": times.wall[-1],
              "blas_threads_per_epoch": times.threads, "quick": quick, "run_finished": row["finished"]}
