@@ -67,8 +67,8 @@ def test_a_sweep_of_layer_networks_from_the_command_line_equals_anynet_sweep(tmp
             np.testing.assert_array_equal(ours, theirs)
 
 
-FASHION_CONV_WORDS = ("conv 32x5x5 / pool 2 / relu / dropout 0.25 / conv 64x5x5 / pool 2 / "
-                      "relu / dropout 0.25 / dense 512 relu / dropout 0.5 / dense 10 softmax")
+FASHION_CONV_WORDS = ("conv 32x5x5 / relu / pool 2 / dropout 0.25 / conv 64x3x3 / relu / conv 64x3x3 / relu / "
+                      "pool 2 / dropout 0.25 / dense 512 relu / dropout 0.5 / dense 10 softmax")
 
 
 def test_the_fashion_conv_preset_trains_its_documented_conv_net(monkeypatch, capsys, tmp_path):

@@ -38,8 +38,8 @@ def add_parser(commands):
                        help="a named configuration whose values become the defaults of the other flags "
                             "(test accuracy on fashion-mnist in brackets: strong-mlp ({strong-mlp}%%); fashion-mlp "
                             "({fashion-mlp}%%), with mirrored images; fashion-mlp-60k ({fashion-mlp-60k}%%), the same "
-                            "refit on all 60,000 training images; fashion-conv ({fashion-conv}%%), a conv net (two "
-                            "conv-pool layers, ReLU, dropout, mirrored and shifted images); book: the book's first run)"
+                            "refit on all 60,000 training images; fashion-conv ({fashion-conv}%%), a conv net (three "
+                            "conv layers, two pools, ReLU, dropout, mirrored and shifted images); book: the book's first run)"
                             .format_map(TEST_ACCURACY))
     common.add_where(train, "float64")
     train.add_argument("--compile", action=argparse.BooleanOptionalAction,
