@@ -193,9 +193,7 @@ def starter(network, training, train, evaluation_data=None):
     (the preset's, split by :func:`anynet.api.presets.split`)."""
     def fresh(checkpoint, callback):
         net = anynet.Network(**network)
-        rest = {key: value for key, value in training.items() if key not in ("epochs", "mini_batch_size", "eta")}
-        net.SGD(train, training["epochs"], training["mini_batch_size"], training["eta"], evaluation_data=evaluation_data,
-                checkpoint=checkpoint, callback=callback, **rest)
+        net.SGD(train, evaluation_data=evaluation_data, checkpoint=checkpoint, callback=callback, **training)
         return net
     return fresh
 

@@ -39,7 +39,8 @@ def add_parser(commands):
                             "(test accuracy on fashion-mnist in brackets: strong-mlp ({strong-mlp}%%); fashion-mlp "
                             "({fashion-mlp}%%), with mirrored images; fashion-mlp-60k ({fashion-mlp-60k}%%), the same "
                             "refit on all 60,000 training images; fashion-conv ({fashion-conv}%%), a conv net (three "
-                            "conv layers, two pools, ReLU, dropout, mirrored and shifted images); book: the book's first run)"
+                            "conv layers, two pools, ReLU, dropout, mirrored and shifted images); book: the book's "
+                            "first run)"
                             .format_map(TEST_ACCURACY))
     common.add_where(train, "float64")
     train.add_argument("--compile", action=argparse.BooleanOptionalAction,
